@@ -2,5 +2,6 @@
 //! inference, evaluate them with the field's metrics, and export them for `plrnn-nostd`.
 #![deny(missing_docs)]
 
+pub mod io;
 pub mod series;
 pub use series::TimeSeries;
