@@ -224,3 +224,63 @@ impl<'m> DynGenerator<'m> {
         Ok(())
     }
 }
+
+/// A [`ModelBuf`] that passed validation: holding one proves every check of the file format
+/// holds, so its view is available without re-checking (hosts step it millions of times).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ValidModel {
+    buf: ModelBuf,
+}
+
+impl ValidModel {
+    /// Validates `buf`; on failure the error says which check failed.
+    pub fn new(buf: ModelBuf) -> Result<Self, LoadError> {
+        buf.as_model_ref()?;
+        Ok(Self { buf })
+    }
+
+    /// Decodes and validates a model file of any size.
+    pub fn decode(bytes: &[u8]) -> Result<Self, LoadError> {
+        Ok(Self {
+            buf: ModelBuf::decode(bytes)?,
+        })
+    }
+
+    /// The validated parameters.
+    pub fn buf(&self) -> &ModelBuf {
+        &self.buf
+    }
+
+    /// Gives the parameters back for editing (they must be validated again to be used).
+    pub fn into_inner(self) -> ModelBuf {
+        self.buf
+    }
+
+    /// The view every step goes through (no re-validation).
+    pub fn model_ref(&self) -> ModelRef<'_> {
+        let b = &self.buf;
+        ModelRef::trusted(
+            b.variant,
+            b.dims(),
+            b.normalized,
+            ParamsRef {
+                a: &b.a,
+                w: &b.w,
+                h: &b.h,
+                alpha: &b.alpha,
+                theta: &b.theta,
+                c: &b.c,
+                b: &b.b,
+                sigma_z: &b.sigma_z,
+                sigma_x: &b.sigma_x,
+                data_mean: &b.data_mean,
+                data_std: &b.data_std,
+            },
+        )
+    }
+
+    /// The model file.
+    pub fn encode(&self) -> Vec<u8> {
+        self.model_ref().encode()
+    }
+}

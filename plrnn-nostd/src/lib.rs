@@ -92,7 +92,7 @@ mod model;
 mod step;
 
 #[cfg(feature = "alloc")]
-pub use buf::{DynGenerator, ModelBuf};
+pub use buf::{DynGenerator, ModelBuf, ValidModel};
 pub use error::{BufferTooSmall, Dim, LoadError, ShapeError};
 pub use format::{crc32, Header, FORMAT_VERSION};
 pub use generator::{GaussianSampler, Generator, Noise};
