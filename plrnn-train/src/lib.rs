@@ -3,5 +3,6 @@
 #![deny(missing_docs)]
 
 pub mod io;
+pub mod metrics;
 pub mod series;
 pub use series::TimeSeries;
