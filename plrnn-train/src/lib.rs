@@ -2,6 +2,8 @@
 //! inference, evaluate them with the field's metrics, and export them for `plrnn-nostd`.
 #![deny(missing_docs)]
 
+pub mod data;
 pub mod io;
 pub mod series;
+pub mod simulate;
 pub use series::TimeSeries;
