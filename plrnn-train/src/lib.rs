@@ -4,6 +4,7 @@
 
 pub mod data;
 pub mod io;
+pub mod plot;
 pub mod series;
 pub mod simulate;
 pub use series::TimeSeries;
