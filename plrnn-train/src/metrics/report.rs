@@ -173,6 +173,8 @@ fn map_f64_or_nan<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, f6
 ///    parts are concatenated (100 × 1000 = 10⁵ points by default).
 /// 3. D_stsp of test vs generated: [`d_stsp_binned`] (`bins`, `bin_range`) if N < 5, else
 ///    [`d_stsp_gmm`] (`gmm`, with the protocol's seed), unless `d_stsp_method` forces one.
+///    The GMM takes the first `gmm.n_centres` points of each series as centres: of the test
+///    orbit, and of the concatenation (with the defaults, the first 10 trajectories).
 /// 4. D_H ([`d_h`], σ = `sigma`) and PSC ([`psc`], σ = `psc_sigma`) of test vs one long
 ///    generated trajectory (see `spectrum_long_trajectory`), or vs the concatenation;
 ///    unequal lengths are truncated to the shorter.
@@ -501,6 +503,42 @@ mod tests {
         let s = serde_json::to_string(&report).unwrap();
         let back: EvalReport = serde_json::from_str(&s).unwrap();
         assert_eq!(back.warnings, report.warnings);
+    }
+
+    /// Chaotic data (the r = 4 logistic map): the true model gets λ ≈ ln 2 and no chaos warning;
+    /// a contracting model is flagged as collapsed and as non-chaotic.
+    #[test]
+    fn chaos_check_on_logistic_data() {
+        use crate::metrics::test_models::Logistic;
+        let mut x = 0.1234;
+        let data = TimeSeries::new(
+            (0..5000)
+                .map(|_| {
+                    let v = x;
+                    x = 4.0 * x * (1.0 - x);
+                    v
+                })
+                .collect(),
+            1,
+        )
+        .unwrap();
+        let p = EvalProtocol {
+            rosenstein: Some(RosensteinOptions {
+                n_reference: 300,
+                theiler: 10,
+                horizon: 40,
+                fit: crate::metrics::FitRange::Auto,
+            }),
+            ..small_protocol()
+        };
+        let good = evaluate(&Logistic(4.0), &data, &data, &p).unwrap();
+        assert!((good.lyapunov_max - 2f64.ln()).abs() < 0.05);
+        assert!(good.lyapunov_data.unwrap() > 0.5);
+        assert!(good.d_stsp < 0.1, "{}", good.d_stsp);
+        assert!(!good.warnings.iter().any(|w| w.contains("chaotic")));
+        let bad = evaluate(&Diagonal(vec![0.5]), &data, &data, &p).unwrap();
+        assert!(bad.warnings.iter().any(|w| w.contains("chaotic")));
+        assert!(bad.warnings.iter().any(|w| w.contains("collapsed")));
     }
 
     #[test]
