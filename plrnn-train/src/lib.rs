@@ -5,6 +5,7 @@
 pub mod data;
 pub mod io;
 pub mod metrics;
+pub mod model;
 pub mod plot;
 pub mod series;
 pub mod simulate;

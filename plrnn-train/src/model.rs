@@ -1,0 +1,492 @@
+//! Model files on the desktop: loading with messages that name the file, saving atomically,
+//! a stability summary for `plrnn inspect`, data-derived latent states, and the f64 view the
+//! metrics use — which runs the very f32 kernel of `plrnn-nostd`, so evaluation judges exactly
+//! what the device will run.
+
+use std::path::{Path, PathBuf};
+
+use plrnn_nostd::{Header, LoadError, ModelBuf, ValidModel, Variant};
+use serde::Serialize;
+
+use crate::series::TimeSeries;
+
+/// Why a model file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelFileError {
+    /// The file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The bytes are not a valid model file.
+    #[error("{path}: {source}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What check failed.
+        source: LoadError,
+    },
+}
+
+/// A validated model of run-time size, with the facts of the file it came from.
+#[derive(Clone, Debug)]
+pub struct DesktopModel {
+    model: ValidModel,
+    file_len: usize,
+}
+
+impl DesktopModel {
+    /// Wraps a validated model.
+    pub fn new(model: ValidModel) -> Self {
+        let file_len = model.model_ref().encoded_len();
+        Self { model, file_len }
+    }
+
+    /// Reads and validates a model file.
+    pub fn load(path: &Path) -> Result<Self, ModelFileError> {
+        let bytes = std::fs::read(path).map_err(|source| ModelFileError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_bytes(&bytes).map_err(|source| ModelFileError::Invalid {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    /// Validates model-file bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, LoadError> {
+        Ok(Self::new(ValidModel::decode(bytes)?))
+    }
+
+    /// Writes the model file atomically.
+    pub fn save(&self, path: &Path) -> Result<(), ModelFileError> {
+        crate::io::atomic_write(path, &self.model.encode()).map_err(|source| ModelFileError::Io {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    /// The validated model.
+    pub fn valid(&self) -> &ValidModel {
+        &self.model
+    }
+
+    /// The parameters.
+    pub fn buf(&self) -> &ModelBuf {
+        self.model.buf()
+    }
+
+    /// The file header this model is written with.
+    pub fn header(&self) -> Header {
+        self.model.model_ref().header()
+    }
+
+    /// Latent size M.
+    pub fn m(&self) -> usize {
+        self.buf().m
+    }
+
+    /// Observation size N.
+    pub fn n(&self) -> usize {
+        self.buf().n
+    }
+
+    /// The Jacobian ∂F/∂z of the deterministic latent map at `z` (row-major M×M):
+    /// J = diag(A) + W diag(φ'(z)), with φ'_j = 1[z_j > 0] (Relu),
+    /// Σ_b α_b 1[z_j > θ_jb] (Dendritic), Σ_b α_b (1[z_j > θ_jb] − 1[z_j > 0]) (Clipped).
+    pub fn jacobian_at(&self, z: &[f64], jac: &mut [f64]) {
+        let b = self.buf();
+        let (m, p) = (b.m, b.p);
+        let dphi: Vec<f64> = (0..m)
+            .map(|j| {
+                let zj = z[j];
+                let step = |x: f64| if x > 0.0 { 1.0 } else { 0.0 };
+                match b.variant {
+                    Variant::Relu => step(zj),
+                    Variant::Dendritic => (0..p)
+                        .map(|k| b.alpha[k] as f64 * step(zj - b.theta[j * p + k] as f64))
+                        .sum(),
+                    Variant::ClippedDendritic => (0..p)
+                        .map(|k| {
+                            b.alpha[k] as f64 * (step(zj - b.theta[j * p + k] as f64) - step(zj))
+                        })
+                        .sum(),
+                }
+            })
+            .collect();
+        for i in 0..m {
+            for j in 0..m {
+                jac[i * m + j] = b.w[i * m + j] as f64 * dphi[j];
+            }
+            jac[i * m + i] += b.a[i] as f64;
+        }
+    }
+
+    /// One deterministic step through the f32 kernel, in f64 at the interface.
+    pub fn step_f64(&self, z: &[f64], z_next: &mut [f64]) {
+        let r = self.model.model_ref();
+        let m = self.m();
+        let z32: Vec<f32> = z.iter().map(|&v| v as f32).collect();
+        let s = vec![0.0f32; r.dims().k];
+        let mut scratch = vec![0.0f32; m];
+        let mut next = vec![0.0f32; m];
+        // Lengths match the model by construction; a mismatch would be a caller bug.
+        if r.latent_step(&z32, &s, &mut scratch, &mut next).is_ok() {
+            for (o, v) in z_next.iter_mut().zip(next) {
+                *o = v as f64;
+            }
+        }
+    }
+
+    /// x = B z through the f32 kernel.
+    pub fn observe_f64(&self, z: &[f64], x: &mut [f64]) {
+        let r = self.model.model_ref();
+        let z32: Vec<f32> = z.iter().map(|&v| v as f32).collect();
+        let mut x32 = vec![0.0f32; self.n()];
+        if r.observe(&z32, &mut x32).is_ok() {
+            for (o, v) in x.iter_mut().zip(x32) {
+                *o = v as f64;
+            }
+        }
+    }
+
+    /// Minimum-norm least-squares latent state for an observation: z = Bᵀ (B Bᵀ + εI)⁻¹ x.
+    pub fn pinv_b(&self) -> Vec<f64> {
+        let b = self.buf();
+        let (n, m) = (b.n, b.m);
+        // G = B Bᵀ (N×N), regularised by a tiny ridge so rank-deficient B still works.
+        let mut g = vec![0.0f64; n * n];
+        for r in 0..n {
+            for c in 0..n {
+                g[r * n + c] = (0..m)
+                    .map(|i| b.b[r * m + i] as f64 * b.b[c * m + i] as f64)
+                    .sum();
+            }
+        }
+        let trace: f64 = (0..n).map(|i| g[i * n + i]).sum::<f64>() / n as f64;
+        for i in 0..n {
+            g[i * n + i] += 1e-9 * trace.max(1e-12);
+        }
+        let ginv = invert_spd(&g, n);
+        // P = Bᵀ G⁻¹ (M×N)
+        let mut pinv = vec![0.0f64; m * n];
+        for i in 0..m {
+            for c in 0..n {
+                pinv[i * n + c] = (0..n)
+                    .map(|r| b.b[r * m + i] as f64 * ginv[r * n + c])
+                    .sum();
+            }
+        }
+        pinv
+    }
+
+    /// Data-derived latent states for every time step of `x` (in model units), the protocol
+    /// used when no encoder is at hand: start from z_0 = B⁺x_0, then at each step predict
+    /// z_t = F(z_{t−1}) and correct its observed part, z_t += B⁺(x_t − B z_t). The unobserved
+    /// directions synchronise with the data through the dynamics (as in teacher forcing), so
+    /// states after the first few dozen steps are good starting points for generation and PE(n).
+    pub fn infer_states(&self, x: &TimeSeries) -> TimeSeries {
+        let (m, n) = (self.m(), self.n());
+        let pinv = self.pinv_b();
+        let mut out = TimeSeries::zeros(x.len(), m);
+        let mut z = vec![0.0f64; m];
+        let mut pred = vec![0.0f64; m];
+        let mut xz = vec![0.0f64; n];
+        for t in 0..x.len() {
+            if t == 0 {
+                z.fill(0.0);
+            } else {
+                self.step_f64(&z, &mut pred);
+                z.copy_from_slice(&pred);
+            }
+            self.observe_f64(&z, &mut xz);
+            let xt = x.row(t);
+            for i in 0..m {
+                z[i] += (0..n)
+                    .map(|c| pinv[i * n + c] * (xt[c] - xz[c]))
+                    .sum::<f64>();
+            }
+            out.row_mut(t).copy_from_slice(&z);
+        }
+        out
+    }
+
+    /// Maps a series from model units to data units with the stored statistics.
+    pub fn to_data_units(&self, x: &mut TimeSeries) {
+        let b = self.buf();
+        for row in x.as_mut_slice().chunks_exact_mut(b.n) {
+            for ((v, &s), &mu) in row.iter_mut().zip(&b.data_std).zip(&b.data_mean) {
+                *v = *v * s as f64 + mu as f64;
+            }
+        }
+    }
+
+    /// Maps a series from data units to model units with the stored statistics.
+    pub fn to_model_units(&self, x: &mut TimeSeries) {
+        let b = self.buf();
+        for row in x.as_mut_slice().chunks_exact_mut(b.n) {
+            for ((v, &s), &mu) in row.iter_mut().zip(&b.data_std).zip(&b.data_mean) {
+                *v = (*v - mu as f64) / s as f64;
+            }
+        }
+    }
+
+    /// The facts `plrnn inspect` prints.
+    pub fn summary(&self) -> ModelSummary {
+        let b = self.buf();
+        let m = b.m;
+        let h = self.header();
+        let mut lin = vec![0.0f64; m * m];
+        for i in 0..m {
+            for j in 0..m {
+                lin[i * m + j] = b.w[i * m + j] as f64;
+            }
+            lin[i * m + i] += b.a[i] as f64;
+        }
+        ModelSummary {
+            variant: b.variant.name().to_owned(),
+            format_version: h.version,
+            file_bytes: self.file_len,
+            m,
+            n: b.n,
+            p: b.p,
+            k: b.k,
+            param_count: b.dims().param_count(),
+            macs_per_step: b.dims().macs_per_step(b.variant),
+            normalized: b.normalized,
+            data_mean: b.data_mean.iter().map(|&v| v as f64).collect(),
+            data_std: b.data_std.iter().map(|&v| v as f64).collect(),
+            max_abs_a: b.a.iter().fold(0.0f64, |acc, &v| acc.max((v as f64).abs())),
+            spectral_radius_a_plus_w: spectral_radius(&lin, m),
+            sigma_z_mean: b.sigma_z.iter().map(|&v| v as f64).sum::<f64>() / m as f64,
+            sigma_x_mean: b.sigma_x.iter().map(|&v| v as f64).sum::<f64>() / b.n as f64,
+        }
+    }
+}
+
+impl crate::metrics::Dynamics for DesktopModel {
+    fn latent_dim(&self) -> usize {
+        self.m()
+    }
+    fn obs_dim(&self) -> usize {
+        self.n()
+    }
+    fn step(&self, z: &[f64], z_next: &mut [f64]) {
+        self.step_f64(z, z_next)
+    }
+    fn observe(&self, z: &[f64], x: &mut [f64]) {
+        self.observe_f64(z, x)
+    }
+    fn jacobian(&self, z: &[f64], jac: &mut [f64]) {
+        self.jacobian_at(z, jac)
+    }
+}
+
+/// What `plrnn inspect` reports about a model file.
+#[derive(Clone, Debug, Serialize)]
+pub struct ModelSummary {
+    /// φ variant name.
+    pub variant: String,
+    /// File format version.
+    pub format_version: u16,
+    /// File size in bytes.
+    pub file_bytes: usize,
+    /// Latent size.
+    pub m: usize,
+    /// Observation size.
+    pub n: usize,
+    /// Basis count.
+    pub p: usize,
+    /// Input size.
+    pub k: usize,
+    /// Number of stored f32 values.
+    pub param_count: usize,
+    /// Multiply-adds per deterministic step.
+    pub macs_per_step: usize,
+    /// Whether data statistics are attached.
+    pub normalized: bool,
+    /// Data mean per channel.
+    pub data_mean: Vec<f64>,
+    /// Data standard deviation per channel.
+    pub data_std: Vec<f64>,
+    /// max_i |A_ii|: below 1 the clipped variant is provably bounded.
+    pub max_abs_a: f64,
+    /// Spectral radius of diag(A) + W: the Jacobian where every unit is active (Relu).
+    pub spectral_radius_a_plus_w: f64,
+    /// Mean process-noise scale.
+    pub sigma_z_mean: f64,
+    /// Mean observation-noise scale.
+    pub sigma_x_mean: f64,
+}
+
+/// Inverse of a symmetric positive-definite matrix by Cholesky (n is small: N ≤ a few hundred).
+fn invert_spd(g: &[f64], n: usize) -> Vec<f64> {
+    let mut l = vec![0.0f64; n * n];
+    for i in 0..n {
+        for j in 0..=i {
+            let s: f64 = g[i * n + j] - (0..j).map(|k| l[i * n + k] * l[j * n + k]).sum::<f64>();
+            l[i * n + j] = if i == j {
+                s.max(1e-300).sqrt()
+            } else {
+                s / l[j * n + j]
+            };
+        }
+    }
+    let mut inv = vec![0.0f64; n * n];
+    for c in 0..n {
+        // Solve L y = e_c, then Lᵀ x = y.
+        let mut y = vec![0.0f64; n];
+        for i in 0..n {
+            let e = if i == c { 1.0 } else { 0.0 };
+            y[i] = (e - (0..i).map(|k| l[i * n + k] * y[k]).sum::<f64>()) / l[i * n + i];
+        }
+        for i in (0..n).rev() {
+            let v = (y[i]
+                - (i + 1..n)
+                    .map(|k| l[k * n + i] * inv[k * n + c])
+                    .sum::<f64>())
+                / l[i * n + i];
+            inv[i * n + c] = v;
+        }
+    }
+    inv
+}
+
+/// Spectral radius by Gelfand's formula ρ = lim ‖J^k‖^{1/k}, with k = 2^40 reached by repeated
+/// squaring and renormalisation (log scale kept separately). Exact for any real matrix,
+/// including complex dominant pairs where power iteration would oscillate; the error is of
+/// order ln(cond)/2^s after s squarings, negligible here.
+pub fn spectral_radius(a: &[f64], n: usize) -> f64 {
+    let mut x = a.to_vec();
+    let mut log_scale = 0.0f64; // x_true = x · exp(log_scale)
+    let mut tmp = vec![0.0f64; n * n];
+    let squarings = 40;
+    for s in 0..squarings {
+        let norm = x.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        if norm == 0.0 {
+            return 0.0;
+        }
+        x.iter_mut().for_each(|v| *v /= norm);
+        log_scale += norm.ln() / (1u64 << s) as f64;
+        for i in 0..n {
+            for j in 0..n {
+                tmp[i * n + j] = (0..n).map(|k| x[i * n + k] * x[k * n + j]).sum();
+            }
+        }
+        std::mem::swap(&mut x, &mut tmp);
+    }
+    let norm = x.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    if norm == 0.0 {
+        return 0.0;
+    }
+    (log_scale + norm.ln() / (1u64 << squarings) as f64).exp()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spectral_radius_known_cases() {
+        // Rotation by 90° scaled by 0.9: eigenvalues ±0.9i, power iteration would not converge.
+        let r = spectral_radius(&[0.0, -0.9, 0.9, 0.0], 2);
+        assert!((r - 0.9).abs() < 1e-6, "{r}");
+        // Upper triangular: eigenvalues on the diagonal.
+        let r = spectral_radius(&[0.5, 10.0, 0.0, -0.7], 2);
+        assert!((r - 0.7).abs() < 1e-6, "{r}");
+        assert_eq!(spectral_radius(&[0.0; 4], 2), 0.0);
+    }
+
+    fn example() -> DesktopModel {
+        let mut b = ModelBuf::zeroed(
+            Variant::Dendritic,
+            plrnn_nostd::Dims {
+                m: 3,
+                n: 2,
+                p: 2,
+                k: 0,
+            },
+        );
+        b.a = vec![0.9, 0.5, -0.3];
+        b.w = vec![0.0, 0.2, -0.1, 0.3, 0.0, 0.4, -0.2, 0.1, 0.0];
+        b.h = vec![0.1, -0.2, 0.05];
+        b.alpha = vec![0.7, -0.4];
+        b.theta = vec![0.1, -0.5, 0.3, 0.0, -0.2, 0.6];
+        b.b = vec![1.0, 0.5, 0.0, 0.0, 1.0, -1.0];
+        DesktopModel::new(ValidModel::new(b).unwrap())
+    }
+
+    #[test]
+    fn jacobian_matches_finite_differences() {
+        let m = example();
+        let z = [0.37, -0.81, 0.44];
+        let mut jac = vec![0.0; 9];
+        m.jacobian_at(&z, &mut jac);
+        // F is piecewise linear; a small step that crosses no kink gives the exact slope up
+        // to f32 rounding of the kernel.
+        let h = 1e-3;
+        for j in 0..3 {
+            let (mut zp, mut zm) = (z, z);
+            zp[j] += h;
+            zm[j] -= h;
+            let (mut fp, mut fm) = ([0.0; 3], [0.0; 3]);
+            m.step_f64(&zp, &mut fp);
+            m.step_f64(&zm, &mut fm);
+            for i in 0..3 {
+                let fd = (fp[i] - fm[i]) / (2.0 * h);
+                assert!(
+                    (fd - jac[i * 3 + j]).abs() < 1e-3,
+                    "J[{i},{j}] {fd} vs {}",
+                    jac[i * 3 + j]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn inferred_states_reproduce_observations() {
+        let m = example();
+        // Observations generated by the model itself from a known state.
+        let mut z = vec![0.2, -0.1, 0.4];
+        let mut rows = Vec::new();
+        let mut next = vec![0.0; 3];
+        let mut x = vec![0.0; 2];
+        for _ in 0..50 {
+            m.step_f64(&z, &mut next);
+            z.copy_from_slice(&next);
+            m.observe_f64(&z, &mut x);
+            rows.push(x.clone());
+        }
+        let xs = TimeSeries::from_rows(&rows).unwrap();
+        let zs = m.infer_states(&xs);
+        // Each inferred state observes to its data point.
+        for t in 0..50 {
+            let mut xo = vec![0.0; 2];
+            m.observe_f64(zs.row(t), &mut xo);
+            for (a, b) in xo.iter().zip(xs.row(t)) {
+                assert!((a - b).abs() < 1e-5);
+            }
+        }
+    }
+
+    #[test]
+    fn summary_and_round_trip() {
+        let m = example();
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.plrnn");
+        m.save(&p).unwrap();
+        let back = DesktopModel::load(&p).unwrap();
+        assert_eq!(back.buf(), m.buf());
+        let s = back.summary();
+        assert_eq!((s.m, s.n, s.p, s.k), (3, 2, 2, 0));
+        assert_eq!(s.file_bytes, std::fs::metadata(&p).unwrap().len() as usize);
+        assert!((s.max_abs_a - 0.9).abs() < 1e-7);
+        std::fs::write(&p, b"PLRNnonsense").unwrap();
+        let e = DesktopModel::load(&p).unwrap_err().to_string();
+        assert!(e.contains("m.plrnn"), "{e}");
+    }
+}
