@@ -4,4 +4,5 @@
 
 pub mod io;
 pub mod series;
+pub mod vi;
 pub use series::TimeSeries;
