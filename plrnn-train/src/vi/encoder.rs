@@ -10,6 +10,24 @@
 use super::config::EncoderKind;
 use super::params::Layout;
 
+#[inline(always)]
+pub(crate) fn axpy(y: &mut [f64], a: f64, x: &[f64]) {
+    for (yi, xi) in y.iter_mut().zip(x) {
+        *yi += a * xi;
+    }
+}
+
+/// Row-major r×c → c×r.
+pub(crate) fn transpose(a: &[f64], r: usize, c: usize) -> Vec<f64> {
+    let mut t = vec![0.0; r * c];
+    for i in 0..r {
+        for j in 0..c {
+            t[j * r + i] = a[i * c + j];
+        }
+    }
+    t
+}
+
 /// Read-only view of encoder parameters, shared by training (flat vector) and [`super::TrainedModel`].
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct EncView<'a> {
@@ -79,20 +97,18 @@ impl<'a> EncView<'a> {
             }
             EncoderKind::Mlp => u[..len * n].copy_from_slice(&x[..len * n]),
         }
-        for t in 0..len {
-            let ut = &u[t * n..][..n];
-            let mt = &mut mu[t * m..][..m];
-            let st = &mut logsd[t * m..][..m];
-            for i in 0..m {
-                let (wmi, wsi) = (&self.wm[i * n..][..n], &self.ws[i * n..][..n]);
-                let mut am = 0.0;
-                let mut asd = self.bs[i];
-                for j in 0..n {
-                    am += wmi[j] * ut[j];
-                    asd += wsi[j] * ut[j];
-                }
-                mt[i] = am;
-                st[i] = asd;
+        // μ_t = Σ_j u_tj Wm_·j: an axpy over the latent index per channel (vectorises).
+        let (wmt, wst) = (transpose(self.wm, m, n), transpose(self.ws, m, n));
+        for ((ut, mt), st) in u[..len * n]
+            .chunks_exact(n)
+            .zip(mu[..len * m].chunks_exact_mut(m))
+            .zip(logsd[..len * m].chunks_exact_mut(m))
+        {
+            mt.iter_mut().for_each(|v| *v = 0.0);
+            st.copy_from_slice(&self.bs[..m]);
+            for ((&uj, wmj), wsj) in ut.iter().zip(wmt.chunks_exact(m)).zip(wst.chunks_exact(m)) {
+                axpy(mt, uj, wmj);
+                axpy(st, uj, wsj);
             }
         }
         if self.kind == EncoderKind::Mlp {
@@ -153,35 +169,43 @@ impl<'a> EncView<'a> {
     ) {
         let (m, n, hdim) = (self.m, self.n, self.hidden);
         let len = x.len() / n;
-        let mut dsmooth = 0.0;
-        {
-            let (gwm, rest) = g[l.enc_wm.start..].split_at_mut(m * n);
-            let (gws, rest) = rest.split_at_mut(m * n);
-            let gbs = &mut rest[..m];
-            for t in 0..len {
-                let ut = &u[t * n..][..n];
-                let dm = &dmu[t * m..][..m];
-                let ds = &dlogsd[t * m..][..m];
-                for i in 0..m {
-                    for j in 0..n {
-                        gwm[i * n + j] += dm[i] * ut[j];
-                        gws[i * n + j] += ds[i] * ut[j];
-                    }
-                    gbs[i] += ds[i];
-                }
-                if self.kind == EncoderKind::Smoothing {
-                    let xp = &x[Self::clamp_row(t as isize - 1, len) * n..][..n];
-                    let xc = &x[t * n..][..n];
-                    let xn = &x[Self::clamp_row(t as isize + 1, len) * n..][..n];
-                    for j in 0..n {
-                        let mut du = 0.0;
-                        for i in 0..m {
-                            du += self.wm[i * n + j] * dm[i] + self.ws[i * n + j] * ds[i];
-                        }
-                        dsmooth += du * (xp[j] - 2.0 * xc[j] + xn[j]);
-                    }
+        // Accumulated transposed (N×M) so each update is an axpy over the latent index.
+        // dw = Σ_t du_t·Δ_t = ⟨Wm, Σ_t dμ_t Δ_tᵀ⟩ + ⟨Ws, Σ_t dℓ_t Δ_tᵀ⟩, Δ_t = x_{t−1} − 2x_t + x_{t+1}.
+        let mut gwmt = vec![0.0; n * m];
+        let mut gwst = vec![0.0; n * m];
+        let mut dmt = vec![0.0; n * m];
+        let mut dst = vec![0.0; n * m];
+        let mut gbs = vec![0.0; m];
+        let mut delta = vec![0.0; n];
+        for t in 0..len {
+            let ut = &u[t * n..][..n];
+            let dm = &dmu[t * m..][..m];
+            let ds = &dlogsd[t * m..][..m];
+            for j in 0..n {
+                axpy(&mut gwmt[j * m..][..m], ut[j], dm);
+                axpy(&mut gwst[j * m..][..m], ut[j], ds);
+            }
+            axpy(&mut gbs, 1.0, ds);
+            if self.kind == EncoderKind::Smoothing {
+                let xp = &x[Self::clamp_row(t as isize - 1, len) * n..][..n];
+                let xc = &x[t * n..][..n];
+                let xn = &x[Self::clamp_row(t as isize + 1, len) * n..][..n];
+                for j in 0..n {
+                    delta[j] = xp[j] - 2.0 * xc[j] + xn[j];
+                    axpy(&mut dmt[j * m..][..m], delta[j], dm);
+                    axpy(&mut dst[j * m..][..m], delta[j], ds);
                 }
             }
+        }
+        let mut dsmooth = 0.0;
+        for i in 0..m {
+            for j in 0..n {
+                g[l.enc_wm.start + i * n + j] += gwmt[j * m + i];
+                g[l.enc_ws.start + i * n + j] += gwst[j * m + i];
+                dsmooth +=
+                    self.wm[i * n + j] * dmt[j * m + i] + self.ws[i * n + j] * dst[j * m + i];
+            }
+            g[l.enc_bs.start + i] += gbs[i];
         }
         match self.kind {
             EncoderKind::Smoothing => g[l.enc_smooth.start] += dsmooth,
