@@ -67,9 +67,13 @@ pub struct Workspace {
     rsq_z: Vec<f64>,
     pred: Vec<f64>,
     phi: Vec<f64>,
+    phid: Vec<f64>,
     dphi: Vec<f64>,
     g: Vec<f64>,
 }
+
+/// Time steps processed together in the transition kernel.
+const TB: usize = 8;
 
 /// Sizes a buffer and zeroes it.
 fn fit(v: &mut Vec<f64>, len: usize) {
@@ -226,10 +230,11 @@ fn loss_grad_impl(
     fit(&mut ws.acc_relu, m);
     fit(&mut ws.inv_var_z, m);
     fit(&mut ws.rsq_z, m);
-    fit(&mut ws.pred, m);
-    fit(&mut ws.phi, m);
-    fit(&mut ws.dphi, m);
-    fit(&mut ws.g, m);
+    fit(&mut ws.pred, TB * m);
+    fit(&mut ws.phi, TB * m);
+    fit(&mut ws.phid, TB * m);
+    fit(&mut ws.dphi, TB * m);
+    fit(&mut ws.g, TB * m);
     let mut log_sigma_z_sum = 0.0;
     for i in 0..m {
         let sz = set.sigma_z_min + params[l.log_sigma_z.start + i].exp();
@@ -263,6 +268,7 @@ fn loss_grad_impl(
             rsq_z,
             pred,
             phi,
+            phid,
             dphi,
             g,
             ..
@@ -270,115 +276,151 @@ fn loss_grad_impl(
         let (ga, rest) = grad[l.a.start..].split_at_mut(m);
         let (gw, rest) = rest.split_at_mut(m * m);
         let gh = &mut rest[..m];
-        let (phi, pred, dphi, g) = (&mut phi[..m], &mut pred[..m], &mut dphi[..m], &mut g[..m]);
         let (a, h) = (&a[..m], &h[..m]);
         let (inv_var_z, rsq_z, acc_relu) = (&inv_var_z[..m], &mut rsq_z[..m], &mut acc_relu[..m]);
-        for t in 0..len.saturating_sub(1) {
-            let (zp, zn) = (&z[t * m..][..m], &z[(t + 1) * m..][..m]);
-            // φ(z_t)
-            match variant {
-                Variant::Relu => {
-                    for (f, &zi) in phi.iter_mut().zip(zp) {
-                        *f = relu(zi);
+        // Time is processed in blocks of TB steps with the time loop innermost wherever a row is
+        // accumulated into: consecutive updates then hit different rows, so no update waits for
+        // the store of the previous one (the profile showed such store-to-load chains dominating).
+        let steps = len.saturating_sub(1);
+        let mut t0 = 0;
+        while t0 < steps {
+            let nb = TB.min(steps - t0);
+            let zb = &z[t0 * m..(t0 + nb) * m];
+            let phi = &mut phi[..nb * m];
+            let phid = &mut phid[..nb * m];
+            let pred = &mut pred[..nb * m];
+            let g = &mut g[..nb * m];
+            let dphi = &mut dphi[..nb * m];
+            // φ(z_t) and φ'(z_t) (the diagonal of ∂φ/∂z)
+            for ((f, fd), &zi) in phi.iter_mut().zip(phid.iter_mut()).zip(zb) {
+                let on = zi > 0.0;
+                (*f, *fd) = match variant {
+                    Variant::Relu => (relu(zi), if on { 1.0 } else { 0.0 }),
+                    Variant::Dendritic => (0.0, 0.0),
+                    Variant::ClippedDendritic => {
+                        (-alpha_sum * relu(zi), if on { -alpha_sum } else { 0.0 })
                     }
-                }
-                Variant::Dendritic | Variant::ClippedDendritic => {
-                    if variant == Variant::ClippedDendritic {
-                        for (f, &zi) in phi.iter_mut().zip(zp) {
-                            *f = -alpha_sum * relu(zi);
-                        }
-                    } else {
-                        phi.iter_mut().for_each(|v| *v = 0.0);
-                    }
-                    for (th, &ab) in theta_t.chunks_exact(m).zip(alpha) {
-                        for ((f, &zi), &thi) in phi.iter_mut().zip(zp).zip(th) {
-                            *f += ab * relu(zi - thi);
+                };
+            }
+            if variant != Variant::Relu {
+                for (th, &ab) in theta_t.chunks_exact(m).zip(alpha) {
+                    for ((fr, fdr), zr) in phi
+                        .chunks_exact_mut(m)
+                        .zip(phid.chunks_exact_mut(m))
+                        .zip(zb.chunks_exact(m))
+                    {
+                        for (((f, fd), &zi), &thi) in
+                            fr.iter_mut().zip(fdr.iter_mut()).zip(zr).zip(th)
+                        {
+                            let d = zi - thi;
+                            *f += ab * relu(d);
+                            *fd += if d > 0.0 { ab } else { 0.0 };
                         }
                     }
                 }
             }
             // F(z_t, s_{t+1})
-            for (((pr, &hi), &ai), &zi) in pred.iter_mut().zip(h).zip(a).zip(zp) {
-                *pr = hi + ai * zi;
+            for (pr, zr) in pred.chunks_exact_mut(m).zip(zb.chunks_exact(m)) {
+                for (((p, &hi), &ai), &zi) in pr.iter_mut().zip(h).zip(a).zip(zr) {
+                    *p = hi + ai * zi;
+                }
             }
-            for (&fj, wtj) in phi.iter().zip(wt.chunks_exact(m)) {
-                axpy(pred, fj, wtj);
+            for (j, wtj) in wt.chunks_exact(m).enumerate() {
+                for (pr, fr) in pred.chunks_exact_mut(m).zip(phi.chunks_exact(m)) {
+                    axpy(pr, fr[j], wtj);
+                }
             }
             for (kk, ctk) in ct.chunks_exact(m).enumerate() {
-                axpy(pred, seq.s[(t + 1) * k + kk], ctk);
+                for (q, pr) in pred.chunks_exact_mut(m).enumerate() {
+                    axpy(pr, seq.s[(t0 + q + 1) * k + kk], ctk);
+                }
             }
-            for ((((gi, rs), &zi), &pr), &iv) in g
-                .iter_mut()
-                .zip(rsq_z.iter_mut())
-                .zip(zn)
-                .zip(pred.iter())
-                .zip(inv_var_z)
+            for (gr, (pr, zn)) in g
+                .chunks_exact_mut(m)
+                .zip(pred.chunks_exact(m).zip(z[(t0 + 1) * m..].chunks_exact(m)))
             {
-                let r = zi - pr;
-                *rs += r * r;
-                *gi = c_l * r * iv;
+                for ((((gi, rs), &zi), &p), &iv) in gr
+                    .iter_mut()
+                    .zip(rsq_z.iter_mut())
+                    .zip(zn)
+                    .zip(pr)
+                    .zip(inv_var_z)
+                {
+                    let r = zi - p;
+                    *rs += r * r;
+                    *gi = c_l * r * iv;
+                }
             }
             // backward
-            for (((gai, ghi), &gi), &zi) in ga.iter_mut().zip(gh.iter_mut()).zip(g.iter()).zip(zp) {
-                *gai -= gi * zi;
-                *ghi -= gi;
+            for ((gr, zr), fr) in g
+                .chunks_exact(m)
+                .zip(zb.chunks_exact(m))
+                .zip(phi.chunks_exact(m))
+            {
+                for (((gai, ghi), &gi), &zi) in ga.iter_mut().zip(gh.iter_mut()).zip(gr).zip(zr) {
+                    *gai -= gi * zi;
+                    *ghi -= gi;
+                }
+                for (gwi, &gi) in gw.chunks_exact_mut(m).zip(gr) {
+                    axpy(gwi, -gi, fr);
+                }
             }
-            for (gwi, &gi) in gw.chunks_exact_mut(m).zip(g.iter()) {
-                axpy(gwi, -gi, phi);
-            }
-            for (kk, dctk) in dct.chunks_exact_mut(m).enumerate() {
-                axpy(dctk, -seq.s[(t + 1) * k + kk], g);
+            for (q, gr) in g.chunks_exact(m).enumerate() {
+                for (kk, dctk) in dct.chunks_exact_mut(m).enumerate() {
+                    axpy(dctk, -seq.s[(t0 + q + 1) * k + kk], gr);
+                }
             }
             dphi.iter_mut().for_each(|v| *v = 0.0);
-            for (&gi, wi) in g.iter().zip(w.chunks_exact(m)) {
-                axpy(dphi, -gi, wi);
-            }
-            let (dzp, dzn) = dz[t * m..(t + 2) * m].split_at_mut(m);
-            for (((dp, dn), &gi), &ai) in dzp.iter_mut().zip(dzn.iter_mut()).zip(g.iter()).zip(a) {
-                *dn += gi;
-                *dp -= gi * ai;
-            }
-            match variant {
-                Variant::Relu => {
-                    for ((dp, &zi), &df) in dzp.iter_mut().zip(zp).zip(dphi.iter()) {
-                        *dp += if zi > 0.0 { df } else { 0.0 };
-                    }
+            for (i, wi) in w.chunks_exact(m).enumerate() {
+                for (dr, gr) in dphi.chunks_exact_mut(m).zip(g.chunks_exact(m)) {
+                    axpy(dr, -gr[i], wi);
                 }
-                Variant::Dendritic | Variant::ClippedDendritic => {
+            }
+            for q in 0..nb {
+                let t = t0 + q;
+                let (dzp, dzn) = dz[t * m..(t + 2) * m].split_at_mut(m);
+                let gr = &g[q * m..][..m];
+                let dr = &dphi[q * m..][..m];
+                let fdr = &phid[q * m..][..m];
+                for (((((dp, dn), &gi), &ai), &df), &fd) in dzp
+                    .iter_mut()
+                    .zip(dzn.iter_mut())
+                    .zip(gr)
+                    .zip(a)
+                    .zip(dr)
+                    .zip(fdr)
+                {
+                    *dn += gi;
+                    *dp += df * fd - gi * ai;
+                }
+            }
+            if variant != Variant::Relu {
+                for (dr, zr) in dphi.chunks_exact(m).zip(zb.chunks_exact(m)) {
                     if variant == Variant::ClippedDendritic {
-                        for (((ar, dp), &zi), &df) in acc_relu
-                            .iter_mut()
-                            .zip(dzp.iter_mut())
-                            .zip(zp)
-                            .zip(dphi.iter())
-                        {
+                        for ((ar, &zi), &df) in acc_relu.iter_mut().zip(zr).zip(dr) {
                             *ar += df * relu(zi);
-                            *dp -= if zi > 0.0 { alpha_sum * df } else { 0.0 };
                         }
                     }
-                    for (((th, &ab), acc_a), acc_t) in theta_t
+                    for ((th, acc_a), acc_t) in theta_t
                         .chunks_exact(m)
-                        .zip(alpha)
                         .zip(acc_alpha.chunks_exact_mut(m))
                         .zip(acc_theta.chunks_exact_mut(m))
                     {
-                        for (((((aa, at), dp), &zi), &thi), &df) in acc_a
+                        for ((((aa, at), &zi), &thi), &df) in acc_a
                             .iter_mut()
                             .zip(acc_t.iter_mut())
-                            .zip(dzp.iter_mut())
-                            .zip(zp)
+                            .zip(zr)
                             .zip(th)
-                            .zip(dphi.iter())
+                            .zip(dr)
                         {
                             let d = zi - thi;
-                            let gi = if d > 0.0 { df } else { 0.0 };
                             *aa += df * relu(d);
-                            *at += gi;
-                            *dp += ab * gi;
+                            *at += if d > 0.0 { df } else { 0.0 };
                         }
                     }
                 }
             }
+            t0 += nb;
         }
         for i in 0..m {
             gw[i * m + i] = 0.0; // W keeps a zero diagonal
