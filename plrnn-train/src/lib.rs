@@ -2,7 +2,10 @@
 //! inference, evaluate them with the field's metrics, and export them for `plrnn-nostd`.
 #![deny(missing_docs)]
 
+pub mod data;
 pub mod io;
+pub mod metrics;
 pub mod series;
+pub mod simulate;
 pub mod vi;
 pub use series::TimeSeries;

@@ -236,4 +236,34 @@ impl TrainedModel {
         }
         TimeSeries::new(out, self.n).expect("N >= 1")
     }
+
+    /// The model in the `plrnn-nostd` layout (f64 → f32, same row-major blocks), ready for
+    /// `encode()`. `normalized` is set when the data statistics are not the identity (0, 1).
+    pub fn to_model_buf(&self) -> plrnn_nostd::ModelBuf {
+        let f = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
+        plrnn_nostd::ModelBuf {
+            variant: match self.variant {
+                Variant::Relu => plrnn_nostd::Variant::Relu,
+                Variant::Dendritic => plrnn_nostd::Variant::Dendritic,
+                Variant::ClippedDendritic => plrnn_nostd::Variant::ClippedDendritic,
+            },
+            m: self.m,
+            n: self.n,
+            p: self.p,
+            k: self.k,
+            normalized: self.data_mean.iter().any(|&v| v != 0.0)
+                || self.data_std.iter().any(|&v| v != 1.0),
+            a: f(&self.a),
+            w: f(&self.w),
+            h: f(&self.h),
+            alpha: f(&self.alpha),
+            theta: f(&self.theta),
+            c: f(&self.c),
+            b: f(&self.b),
+            sigma_z: f(&self.sigma_z),
+            sigma_x: f(&self.sigma_x),
+            data_mean: f(&self.data_mean),
+            data_std: f(&self.data_std),
+        }
+    }
 }

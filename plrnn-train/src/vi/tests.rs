@@ -404,3 +404,31 @@ fn inputs_are_used() {
     let states = out.model.infer_states(&data[0]);
     assert_eq!((states.len(), states.dims()), (120, 4));
 }
+
+#[test]
+fn exported_model_loads_in_plrnn_nostd_and_steps_alike() {
+    for v in [Variant::Relu, Variant::Dendritic, Variant::ClippedDendritic] {
+        let cfg = TrainConfig {
+            variant: v,
+            epochs: 2,
+            ..toy_config(1).get().clone()
+        }
+        .validate()
+        .unwrap();
+        let out = train(&toy_trials(), &cfg, &mut NoHooks).unwrap();
+        let buf = out.model.to_model_buf();
+        let bytes = buf.encode().unwrap();
+        let back = plrnn_nostd::ModelBuf::decode(&bytes).unwrap();
+        assert_eq!(back, buf);
+        // One deterministic step in f32 on the device kernel agrees with the f64 step.
+        let z0 = [0.3, -0.2, 0.5, 0.1];
+        let want = out.model.observe(&out.model.step(&z0, &[]));
+        let mut gen = plrnn_nostd::DynGenerator::new(back.as_model_ref().unwrap(), 1);
+        gen.set_state(&z0.map(|x| x as f32)).unwrap();
+        let mut x = vec![0.0f32; 2];
+        gen.step(&[], plrnn_nostd::Noise::None, &mut x).unwrap();
+        for (a, b) in x.iter().zip(&want) {
+            assert!((*a as f64 - b).abs() < 1e-4, "{v:?}: {x:?} vs {want:?}");
+        }
+    }
+}

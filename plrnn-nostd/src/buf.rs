@@ -1,0 +1,286 @@
+//! Heap-owned models of run-time size for hosts (`alloc` feature): decode any model file, run
+//! it through the same kernel as the device.
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use crate::error::{LoadError, ShapeError};
+use crate::format::{check_frame, walk_payload, Header};
+use crate::generator::{gen_step, GaussianSampler, Noise, StateBufs};
+use crate::model::{Dims, ModelRef, Param, ParamsRef, Variant};
+
+/// A model of run-time size owning its parameters (row-major, as in the file). Fields are public
+/// so a trainer can fill them; [`ModelBuf::as_model_ref`] validates them before any use.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelBuf {
+    /// The φ variant.
+    pub variant: Variant,
+    /// Latent size.
+    pub m: usize,
+    /// Observation size.
+    pub n: usize,
+    /// Basis count.
+    pub p: usize,
+    /// Input size.
+    pub k: usize,
+    /// Whether `data_mean`/`data_std` describe z-scored training data.
+    pub normalized: bool,
+    /// A (M).
+    pub a: Vec<f32>,
+    /// W (M×M, zero diagonal).
+    pub w: Vec<f32>,
+    /// h (M).
+    pub h: Vec<f32>,
+    /// α (P).
+    pub alpha: Vec<f32>,
+    /// θ (M×P).
+    pub theta: Vec<f32>,
+    /// C (M×K).
+    pub c: Vec<f32>,
+    /// B (N×M).
+    pub b: Vec<f32>,
+    /// σ_z (M).
+    pub sigma_z: Vec<f32>,
+    /// σ_x (N).
+    pub sigma_x: Vec<f32>,
+    /// Data mean (N).
+    pub data_mean: Vec<f32>,
+    /// Data standard deviation (N).
+    pub data_std: Vec<f32>,
+}
+
+impl ModelBuf {
+    /// A model of the given sizes with every weight zero and unit scales.
+    pub fn zeroed(variant: Variant, dims: Dims) -> Self {
+        let z = |p: Param| vec![0.0f32; p.len(dims)];
+        let one = |p: Param| vec![1.0f32; p.len(dims)];
+        Self {
+            variant,
+            m: dims.m,
+            n: dims.n,
+            p: dims.p,
+            k: dims.k,
+            normalized: false,
+            a: z(Param::A),
+            w: z(Param::W),
+            h: z(Param::H),
+            alpha: z(Param::Alpha),
+            theta: z(Param::Theta),
+            c: z(Param::C),
+            b: z(Param::B),
+            sigma_z: one(Param::SigmaZ),
+            sigma_x: one(Param::SigmaX),
+            data_mean: z(Param::DataMean),
+            data_std: one(Param::DataStd),
+        }
+    }
+
+    /// The sizes.
+    pub fn dims(&self) -> Dims {
+        Dims {
+            m: self.m,
+            n: self.n,
+            p: self.p,
+            k: self.k,
+        }
+    }
+
+    /// The block named by `p`, mutable.
+    pub fn block_mut(&mut self, p: Param) -> &mut Vec<f32> {
+        match p {
+            Param::A => &mut self.a,
+            Param::W => &mut self.w,
+            Param::H => &mut self.h,
+            Param::Alpha => &mut self.alpha,
+            Param::Theta => &mut self.theta,
+            Param::C => &mut self.c,
+            Param::B => &mut self.b,
+            Param::SigmaZ => &mut self.sigma_z,
+            Param::SigmaX => &mut self.sigma_x,
+            Param::DataMean => &mut self.data_mean,
+            Param::DataStd => &mut self.data_std,
+        }
+    }
+
+    /// Validates sizes and values and returns the borrowed view every step goes through.
+    pub fn as_model_ref(&self) -> Result<ModelRef<'_>, LoadError> {
+        ModelRef::new(
+            self.variant,
+            self.dims(),
+            self.normalized,
+            ParamsRef {
+                a: &self.a,
+                w: &self.w,
+                h: &self.h,
+                alpha: &self.alpha,
+                theta: &self.theta,
+                c: &self.c,
+                b: &self.b,
+                sigma_z: &self.sigma_z,
+                sigma_x: &self.sigma_x,
+                data_mean: &self.data_mean,
+                data_std: &self.data_std,
+            },
+        )
+    }
+
+    /// Validates and writes the model file.
+    pub fn encode(&self) -> Result<Vec<u8>, LoadError> {
+        Ok(self.as_model_ref()?.encode())
+    }
+
+    /// Decodes any model file. The length implied by the header is checked against the bytes
+    /// given before anything is allocated, so a header claiming huge sizes is rejected cheaply.
+    pub fn decode(bytes: &[u8]) -> Result<Self, LoadError> {
+        let (header, payload) = check_frame(bytes)?;
+        let Header { variant, dims, .. } = header;
+        let mut buf = Self::zeroed(variant, dims);
+        buf.normalized = header.normalized();
+        walk_payload(payload, dims, &mut |p, i, v| {
+            p.check(dims, i, v)?;
+            if let Some(slot) = buf.block_mut(p).get_mut(i) {
+                *slot = v;
+            }
+            Ok(())
+        })?;
+        Ok(buf)
+    }
+}
+
+/// Closed-loop generation for a model of run-time size: the host's counterpart of
+/// [`Generator`](crate::Generator), with the same kernel, sampler and draw order, so the same
+/// model, seed, state and inputs give the same bits.
+#[derive(Clone, Debug)]
+pub struct DynGenerator<'m> {
+    model: ModelRef<'m>,
+    z: Vec<f32>,
+    next: Vec<f32>,
+    phi: Vec<f32>,
+    zero_input: Vec<f32>,
+    sampler: GaussianSampler,
+}
+
+impl<'m> DynGenerator<'m> {
+    /// Starts from z_0 = 0 with noise seed `seed`.
+    pub fn new(model: ModelRef<'m>, seed: u64) -> Self {
+        let d = model.dims();
+        Self {
+            model,
+            z: vec![0.0; d.m],
+            next: vec![0.0; d.m],
+            phi: vec![0.0; d.m],
+            zero_input: vec![0.0; d.k],
+            sampler: GaussianSampler::new(seed),
+        }
+    }
+
+    /// The current latent state.
+    pub fn state(&self) -> &[f32] {
+        &self.z
+    }
+
+    /// Sets the latent state (length M).
+    pub fn set_state(&mut self, z: &[f32]) -> Result<(), ShapeError> {
+        if z.len() != self.z.len() {
+            return Err(ShapeError {
+                dim: crate::Dim::M,
+                expected: self.z.len(),
+                found: z.len(),
+            });
+        }
+        self.z.copy_from_slice(z);
+        Ok(())
+    }
+
+    /// One step with input `s` (length K, or empty for zero input), observation into `x`
+    /// (length N).
+    pub fn step(&mut self, s: &[f32], noise: Noise, x: &mut [f32]) -> Result<(), ShapeError> {
+        let d = self.model.dims();
+        let s = if s.is_empty() {
+            &self.zero_input[..]
+        } else {
+            s
+        };
+        if s.len() != d.k {
+            return Err(ShapeError {
+                dim: crate::Dim::K,
+                expected: d.k,
+                found: s.len(),
+            });
+        }
+        if x.len() != d.n {
+            return Err(ShapeError {
+                dim: crate::Dim::N,
+                expected: d.n,
+                found: x.len(),
+            });
+        }
+        let st = StateBufs {
+            z: &mut self.z,
+            next: &mut self.next,
+            phi: &mut self.phi,
+        };
+        gen_step(&self.model, st, s, noise, &mut self.sampler, x);
+        Ok(())
+    }
+}
+
+/// A [`ModelBuf`] that passed validation: holding one proves every check of the file format
+/// holds, so its view is available without re-checking (hosts step it millions of times).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ValidModel {
+    buf: ModelBuf,
+}
+
+impl ValidModel {
+    /// Validates `buf`; on failure the error says which check failed.
+    pub fn new(buf: ModelBuf) -> Result<Self, LoadError> {
+        buf.as_model_ref()?;
+        Ok(Self { buf })
+    }
+
+    /// Decodes and validates a model file of any size.
+    pub fn decode(bytes: &[u8]) -> Result<Self, LoadError> {
+        Ok(Self {
+            buf: ModelBuf::decode(bytes)?,
+        })
+    }
+
+    /// The validated parameters.
+    pub fn buf(&self) -> &ModelBuf {
+        &self.buf
+    }
+
+    /// Gives the parameters back for editing (they must be validated again to be used).
+    pub fn into_inner(self) -> ModelBuf {
+        self.buf
+    }
+
+    /// The view every step goes through (no re-validation).
+    pub fn model_ref(&self) -> ModelRef<'_> {
+        let b = &self.buf;
+        ModelRef::trusted(
+            b.variant,
+            b.dims(),
+            b.normalized,
+            ParamsRef {
+                a: &b.a,
+                w: &b.w,
+                h: &b.h,
+                alpha: &b.alpha,
+                theta: &b.theta,
+                c: &b.c,
+                b: &b.b,
+                sigma_z: &b.sigma_z,
+                sigma_x: &b.sigma_x,
+                data_mean: &b.data_mean,
+                data_std: &b.data_std,
+            },
+        )
+    }
+
+    /// The model file.
+    pub fn encode(&self) -> Vec<u8> {
+        self.model_ref().encode()
+    }
+}

@@ -1,0 +1,221 @@
+//! Closed-loop generation: the state, a seeded Gaussian sampler, and the noise modes.
+
+use rand_core::{Rng, SeedableRng};
+use rand_xoshiro::Xoshiro128PlusPlus;
+
+use crate::model::{Model, ModelRef};
+use crate::step;
+
+/// Which noise a generation step adds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Noise {
+    /// Deterministic: z_t = F(z_{t−1}, s_t), x_t = B z_t.
+    None,
+    /// Process noise only: ε_t ~ N(0, diag σ_z²) added to z_t; x_t = B z_t.
+    Process,
+    /// Process and observation noise: x_t = B z_t + η_t, η_t ~ N(0, diag σ_x²).
+    Full,
+}
+
+/// Standard normal samples from a seeded xoshiro128++ generator (32-bit, cheap on Cortex-M),
+/// by the Box–Muller transform with `libm` (or `micromath` with that feature).
+///
+/// Uniforms are u1 = (⌊r/2⁸⌋ + 1)·2⁻²⁴ ∈ (0, 1] and u2 = ⌊r/2⁸⌋·2⁻²⁴ ∈ [0, 1); each pair gives
+/// two samples, √(−2 ln u1)·cos(2π u2) then √(−2 ln u1)·sin(2π u2). The f32 resolution of u1
+/// truncates the tails at about 5.77σ.
+#[derive(Clone, Debug)]
+pub struct GaussianSampler {
+    rng: Xoshiro128PlusPlus,
+    spare: Option<f32>,
+}
+
+impl GaussianSampler {
+    /// A sampler seeded with `seed` (via `SeedableRng::seed_from_u64`).
+    pub fn new(seed: u64) -> Self {
+        Self {
+            rng: Xoshiro128PlusPlus::seed_from_u64(seed),
+            spare: None,
+        }
+    }
+
+    /// The next standard normal sample.
+    #[inline]
+    pub fn next_normal(&mut self) -> f32 {
+        if let Some(s) = self.spare.take() {
+            return s;
+        }
+        const SCALE: f32 = 1.0 / 16_777_216.0;
+        let u1 = ((self.rng.next_u32() >> 8) + 1) as f32 * SCALE;
+        let u2 = (self.rng.next_u32() >> 8) as f32 * SCALE;
+        let r = sqrt(-2.0 * ln(u1));
+        let (s, c) = sin_cos(core::f32::consts::TAU * u2);
+        self.spare = Some(r * s);
+        r * c
+    }
+}
+
+#[cfg(not(feature = "micromath"))]
+#[inline]
+fn ln(x: f32) -> f32 {
+    libm::logf(x)
+}
+#[cfg(not(feature = "micromath"))]
+#[inline]
+fn sqrt(x: f32) -> f32 {
+    libm::sqrtf(x)
+}
+#[cfg(not(feature = "micromath"))]
+#[inline]
+fn sin_cos(x: f32) -> (f32, f32) {
+    libm::sincosf(x)
+}
+#[cfg(feature = "micromath")]
+#[inline]
+fn ln(x: f32) -> f32 {
+    micromath::F32Ext::ln(x)
+}
+#[cfg(feature = "micromath")]
+#[inline]
+fn sqrt(x: f32) -> f32 {
+    micromath::F32Ext::sqrt(x)
+}
+#[cfg(feature = "micromath")]
+#[inline]
+fn sin_cos(x: f32) -> (f32, f32) {
+    micromath::F32Ext::sin_cos(x)
+}
+
+/// The latent state of a generator and the scratch its step needs, all of length M.
+pub(crate) struct StateBufs<'b> {
+    pub(crate) z: &'b mut [f32],
+    pub(crate) next: &'b mut [f32],
+    pub(crate) phi: &'b mut [f32],
+}
+
+/// One generation step on slices of matching lengths (guaranteed by the callers):
+/// z ← F(z, s) (+ ε), x ← B z (+ η).
+#[inline(always)]
+pub(crate) fn gen_step(
+    model: &ModelRef<'_>,
+    st: StateBufs<'_>,
+    s: &[f32],
+    noise: Noise,
+    sampler: &mut GaussianSampler,
+    x: &mut [f32],
+) {
+    let StateBufs { z, next, phi } = st;
+    step::latent(model, z, s, phi, next);
+    let p = model.params();
+    if noise != Noise::None {
+        for (v, &sd) in next.iter_mut().zip(p.sigma_z) {
+            *v += sd * sampler.next_normal();
+        }
+    }
+    z.copy_from_slice(next);
+    step::observe(model, z, x);
+    if noise == Noise::Full {
+        for (v, &sd) in x.iter_mut().zip(p.sigma_x) {
+            *v += sd * sampler.next_normal();
+        }
+    }
+}
+
+/// Closed-loop generation from a fixed-size [`Model`]: holds the latent state and the noise
+/// generator. Stepping cannot fail, allocate or panic.
+///
+/// Each step maps z_{t−1} to z_t = A∘z_{t−1} + W φ(z_{t−1}) + h + C s_t (+ ε_t) and returns
+/// x_t = B z_t (+ η_t); the first output belongs to z_1 = F(z_0). Noise draws come in a fixed
+/// order (σ_z for units 0..M, then σ_x for channels 0..N), so a seed fixes the trajectory.
+#[derive(Clone, Debug)]
+pub struct Generator<'m, const M: usize, const N: usize, const P: usize, const K: usize> {
+    model: &'m Model<M, N, P, K>,
+    z: [f32; M],
+    z0: [f32; M],
+    seed: u64,
+    sampler: GaussianSampler,
+}
+
+impl<'m, const M: usize, const N: usize, const P: usize, const K: usize> Generator<'m, M, N, P, K> {
+    /// A generator starting from z_0 = 0 with noise seed `seed`.
+    pub fn new(model: &'m Model<M, N, P, K>, seed: u64) -> Self {
+        Self::with_state(model, [0.0; M], seed)
+    }
+
+    /// A generator starting from `z0`.
+    pub fn with_state(model: &'m Model<M, N, P, K>, z0: [f32; M], seed: u64) -> Self {
+        Self {
+            model,
+            z: z0,
+            z0,
+            seed,
+            sampler: GaussianSampler::new(seed),
+        }
+    }
+
+    /// The model being run.
+    pub fn model(&self) -> &'m Model<M, N, P, K> {
+        self.model
+    }
+
+    /// The current latent state z_t.
+    pub fn state(&self) -> &[f32; M] {
+        &self.z
+    }
+
+    /// Replaces the current state (the noise stream continues).
+    pub fn set_state(&mut self, z: [f32; M]) {
+        self.z = z;
+    }
+
+    /// Back to the initial state and the initial noise stream.
+    pub fn reset(&mut self) {
+        self.z = self.z0;
+        self.sampler = GaussianSampler::new(self.seed);
+    }
+
+    /// Restarts the noise stream from `seed` (the state is kept).
+    pub fn reseed(&mut self, seed: u64) {
+        self.seed = seed;
+        self.sampler = GaussianSampler::new(seed);
+    }
+
+    /// One step with input `s`, writing the observation into `x`.
+    #[inline]
+    pub fn step(&mut self, s: &[f32; K], noise: Noise, x: &mut [f32; N]) {
+        let mut next = [0.0f32; M];
+        let mut phi = [0.0f32; M];
+        let st = StateBufs {
+            z: &mut self.z,
+            next: &mut next,
+            phi: &mut phi,
+        };
+        gen_step(
+            &self.model.as_model_ref(),
+            st,
+            s,
+            noise,
+            &mut self.sampler,
+            x,
+        );
+    }
+
+    /// `out.len()` autonomous steps (zero input), one observation per row.
+    pub fn run(&mut self, noise: Noise, out: &mut [[f32; N]]) {
+        let zero = [0.0f32; K];
+        for x in out {
+            self.step(&zero, noise, x);
+        }
+    }
+
+    /// Input-driven steps: row t of `inputs` is s_t. Runs min(inputs.len(), out.len()) steps
+    /// and returns that count.
+    pub fn run_driven(&mut self, inputs: &[[f32; K]], noise: Noise, out: &mut [[f32; N]]) -> usize {
+        let mut n = 0;
+        for (s, x) in inputs.iter().zip(out) {
+            self.step(s, noise, x);
+            n += 1;
+        }
+        n
+    }
+}

@@ -1,0 +1,111 @@
+//! Long-run behaviour and the noise sampler.
+
+mod common;
+
+use common::{random_model, Uniform};
+use plrnn_nostd::{GaussianSampler, Generator, Model, Noise, Variant};
+
+/// With every |A_ii| < 1 a clipped-dendritic orbit never leaves max(|z_0|, R) (see
+/// `Model::clipped_bound`), here checked over 10^6 steps from random starts on random models,
+/// with random bounded inputs.
+#[test]
+fn clipped_orbits_stay_within_the_documented_bound() {
+    const STEPS: usize = 1_000_000;
+    for seed in 0..4u64 {
+        let model: Model<8, 2, 6, 1> = random_model(seed, Variant::ClippedDendritic, 0.999);
+        let s_max = 1.0f32;
+        let r = model.clipped_bound(s_max).expect("|A| < 1");
+        let mut u = Uniform::new(seed + 100);
+        let z0: [f32; 8] = u.fill(-50.0, 50.0);
+        let mut g = Generator::with_state(&model, z0, seed);
+        let mut x = [0.0f32; 2];
+        for t in 0..STEPS {
+            let s = [u.range(-s_max, s_max)];
+            g.step(&s, Noise::None, &mut x);
+            for (i, &zi) in g.state().iter().enumerate() {
+                let lim = r[i].max(z0[i].abs());
+                // A few ulps of slack for the rounding of the bound and of the step.
+                assert!(
+                    zi.abs() <= lim * (1.0 + 1e-5) + 1e-6,
+                    "seed {seed} step {t} unit {i}: |z| = {} > {lim}",
+                    zi.abs()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn clipped_bound_needs_clipped_variant_and_stable_diagonal() {
+    let m: Model<3, 1, 2, 0> = random_model(1, Variant::Dendritic, 0.5);
+    assert!(m.clipped_bound(0.0).is_none());
+}
+
+#[test]
+fn same_seed_same_trajectory() {
+    let model: Model<6, 3, 4, 0> = random_model(5, Variant::Dendritic, 0.9);
+    let run = |seed| {
+        let mut g = Generator::new(&model, seed);
+        let mut out = vec![[0.0f32; 3]; 1000];
+        g.run(Noise::Full, &mut out);
+        out
+    };
+    assert_eq!(run(9), run(9));
+    assert_ne!(run(9), run(10));
+}
+
+#[test]
+fn gaussian_sampler_moments() {
+    // 10^6 draws: the standard error of the mean is 1e-3 and of the variance about 1.4e-3, so
+    // 5 standard errors make a test that fails only if the sampler is wrong.
+    const N: usize = 1_000_000;
+    let mut g = GaussianSampler::new(2024);
+    let (mut s1, mut s2, mut s3, mut s4) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
+    for _ in 0..N {
+        let x = g.next_normal() as f64;
+        s1 += x;
+        s2 += x * x;
+        s3 += x * x * x;
+        s4 += x * x * x * x;
+    }
+    let n = N as f64;
+    let mean = s1 / n;
+    let var = s2 / n - mean * mean;
+    assert!(mean.abs() < 5e-3, "mean {mean}");
+    assert!((var - 1.0).abs() < 7e-3, "variance {var}");
+    // Skewness 0 and kurtosis 3 catch a sampler with the right variance but the wrong shape.
+    assert!((s3 / n).abs() < 0.02, "third moment {}", s3 / n);
+    assert!((s4 / n - 3.0).abs() < 0.05, "fourth moment {}", s4 / n);
+}
+
+#[test]
+fn process_noise_has_the_model_scale() {
+    // With A = W = h = 0 the state is pure process noise: z_t = ε_t, so its sample standard
+    // deviation estimates σ_z.
+    let params = plrnn_nostd::ModelParams::<2, 1, 0, 0> {
+        a: [0.0; 2],
+        w: [[0.0; 2]; 2],
+        h: [0.0; 2],
+        alpha: [],
+        theta: [[]; 2],
+        c: [[]; 2],
+        b: [[1.0, 0.0]],
+        sigma_z: [0.5, 2.0],
+        sigma_x: [1.0],
+    };
+    let model = Model::from_params(Variant::Relu, params).unwrap();
+    let mut g = Generator::new(&model, 3);
+    let mut ss = [0.0f64; 2];
+    let n = 200_000;
+    let mut x = [0.0f32];
+    for _ in 0..n {
+        g.step(&[], Noise::Process, &mut x);
+        for (s, z) in ss.iter_mut().zip(g.state()) {
+            *s += (*z as f64).powi(2);
+        }
+    }
+    let sd0 = (ss[0] / n as f64).sqrt();
+    let sd1 = (ss[1] / n as f64).sqrt();
+    assert!((sd0 - 0.5).abs() < 0.01, "{sd0}");
+    assert!((sd1 - 2.0).abs() < 0.04, "{sd1}");
+}

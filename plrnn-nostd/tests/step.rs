@@ -1,0 +1,156 @@
+//! The kernel against an independent f64 reference, and the entry points against each other.
+#![allow(clippy::needless_range_loop)] // the reference checks mirror the equations' indices
+
+mod common;
+
+use common::{random_model, reference_step, Uniform, VARIANTS};
+use plrnn_nostd::{Generator, Model, Noise, Variant};
+use proptest::prelude::*;
+
+const U: f64 = 1.0 / 16_777_216.0; // unit roundoff of f32, 2^-24
+
+fn check_against_reference<const M: usize, const N: usize, const P: usize, const K: usize>(
+    seed: u64,
+    variant: Variant,
+) {
+    let model: Model<M, N, P, K> = random_model(seed, variant, 0.99);
+    let mut r = Uniform::new(seed ^ 0xABCD);
+    for _ in 0..20 {
+        let z: [f32; M] = r.fill(-5.0, 5.0);
+        let s: [f32; K] = r.fill(-1.0, 1.0);
+        let mut next = [0.0f32; M];
+        model.latent_step(&z, &s, &mut next);
+        let (want, mag) = reference_step(&model, &z, &s);
+        // Each output is a chain of at most M + P + K + 3 rounded operations per term.
+        let n_ops = (M + P + K + 4) as f64;
+        for i in 0..M {
+            let tol = 2.0 * n_ops * U * mag[i] + f64::MIN_POSITIVE;
+            let err = (next[i] as f64 - want[i]).abs();
+            assert!(
+                err <= tol,
+                "{variant} seed {seed} unit {i}: f32 {} vs f64 {} (err {err:e} > tol {tol:e})",
+                next[i],
+                want[i]
+            );
+        }
+        // Observation: x = B z.
+        let mut x = [0.0f32; N];
+        model.observe(&z, &mut x);
+        for n in 0..N {
+            let want: f64 = (0..M).map(|i| model.b()[n][i] as f64 * z[i] as f64).sum();
+            let mag: f64 = (0..M)
+                .map(|i| (model.b()[n][i] as f64 * z[i] as f64).abs())
+                .sum();
+            assert!(
+                (x[n] as f64 - want).abs() <= 2.0 * (M as f64 + 1.0) * U * mag + f64::MIN_POSITIVE
+            );
+        }
+        // The run-time-sized entry point is the same kernel: identical bits.
+        let mref = model.as_model_ref();
+        let mut scratch = [0.0f32; M];
+        let mut next2 = [0.0f32; M];
+        mref.latent_step(&z, &s, &mut scratch, &mut next2).unwrap();
+        assert_eq!(next.map(f32::to_bits), next2.map(f32::to_bits));
+        let mut x2 = [0.0f32; N];
+        mref.observe(&z, &mut x2).unwrap();
+        assert_eq!(x.map(f32::to_bits), x2.map(f32::to_bits));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn step_matches_f64_reference(seed in any::<u64>(), v in 0usize..3) {
+        let variant = VARIANTS[v];
+        check_against_reference::<3, 3, 0, 0>(seed, variant);
+        check_against_reference::<5, 2, 4, 2>(seed, variant);
+        check_against_reference::<20, 3, 20, 0>(seed, variant);
+        check_against_reference::<12, 4, 7, 3>(seed, variant);
+    }
+
+    #[test]
+    fn run_equals_single_steps(seed in any::<u64>(), v in 0usize..3, mode in 0usize..3) {
+        let noise = [Noise::None, Noise::Process, Noise::Full][mode];
+        let model: Model<6, 3, 5, 2> = random_model(seed, VARIANTS[v], 0.9);
+        let mut r = Uniform::new(seed);
+        let z0: [f32; 6] = r.fill(-1.0, 1.0);
+        let inputs: Vec<[f32; 2]> = (0..100).map(|_| r.fill(-1.0, 1.0)).collect();
+
+        let mut g1 = Generator::with_state(&model, z0, seed);
+        let mut out = vec![[0.0f32; 3]; 100];
+        prop_assert_eq!(g1.run_driven(&inputs, noise, &mut out), 100);
+
+        let mut g2 = Generator::with_state(&model, z0, seed);
+        for (t, s) in inputs.iter().enumerate() {
+            let mut x = [0.0f32; 3];
+            g2.step(s, noise, &mut x);
+            prop_assert_eq!(x.map(f32::to_bits), out[t].map(f32::to_bits));
+        }
+        prop_assert_eq!(g1.state().map(f32::to_bits), g2.state().map(f32::to_bits));
+
+        // The host's run-time-sized generator produces the same bits.
+        let buf = plrnn_nostd::ModelBuf::decode(&encode(&model)).unwrap();
+        let mref = buf.as_model_ref().unwrap();
+        let mut g3 = plrnn_nostd::DynGenerator::new(mref, seed);
+        g3.set_state(&z0).unwrap();
+        for (t, s) in inputs.iter().enumerate() {
+            let mut x = [0.0f32; 3];
+            g3.step(s, noise, &mut x).unwrap();
+            prop_assert_eq!(x.map(f32::to_bits), out[t].map(f32::to_bits));
+        }
+    }
+}
+
+fn encode<const M: usize, const N: usize, const P: usize, const K: usize>(
+    m: &Model<M, N, P, K>,
+) -> Vec<u8> {
+    m.as_model_ref().encode()
+}
+
+#[test]
+fn autonomous_run_uses_zero_input_and_reset_restarts() {
+    let model: Model<4, 2, 3, 1> = random_model(3, Variant::Dendritic, 0.9);
+    let mut g = Generator::new(&model, 11);
+    let mut a = [[0.0f32; 2]; 50];
+    g.run(Noise::Full, &mut a);
+    g.reset();
+    let mut b = [[0.0f32; 2]; 50];
+    for x in b.iter_mut() {
+        g.step(&[0.0], Noise::Full, x);
+    }
+    assert_eq!(a, b);
+    // Different seeds give different noisy trajectories; deterministic runs ignore the seed.
+    let mut g2 = Generator::new(&model, 12);
+    let mut c = [[0.0f32; 2]; 50];
+    g2.run(Noise::Full, &mut c);
+    assert_ne!(a, c);
+    let (mut d1, mut d2) = ([[0.0f32; 2]; 50], [[0.0f32; 2]; 50]);
+    Generator::new(&model, 1).run(Noise::None, &mut d1);
+    Generator::new(&model, 2).run(Noise::None, &mut d2);
+    assert_eq!(d1, d2);
+}
+
+#[test]
+fn hand_computed_relu_step() {
+    // z = (1, -2): φ = (1, 0); z' = A∘z + W φ + h = (0.5·1 + 0 + 0.1, −0.5·2·... ) by hand.
+    let params = plrnn_nostd::ModelParams::<2, 1, 0, 1> {
+        a: [0.5, 0.25],
+        w: [[0.0, 3.0], [2.0, 0.0]],
+        h: [0.1, -0.1],
+        alpha: [],
+        theta: [[], []],
+        c: [[1.0], [-1.0]],
+        b: [[1.0, 10.0]],
+        sigma_z: [1.0; 2],
+        sigma_x: [1.0],
+    };
+    let m = Model::from_params(Variant::Relu, params).unwrap();
+    let mut next = [0.0; 2];
+    m.latent_step(&[1.0, -2.0], &[0.5], &mut next);
+    // unit 0: 0.5·1 + 3·φ(−2)=0 + 0.1 + 0.5 = 1.1; unit 1: 0.25·(−2) + 2·φ(1)=2 − 0.1 − 0.5 = 0.9
+    assert_eq!(next, [1.1, 0.9]);
+    let mut x = [0.0];
+    m.observe(&next, &mut x);
+    assert_eq!(x, [1.1 + 9.0]);
+}
