@@ -267,3 +267,21 @@ impl TrainedModel {
         }
     }
 }
+
+impl crate::metrics::Dynamics for TrainedModel {
+    fn latent_dim(&self) -> usize {
+        self.m
+    }
+    fn obs_dim(&self) -> usize {
+        self.n
+    }
+    fn step(&self, z: &[f64], z_next: &mut [f64]) {
+        z_next.copy_from_slice(&TrainedModel::step(self, z, &[]));
+    }
+    fn observe(&self, z: &[f64], x: &mut [f64]) {
+        x.copy_from_slice(&TrainedModel::observe(self, z));
+    }
+    fn jacobian(&self, z: &[f64], jac: &mut [f64]) {
+        jac.copy_from_slice(&TrainedModel::jacobian(self, z));
+    }
+}
