@@ -98,6 +98,14 @@ pub struct TrainConfig {
     /// Lower bound on the process-noise scale σ_z (0 = none). A floor keeps the latent path from
     /// collapsing onto the deterministic map before the map is any good.
     pub sigma_z_min: f64,
+    /// Initial process-noise scale σ_z (the reference starts at 1).
+    pub sigma_z_init: f64,
+    /// Initial scale of the encoder's σ_t (through the bias of its log σ head).
+    pub encoder_sigma_init: f64,
+    /// Epochs during which σ_z is held at `sigma_z_init` (its gradient is masked). A small fixed
+    /// σ_z forces a clean latent path early (q's σ_t must stay below σ_z), so the transition is
+    /// fitted on states rather than on noise; see BENCHMARKS.md.
+    pub freeze_sigma_z_epochs: usize,
     /// Call the evaluator every this many epochs (0 = never).
     pub eval_every: usize,
     /// Write a checkpoint every this many epochs (0 = only on stop requests).
@@ -130,6 +138,9 @@ impl Default for TrainConfig {
             reg_lambda: 0.0,
             reg_share: 1.0,
             sigma_z_min: 0.0,
+            sigma_z_init: 1.0,
+            encoder_sigma_init: 0.1,
+            freeze_sigma_z_epochs: 0,
             eval_every: 10,
             checkpoint_every: 0,
             threads: 0,
@@ -295,6 +306,18 @@ impl TrainConfig {
             "sigma_z_min",
             ">= 0",
             c.sigma_z_min,
+        )?;
+        check(
+            c.sigma_z_init.is_finite() && c.sigma_z_init > c.sigma_z_min,
+            "sigma_z_init",
+            "finite and > sigma_z_min",
+            c.sigma_z_init,
+        )?;
+        check(
+            c.encoder_sigma_init.is_finite() && c.encoder_sigma_init > 0.0,
+            "encoder_sigma_init",
+            "> 0 and finite",
+            c.encoder_sigma_init,
         )?;
         Ok(ValidConfig(c.clone()))
     }

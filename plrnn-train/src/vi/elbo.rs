@@ -87,6 +87,40 @@ fn size(v: &mut Vec<f64>, len: usize) {
     v.resize(len, 0.0);
 }
 
+/// e^x to within a few ulp, branch-free so that a loop over it vectorises (the libm call was
+/// ~15 % of an update in the profile). x = k ln 2 + r with |r| ≤ ln2/2; e^r by its Taylor
+/// polynomial of degree 13 (remainder < 2e-17 relative); 2^k assembled in the exponent bits.
+/// Arguments are clamped to [−700, 700] (e^±700 is the end of the normal range anyway).
+#[inline(always)]
+pub fn exp_fast(x: f64) -> f64 {
+    const LN2_HI: f64 = 6.931_471_803_691_238e-1;
+    const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
+    const SHIFT: f64 = 6_755_399_441_055_744.0; // 1.5 · 2^52: k lands in the low mantissa bits
+    let x = x.clamp(-700.0, 700.0);
+    let kf = (x * std::f64::consts::LOG2_E).round_ties_even();
+    let r = (x - kf * LN2_HI) - kf * LN2_LO;
+    let mut p = 1.0 / 6_227_020_800.0;
+    for c in [
+        1.0 / 479_001_600.0,
+        1.0 / 39_916_800.0,
+        1.0 / 3_628_800.0,
+        1.0 / 362_880.0,
+        1.0 / 40_320.0,
+        1.0 / 5_040.0,
+        1.0 / 720.0,
+        1.0 / 120.0,
+        1.0 / 24.0,
+        1.0 / 6.0,
+        0.5,
+        1.0,
+        1.0,
+    ] {
+        p = p * r + c;
+    }
+    let k = (kf + SHIFT).to_bits().wrapping_sub(SHIFT.to_bits());
+    p * f64::from_bits(k.wrapping_add(1023) << 52)
+}
+
 /// Dot product with four partial sums, so it vectorises (a fixed order: deterministic).
 #[inline(always)]
 fn dot(a: &[f64], b: &[f64]) -> f64 {
@@ -197,12 +231,12 @@ fn loss_grad_impl(
     fit(&mut ws.dact, len * l.hidden);
     let enc = EncView::from_flat(l, params);
     enc.forward(x, &mut ws.mu, &mut ws.logsd, &mut ws.u, &mut ws.act);
-    let mut entropy = 0.0;
-    for idx in 0..len * m {
-        let sd = ws.logsd[idx].exp();
-        entropy += ws.logsd[idx];
-        ws.sd[idx] = sd;
-        ws.z[idx] = ws.mu[idx] + sd * eps[idx];
+    for (sd, &ls) in ws.sd.iter_mut().zip(&ws.logsd) {
+        *sd = exp_fast(ls);
+    }
+    let entropy: f64 = ws.logsd.iter().sum();
+    for (((z, &mu), &sd), &e) in ws.z.iter_mut().zip(&ws.mu).zip(&ws.sd).zip(eps) {
+        *z = mu + sd * e;
     }
 
     // ---- transposed copies so every inner loop runs over the contiguous latent index -------

@@ -206,12 +206,18 @@ fn top_eigenvalue(s: &[f64], m: usize) -> f64 {
 /// slowly decaying start). h ~ N(0, 0.1²) (the reference draws N(0, 1); on z-scored data that
 /// pushes the initial fixed point far from the data). α, θ ~ 2·N(0,1) − 1 as the reference —
 /// but α scaled by 1/P so that φ starts at the scale of one ReLU. Noise scales σ_z = σ_x = σ_z0 = 1
-/// as the reference.
+/// as the reference (σ_z configurable: `sigma_z_init`).
 ///
 /// Better than the reference for the observation/encoder pair: B = [I_N | 0] (the first N latents
 /// start as the observations) and the encoder's mean map is Bᵀ, so q starts at a sensible latent
 /// path instead of noise; encoder log σ starts at log 0.1 (the bias) with zero weights.
 pub fn init(layout: &Layout, seed: u64) -> Vec<f64> {
+    init_with(layout, seed, 1.0, 0.0, 0.1)
+}
+
+/// [`init`] with the initial process-noise scale `sigma_z` (σ_z = sigma_z_min + e^ℓ) and the
+/// initial encoder scale `enc_sigma`.
+pub fn init_with(layout: &Layout, seed: u64, sigma_z: f64, sigma_z_min: f64, enc_sigma: f64) -> Vec<f64> {
     let l = layout;
     let (m, n, p) = (l.m, l.n, l.p);
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ 0x1D1E_0000_0000_0001);
@@ -257,9 +263,12 @@ pub fn init(layout: &Layout, seed: u64) -> Vec<f64> {
         v[l.b.start + j * m + j] = 1.0;
         v[l.enc_wm.start + j * n + j] = 1.0;
     }
-    // log σ = 0 (σ = 1) for σ_z, σ_x, σ_z0: already zero.
+    // log σ = 0 (σ = 1) for σ_x, σ_z0: already zero.
+    for x in &mut v[l.log_sigma_z.clone()] {
+        *x = (sigma_z - sigma_z_min).ln();
+    }
     for x in &mut v[l.enc_bs.clone()] {
-        *x = 0.1f64.ln();
+        *x = enc_sigma.ln();
     }
     let d = l.enc_input();
     for x in &mut v[l.enc_w1.clone()] {

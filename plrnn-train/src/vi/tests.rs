@@ -432,3 +432,30 @@ fn exported_model_loads_in_plrnn_nostd_and_steps_alike() {
         }
     }
 }
+
+#[test]
+fn exp_fast_is_accurate() {
+    let mut x = -30.0;
+    while x < 30.0 {
+        let (a, b) = (super::elbo::exp_fast(x), x.exp());
+        assert!(((a - b) / b).abs() < 4e-16, "{x}: {a} vs {b}");
+        x += 0.0123;
+    }
+    assert!(super::elbo::exp_fast(-1e6) > 0.0);
+    assert!(super::elbo::exp_fast(1e6).is_finite());
+}
+
+#[test]
+fn frozen_process_noise_stays_at_its_initial_value() {
+    let cfg = TrainConfig {
+        sigma_z_init: 0.05,
+        freeze_sigma_z_epochs: 100,
+        ..toy_config(1).get().clone()
+    }
+    .validate()
+    .unwrap();
+    let out = train(&toy_trials(), &cfg, &mut NoHooks).unwrap();
+    for s in &out.model.sigma_z {
+        assert!((s - 0.05).abs() < 1e-12, "{:?}", out.model.sigma_z);
+    }
+}

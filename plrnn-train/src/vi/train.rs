@@ -20,7 +20,7 @@ use super::elbo::{loss_grad, regulariser, LossSettings, SeqRef, Workspace};
 use super::encoder::EncView;
 use super::model::TrainedModel;
 use super::optim::{clip_grad_norm, Adam};
-use super::params::{init, Layout};
+use super::params::{init_with, Layout};
 use crate::TimeSeries;
 
 /// Why training could not run or had to stop.
@@ -308,7 +308,13 @@ pub fn train_with_inputs(
     let (n, k) = check_data(trials, inputs)?;
     let pieces = cut(trials, cfg.seq_len)?;
     let layout = Layout::new(cfg, n, k, pieces.len());
-    let mut params = init(&layout, cfg.seed);
+    let mut params = init_with(
+        &layout,
+        cfg.seed,
+        cfg.sigma_z_init,
+        cfg.sigma_z_min,
+        cfg.encoder_sigma_init,
+    );
     // Each learned initial state starts at the encoder mean of its sequence's first step.
     if cfg.initial_state == InitialState::PerSequence {
         let enc = EncView::from_flat(&layout, &params);
@@ -382,7 +388,10 @@ pub fn resume(
         reg_lambda,
         reg_share,
         sigma_z_min,
-        grad_clip
+        grad_clip,
+        sigma_z_init,
+        encoder_sigma_init,
+        freeze_sigma_z_epochs
     );
     let dims = [
         ("n", checkpoint.n, n),
@@ -518,6 +527,9 @@ fn run(
                 cfg.reg_share,
                 &mut total,
             );
+            if st.epoch < cfg.freeze_sigma_z_epochs {
+                total[layout.log_sigma_z.clone()].iter_mut().for_each(|g| *g = 0.0);
+            }
             if !loss.is_finite() || total.iter().any(|g| !g.is_finite()) {
                 return Err(TrainError::Diverged {
                     epoch: st.epoch,
