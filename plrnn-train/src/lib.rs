@@ -9,4 +9,5 @@ pub mod model;
 pub mod plot;
 pub mod series;
 pub mod simulate;
+pub mod vi;
 pub use series::TimeSeries;

@@ -1,0 +1,151 @@
+//! One VI parameter update (noise draw, ELBO, full gradient, clipping, Adam step) for
+//! M = 20, P = 20, N = 3, one sequence of T = 1000, on one core. Goal: ≤ 0.35 ms
+//! (the reference needs 35 ms).
+
+use criterion::measurement::{Measurement, ValueFormatter};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use plrnn_train::vi::config::{EncoderKind, InitialState, TrainConfig, Variant};
+use plrnn_train::vi::elbo::{loss_grad, LossSettings, SeqRef, Workspace};
+use plrnn_train::vi::optim::{clip_grad_norm, Adam};
+use plrnn_train::vi::params::{init, Layout};
+use rand::RngExt;
+use rand_distr::StandardNormal;
+use rand_xoshiro::rand_core::SeedableRng;
+use rand_xoshiro::Xoshiro256PlusPlus;
+
+/// CPU time of the calling thread. The CI-class machine is shared (load average 6–8 on 2
+/// cores while this was written), so wall time mostly measures the neighbours; the thread's
+/// CPU time measures the update. Both are reported (`vi_update` in wall time, `vi_update_cpu`
+/// in CPU time).
+struct ThreadCpu;
+
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec into the valid pointer given.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+struct NsFormatter;
+impl ValueFormatter for NsFormatter {
+    fn scale_values(&self, _typical: f64, values: &mut [f64]) -> &'static str {
+        values.iter_mut().for_each(|v| *v /= 1e3);
+        "µs(cpu)"
+    }
+    fn scale_throughputs(&self, _t: f64, _th: &Throughput, _v: &mut [f64]) -> &'static str {
+        "ns"
+    }
+    fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
+        "ns"
+    }
+}
+
+impl Measurement for ThreadCpu {
+    type Intermediate = u64;
+    type Value = u64;
+    fn start(&self) -> u64 {
+        thread_cpu_ns()
+    }
+    fn end(&self, i: u64) -> u64 {
+        thread_cpu_ns() - i
+    }
+    fn add(&self, a: &u64, b: &u64) -> u64 {
+        a + b
+    }
+    fn zero(&self) -> u64 {
+        0
+    }
+    fn to_f64(&self, v: &u64) -> f64 {
+        *v as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        &NsFormatter
+    }
+}
+
+fn bench_update<M: Measurement + 'static>(c: &mut Criterion<M>, tag: &str) {
+    for (name, variant, encoder) in [
+        (
+            "clipped_smoothing",
+            Variant::ClippedDendritic,
+            EncoderKind::Smoothing,
+        ),
+        (
+            "dendritic_smoothing",
+            Variant::Dendritic,
+            EncoderKind::Smoothing,
+        ),
+        ("relu_smoothing", Variant::Relu, EncoderKind::Smoothing),
+        ("clipped_mlp", Variant::ClippedDendritic, EncoderKind::Mlp),
+    ] {
+        let cfg = TrainConfig {
+            latent_dim: 20,
+            bases: 20,
+            variant,
+            encoder,
+            ..TrainConfig::default()
+        }
+        .validate()
+        .unwrap();
+        let (n, t) = (3, 1000);
+        let layout = Layout::new(&cfg, n, 0, 100);
+        let mut params = init(&layout, 1);
+        // A Lorenz-like smooth signal keeps the ReLU patterns realistic.
+        let x: Vec<f64> = (0..t * n)
+            .map(|i| ((i / n) as f64 * 0.05 * (1.0 + (i % n) as f64)).sin())
+            .collect();
+        let mut adam = Adam::new(layout.len, 1e-3);
+        let mut ws = Workspace::default();
+        let mut grad = vec![0.0; layout.len];
+        let mut eps = vec![0.0; t * layout.m];
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(3);
+        let set = LossSettings {
+            obs_weight: 0.5,
+            sigma_z_min: 0.0,
+            initial_state: InitialState::PerSequence,
+        };
+        c.bench_function(&format!("{tag}_m20_p20_t1000/{name}"), |b| {
+            b.iter(|| {
+                eps.iter_mut().for_each(|e| *e = rng.sample(StandardNormal));
+                let seq = SeqRef {
+                    x: &x,
+                    s: &[],
+                    z0_index: 7,
+                };
+                let loss = loss_grad(&layout, &params, seq, &eps, set, &mut ws, &mut grad);
+                clip_grad_norm(&mut grad, 1.0);
+                adam.step(&mut params, &grad);
+                loss
+            })
+        });
+    }
+}
+
+fn wall(c: &mut Criterion) {
+    bench_update(c, "vi_update")
+}
+
+fn cpu(c: &mut Criterion<ThreadCpu>) {
+    bench_update(c, "vi_update_cpu")
+}
+
+fn short<M: Measurement>(c: Criterion<M>) -> Criterion<M> {
+    c.sample_size(30)
+        .measurement_time(std::time::Duration::from_secs(3))
+        .warm_up_time(std::time::Duration::from_secs(1))
+}
+
+criterion_group! {
+    name = wall_time;
+    config = short(Criterion::default());
+    targets = wall
+}
+criterion_group! {
+    name = cpu_time;
+    config = short(Criterion::default().with_measurement(ThreadCpu));
+    targets = cpu
+}
+criterion_main!(wall_time, cpu_time);

@@ -1,0 +1,364 @@
+//! Training configuration: a serde struct read from TOML, validated once into [`ValidConfig`].
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// The basis expansion φ of the latent step (see `shared/docs/architecture.md`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Variant {
+    /// φ(z) = max(0, z): the plain PLRNN (no α, θ; `p` is 0).
+    Relu,
+    /// φ_i = Σ_b α_b max(0, z_i − θ_ib).
+    Dendritic,
+    /// φ_i = Σ_b α_b [max(0, z_i − θ_ib) − max(0, z_i)]: bounded, orbits cannot diverge when |A| < 1.
+    ClippedDendritic,
+}
+
+/// Which recognition model q(z_t | x) to use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EncoderKind {
+    /// The reference's encoder: learned 3-tap smoothing (w, 1−2w, w) then linear maps to μ and log σ.
+    Smoothing,
+    /// A one-hidden-layer tanh MLP over a window of observations, plus the linear map of the
+    /// centre observation (so it starts as expressive as `Smoothing` with w = 0).
+    Mlp,
+}
+
+/// Where the prior of the first latent state of each training sequence comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InitialState {
+    /// The reference: z_1 ~ N(z0_seq, diag σ_z0²) with one learned z0 per training sequence.
+    /// Sequences are cut at fixed, non-overlapping positions so that each keeps its z0.
+    PerSequence,
+    /// z_1 is inferred by the encoder alone; its prior is a broad N(0, diag σ_z0²) with learned
+    /// σ_z0. No per-sequence parameters.
+    Encoder,
+}
+
+/// Schedule of the observation weight `a` of the loss over epochs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Annealing {
+    /// `a = obs_weight` throughout.
+    None,
+    /// `a` goes linearly from `anneal_start` to `obs_weight` over `anneal_epochs`.
+    Linear,
+    /// `a` goes quadratically (fast first, then slowly) from `anneal_start` to `obs_weight`.
+    Quadratic,
+}
+
+/// Everything that controls a training run. Every field has a default; unknown TOML keys are
+/// rejected. Validate with [`TrainConfig::validate`] before training.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    /// Latent dimension M.
+    pub latent_dim: usize,
+    /// Number of bases P (ignored, stored as 0, for `Relu`).
+    pub bases: usize,
+    /// The φ variant.
+    pub variant: Variant,
+    /// The recognition model.
+    pub encoder: EncoderKind,
+    /// Hidden units of the `Mlp` encoder.
+    pub encoder_hidden: usize,
+    /// Half-width r of the `Mlp` encoder's window (it sees x_{t−r..=t+r}).
+    pub encoder_window: usize,
+    /// Prior of the first latent state of each sequence.
+    pub initial_state: InitialState,
+    /// Number of epochs (passes over all training sequences).
+    pub epochs: usize,
+    /// Optional wall-clock budget in seconds; training stops after the update that exceeds it.
+    pub time_budget_secs: Option<f64>,
+    /// Length T of the training sequences cut from the trials.
+    pub seq_len: usize,
+    /// Sequences per parameter update.
+    pub batch_size: usize,
+    /// Adam learning rate.
+    pub learning_rate: f64,
+    /// Global gradient-norm clipping threshold (0 disables clipping).
+    pub grad_clip: f64,
+    /// Seed of every random choice (initialisation, order, reparameterisation noise).
+    pub seed: u64,
+    /// Weight `a` of the observation log-likelihood (the latent part gets 1 − a).
+    pub obs_weight: f64,
+    /// Annealing schedule of `a`.
+    pub annealing: Annealing,
+    /// Starting value of `a` when annealing.
+    pub anneal_start: f64,
+    /// Epochs over which `a` is annealed.
+    pub anneal_epochs: usize,
+    /// Manifold-attractor regularisation strength λ (0 disables it).
+    pub reg_lambda: f64,
+    /// Share of the latent units (the first ⌊share·M⌋) that are regularised.
+    pub reg_share: f64,
+    /// Lower bound on the process-noise scale σ_z (0 = none). A floor keeps the latent path from
+    /// collapsing onto the deterministic map before the map is any good.
+    pub sigma_z_min: f64,
+    /// Initial process-noise scale σ_z (the reference starts at 1).
+    pub sigma_z_init: f64,
+    /// Initial scale of the encoder's σ_t (through the bias of its log σ head).
+    pub encoder_sigma_init: f64,
+    /// Epochs during which σ_z is held at `sigma_z_init` (its gradient is masked). A small fixed
+    /// σ_z forces a clean latent path early (q's σ_t must stay below σ_z), so the transition is
+    /// fitted on states rather than on noise; see BENCHMARKS.md.
+    pub freeze_sigma_z_epochs: usize,
+    /// Call the evaluator every this many epochs (0 = never).
+    pub eval_every: usize,
+    /// Write a checkpoint every this many epochs (0 = only on stop requests).
+    pub checkpoint_every: usize,
+    /// Worker threads (0 = as many as rayon would use by default).
+    pub threads: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            latent_dim: 20,
+            bases: 20,
+            variant: Variant::ClippedDendritic,
+            encoder: EncoderKind::Smoothing,
+            encoder_hidden: 32,
+            encoder_window: 2,
+            initial_state: InitialState::PerSequence,
+            epochs: 1000,
+            time_budget_secs: None,
+            seq_len: 1000,
+            batch_size: 1,
+            learning_rate: 1e-3,
+            grad_clip: 1.0,
+            seed: 0,
+            obs_weight: 0.5,
+            annealing: Annealing::None,
+            anneal_start: 1.0,
+            anneal_epochs: 100,
+            reg_lambda: 0.0,
+            reg_share: 1.0,
+            sigma_z_min: 0.0,
+            sigma_z_init: 1.0,
+            encoder_sigma_init: 0.1,
+            freeze_sigma_z_epochs: 0,
+            eval_every: 10,
+            checkpoint_every: 0,
+            threads: 0,
+        }
+    }
+}
+
+/// A configuration that passed [`TrainConfig::validate`]; only this form reaches the trainer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ValidConfig(TrainConfig);
+
+impl ValidConfig {
+    /// The validated settings.
+    pub fn get(&self) -> &TrainConfig {
+        &self.0
+    }
+
+    /// Number of bases actually used (0 for `Relu`).
+    pub fn effective_bases(&self) -> usize {
+        match self.0.variant {
+            Variant::Relu => 0,
+            _ => self.0.bases,
+        }
+    }
+
+    /// Observation weight `a` at `epoch` (0-based) under the annealing schedule.
+    pub fn obs_weight_at(&self, epoch: usize) -> f64 {
+        let c = &self.0;
+        let frac = if c.anneal_epochs == 0 {
+            1.0
+        } else {
+            (epoch as f64 / c.anneal_epochs as f64).min(1.0)
+        };
+        let left = match c.annealing {
+            Annealing::None => return c.obs_weight,
+            Annealing::Linear => 1.0 - frac,
+            Annealing::Quadratic => (1.0 - frac) * (1.0 - frac),
+        };
+        c.obs_weight + (c.anneal_start - c.obs_weight) * left
+    }
+}
+
+impl std::ops::Deref for ValidConfig {
+    type Target = TrainConfig;
+    fn deref(&self) -> &TrainConfig {
+        &self.0
+    }
+}
+
+/// A setting that cannot be used, with the field's name and the value given.
+#[derive(Clone, Debug, PartialEq, Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A field is out of its allowed range.
+    #[error("{field} must be {requirement}, got {value}")]
+    Invalid {
+        /// The TOML name of the field.
+        field: &'static str,
+        /// What the field must satisfy.
+        requirement: &'static str,
+        /// The value given, formatted.
+        value: String,
+    },
+    /// The TOML text could not be parsed.
+    #[error("config is not valid TOML for TrainConfig: {0}")]
+    Parse(String),
+}
+
+fn check(
+    ok: bool,
+    field: &'static str,
+    requirement: &'static str,
+    value: impl ToString,
+) -> Result<(), ConfigError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::Invalid {
+            field,
+            requirement,
+            value: value.to_string(),
+        })
+    }
+}
+
+impl TrainConfig {
+    /// Parses TOML text (unknown keys are errors; missing keys take defaults).
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))
+    }
+
+    /// Checks every field and returns the validated form.
+    pub fn validate(&self) -> Result<ValidConfig, ConfigError> {
+        let c = self;
+        check(c.latent_dim >= 1, "latent_dim", ">= 1", c.latent_dim)?;
+        check(
+            c.variant == Variant::Relu || c.bases >= 1,
+            "bases",
+            ">= 1 for the dendritic variants",
+            c.bases,
+        )?;
+        check(
+            c.encoder != EncoderKind::Mlp || c.encoder_hidden >= 1,
+            "encoder_hidden",
+            ">= 1 for the mlp encoder",
+            c.encoder_hidden,
+        )?;
+        check(
+            c.encoder_window <= 64,
+            "encoder_window",
+            "<= 64",
+            c.encoder_window,
+        )?;
+        check(c.epochs >= 1, "epochs", ">= 1", c.epochs)?;
+        if let Some(b) = c.time_budget_secs {
+            check(
+                b.is_finite() && b > 0.0,
+                "time_budget_secs",
+                "> 0 and finite",
+                b,
+            )?;
+        }
+        check(c.seq_len >= 2, "seq_len", ">= 2", c.seq_len)?;
+        check(c.batch_size >= 1, "batch_size", ">= 1", c.batch_size)?;
+        check(
+            c.learning_rate.is_finite() && c.learning_rate > 0.0,
+            "learning_rate",
+            "> 0",
+            c.learning_rate,
+        )?;
+        check(
+            c.grad_clip.is_finite() && c.grad_clip >= 0.0,
+            "grad_clip",
+            ">= 0",
+            c.grad_clip,
+        )?;
+        check(
+            (0.0..=1.0).contains(&c.obs_weight),
+            "obs_weight",
+            "in [0, 1]",
+            c.obs_weight,
+        )?;
+        check(
+            (0.0..=1.0).contains(&c.anneal_start),
+            "anneal_start",
+            "in [0, 1]",
+            c.anneal_start,
+        )?;
+        check(
+            c.reg_lambda.is_finite() && c.reg_lambda >= 0.0,
+            "reg_lambda",
+            ">= 0",
+            c.reg_lambda,
+        )?;
+        check(
+            (0.0..=1.0).contains(&c.reg_share),
+            "reg_share",
+            "in [0, 1]",
+            c.reg_share,
+        )?;
+        check(
+            c.sigma_z_min.is_finite() && c.sigma_z_min >= 0.0,
+            "sigma_z_min",
+            ">= 0",
+            c.sigma_z_min,
+        )?;
+        check(
+            c.sigma_z_init.is_finite() && c.sigma_z_init > c.sigma_z_min,
+            "sigma_z_init",
+            "finite and > sigma_z_min",
+            c.sigma_z_init,
+        )?;
+        check(
+            c.encoder_sigma_init.is_finite() && c.encoder_sigma_init > 0.0,
+            "encoder_sigma_init",
+            "> 0 and finite",
+            c.encoder_sigma_init,
+        )?;
+        Ok(ValidConfig(c.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate_and_errors_name_field_and_value() {
+        assert!(TrainConfig::default().validate().is_ok());
+        let c = TrainConfig {
+            learning_rate: -1.0,
+            ..TrainConfig::default()
+        };
+        let e = c.validate().unwrap_err().to_string();
+        assert_eq!(e, "learning_rate must be > 0, got -1");
+    }
+
+    #[test]
+    fn toml_defaults_and_unknown_fields() {
+        let c = TrainConfig::from_toml("latent_dim = 7\nvariant = \"dendritic\"\n").unwrap();
+        assert_eq!(c.latent_dim, 7);
+        assert_eq!(c.variant, Variant::Dendritic);
+        assert_eq!(c.bases, 20);
+        assert!(TrainConfig::from_toml("latnt_dim = 7").is_err());
+    }
+
+    #[test]
+    fn annealing_schedule_ends_at_obs_weight() {
+        let c = TrainConfig {
+            annealing: Annealing::Quadratic,
+            anneal_epochs: 10,
+            ..TrainConfig::default()
+        }
+        .validate()
+        .unwrap();
+        assert_eq!(c.obs_weight_at(0), 1.0);
+        assert_eq!(c.obs_weight_at(10), 0.5);
+        assert_eq!(c.obs_weight_at(50), 0.5);
+        assert!(c.obs_weight_at(5) > 0.5 && c.obs_weight_at(5) < 1.0);
+    }
+}

@@ -1,0 +1,32 @@
+//! Variational inference for the dendritic PLRNN (a sequential VAE as in the reference `VI/`
+//! code, re-derived): a mean-field Gaussian encoder, the reparameterised ELBO of the complete
+//! likelihood with hand-derived gradients, Adam with clipping, parallel mini-batches, checkpoints.
+//!
+//! Where each equation lives: the encoder in [`encoder`], the ELBO and its gradient in [`elbo`],
+//! initialisation in [`params`], the optimiser in [`optim`], the loop in [`train`].
+
+// Index loops keep the equations readable next to their derivations (and the hot ones are
+// written so they vectorise).
+#![allow(clippy::needless_range_loop)]
+
+pub mod checkpoint;
+pub mod config;
+pub mod elbo;
+pub mod encoder;
+pub mod model;
+pub mod optim;
+pub mod params;
+pub mod train;
+
+pub use checkpoint::{BestModel, Checkpoint};
+pub use config::{
+    Annealing, ConfigError, EncoderKind, InitialState, TrainConfig, ValidConfig, Variant,
+};
+pub use model::{EncoderParams, TrainedModel};
+pub use train::{
+    resume, train, train_with_inputs, Hooks, NoHooks, Progress, TrainError, TrainHooks,
+    TrainOutcome,
+};
+
+#[cfg(test)]
+mod tests;
