@@ -58,10 +58,7 @@ impl TimeSeries {
         for r in rows {
             let r = r.as_ref();
             if r.len() != dims {
-                return Err(ShapeError {
-                    len: r.len(),
-                    dims,
-                });
+                return Err(ShapeError { len: r.len(), dims });
             }
             data.extend_from_slice(r);
         }

@@ -528,7 +528,9 @@ fn run(
                 &mut total,
             );
             if st.epoch < cfg.freeze_sigma_z_epochs {
-                total[layout.log_sigma_z.clone()].iter_mut().for_each(|g| *g = 0.0);
+                total[layout.log_sigma_z.clone()]
+                    .iter_mut()
+                    .for_each(|g| *g = 0.0);
             }
             if !loss.is_finite() || total.iter().any(|g| !g.is_finite()) {
                 return Err(TrainError::Diverged {

@@ -1,0 +1,493 @@
+//! One function per subcommand.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use plrnn_nostd::{DynGenerator, Noise};
+
+use super::input_err;
+use crate::data::{self, Dataset};
+use crate::metrics::{self, BinRange, EvalProtocol};
+use crate::model::DesktopModel;
+use crate::series::TimeSeries;
+use crate::simulate::{self, SimOptions, System};
+
+pub use super::train_cmd::{demo, train, DemoArgs, TrainArgs};
+
+/// Options of `plrnn simulate`.
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// The system: lorenz63, lorenz96 or rossler.
+    pub system: String,
+    /// Number of samples written.
+    #[arg(long, default_value_t = 10_000)]
+    pub steps: usize,
+    /// Time between samples.
+    #[arg(long, default_value_t = 0.01)]
+    pub dt: f64,
+    /// Output file (.csv, .tsv, .txt or .npy).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Seed of the initial state and of the noise.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Lorenz-96: number of variables.
+    #[arg(long, default_value_t = 10)]
+    pub dim: usize,
+    /// Lorenz-96: forcing F.
+    #[arg(long, default_value_t = 8.0)]
+    pub forcing: f64,
+    /// Samples simulated and dropped first.
+    #[arg(long, default_value_t = 1000)]
+    pub transient: usize,
+    /// RK4 sub-steps per sample (default: inner step ≤ 0.001).
+    #[arg(long)]
+    pub substeps: Option<usize>,
+    /// Diffusion σ of additive process noise.
+    #[arg(long, default_value_t = 0.0)]
+    pub process_noise: f64,
+    /// Standard deviation of observation noise.
+    #[arg(long, default_value_t = 0.0)]
+    pub obs_noise: f64,
+}
+
+/// `plrnn simulate`.
+pub fn simulate(a: SimulateArgs) -> Result<()> {
+    let mut system: System = a.system.parse().map_err(input_err)?;
+    if let System::Lorenz96 { dim, forcing } = &mut system {
+        *dim = a.dim;
+        *forcing = a.forcing;
+    }
+    let opts = SimOptions {
+        steps: a.steps,
+        dt: a.dt,
+        substeps: a.substeps,
+        transient: a.transient,
+        process_noise: a.process_noise,
+        obs_noise: a.obs_noise,
+        seed: a.seed,
+        initial: None,
+    };
+    let t0 = Instant::now();
+    let series = simulate::simulate(&system, &opts).map_err(input_err)?;
+    data::write_series(&a.out, &series).map_err(input_err)?;
+    eprintln!(
+        "simulated {} × {} of {} in {:.2} s -> {}",
+        series.len(),
+        series.dims(),
+        system.name(),
+        t0.elapsed().as_secs_f64(),
+        a.out.display()
+    );
+    Ok(())
+}
+
+/// Noise modes on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum NoiseArg {
+    /// Deterministic.
+    None,
+    /// Process noise ε_t only.
+    Process,
+    /// Process and observation noise.
+    Full,
+}
+
+impl From<NoiseArg> for Noise {
+    fn from(n: NoiseArg) -> Self {
+        match n {
+            NoiseArg::None => Noise::None,
+            NoiseArg::Process => Noise::Process,
+            NoiseArg::Full => Noise::Full,
+        }
+    }
+}
+
+/// Options of `plrnn generate`.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Model file.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Number of steps written.
+    #[arg(long)]
+    pub steps: usize,
+    /// Noise seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Noise mode (`--noise` alone means full).
+    #[arg(long, value_enum, default_value = "none", num_args = 0..=1, default_missing_value = "full")]
+    pub noise: NoiseArg,
+    /// External inputs s_t, one row per step, K columns (.csv/.npy).
+    #[arg(long)]
+    pub inputs: Option<PathBuf>,
+    /// Initial state: `zero`, or a file whose first row is a latent state (M columns), or a
+    /// recording in data units (N columns) whose inferred final state is continued.
+    #[arg(long, default_value = "zero")]
+    pub init: String,
+    /// Steps run and discarded before the first written one.
+    #[arg(long, default_value_t = 0)]
+    pub burn_in: usize,
+    /// Write model units instead of mapping back to data units.
+    #[arg(long)]
+    pub model_units: bool,
+    /// Output file (.csv, .tsv, .txt or .npy).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Print a JSON summary on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn load_model(path: &Path) -> Result<DesktopModel> {
+    DesktopModel::load(path).map_err(input_err)
+}
+
+fn read_series(path: &Path) -> Result<TimeSeries> {
+    let ds = Dataset::load(&[path]).map_err(input_err)?;
+    let mut trials = ds.into_trials();
+    if trials.len() != 1 {
+        return Err(input_err(anyhow::anyhow!(
+            "{}: expected one series, found {} trials",
+            path.display(),
+            trials.len()
+        )));
+    }
+    Ok(trials.remove(0))
+}
+
+fn initial_state(model: &DesktopModel, init: &str) -> Result<Vec<f32>> {
+    let m = model.m();
+    if init == "zero" {
+        return Ok(vec![0.0; m]);
+    }
+    let path = Path::new(init);
+    let series = read_series(path)?;
+    if series.dims() == m {
+        return Ok(series.row(0).iter().map(|&v| v as f32).collect());
+    }
+    if series.dims() == model.n() {
+        let mut x = series;
+        model.to_model_units(&mut x);
+        let z = model.infer_states(&x);
+        return Ok(z.row(z.len() - 1).iter().map(|&v| v as f32).collect());
+    }
+    Err(input_err(anyhow::anyhow!(
+        "{}: initial state needs {m} columns (latent) or {} (observations), found {}",
+        path.display(),
+        model.n(),
+        series.dims()
+    )))
+}
+
+fn progress(len: u64, what: &str) -> ProgressBar {
+    let pb = ProgressBar::new(len);
+    pb.set_style(
+        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({per_sec}, {eta} left)")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    pb.set_message(what.to_owned());
+    pb
+}
+
+/// `plrnn generate`.
+pub fn generate(a: GenerateArgs) -> Result<()> {
+    let model = load_model(&a.model)?;
+    let d = model.buf().dims();
+    let inputs = match &a.inputs {
+        Some(p) => {
+            let s = read_series(p)?;
+            if s.dims() != d.k {
+                bail!(input_err(anyhow::anyhow!(
+                    "{}: inputs have {} columns, the model takes K = {}",
+                    p.display(),
+                    s.dims(),
+                    d.k
+                )));
+            }
+            if s.len() < a.burn_in + a.steps {
+                bail!(input_err(anyhow::anyhow!(
+                    "{}: {} input rows, but burn-in + steps = {}",
+                    p.display(),
+                    s.len(),
+                    a.burn_in + a.steps
+                )));
+            }
+            Some(s)
+        }
+        None => None,
+    };
+    let z0 = initial_state(&model, &a.init)?;
+    let mref = model.valid().model_ref();
+    let mut gen = DynGenerator::new(mref, a.seed);
+    gen.set_state(&z0).context("setting the initial state")?;
+    let noise: Noise = a.noise.into();
+    let mut out = TimeSeries::zeros(a.steps, d.n);
+    let mut x = vec![0.0f32; d.n];
+    let mut s = vec![0.0f32; d.k];
+    let total = a.burn_in + a.steps;
+    let pb = progress(total as u64, "generating");
+    let t0 = Instant::now();
+    for t in 0..total {
+        if let Some(inp) = &inputs {
+            for (v, &u) in s.iter_mut().zip(inp.row(t)) {
+                *v = u as f32;
+            }
+        }
+        gen.step(&s, noise, &mut x).context("stepping")?;
+        if t >= a.burn_in {
+            for (o, &v) in out.row_mut(t - a.burn_in).iter_mut().zip(&x) {
+                *o = v as f64;
+            }
+        }
+        if t % 4096 == 0 {
+            pb.set_position(t as u64);
+        }
+    }
+    pb.finish_and_clear();
+    let secs = t0.elapsed().as_secs_f64();
+    if !a.model_units {
+        model.to_data_units(&mut out);
+    }
+    data::write_series(&a.out, &out).map_err(input_err)?;
+    let rate = total as f64 / secs.max(1e-12);
+    eprintln!(
+        "generated {} steps ({} burn-in) in {:.3} s ({:.3e} steps/s) -> {}",
+        a.steps,
+        a.burn_in,
+        secs,
+        rate,
+        a.out.display()
+    );
+    if a.json {
+        let j = serde_json::json!({
+            "steps": a.steps, "burn_in": a.burn_in, "seconds": secs, "steps_per_second": rate,
+            "out": a.out.display().to_string(),
+        });
+        println!("{j}");
+    }
+    Ok(())
+}
+
+/// D_stsp bin range on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum RangeArg {
+    /// [−2s, +2s] (ICML 2022).
+    Legacy,
+    /// [min − 0.1s, max + 0.1s].
+    Default,
+}
+
+/// Options of `plrnn evaluate`.
+#[derive(Debug, Args)]
+pub struct EvaluateArgs {
+    /// Model file.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Test data in data units (.csv/.npy), N columns.
+    #[arg(long)]
+    pub test: PathBuf,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Trajectories generated, from data-derived initial states spread over the test data.
+    #[arg(long, default_value_t = 100)]
+    pub trajectories: usize,
+    /// Steps discarded at the start of each trajectory.
+    #[arg(long, default_value_t = 1000)]
+    pub burn_in: usize,
+    /// Steps kept of each trajectory.
+    #[arg(long, default_value_t = 1000)]
+    pub keep: usize,
+    /// Seed of the protocol's random choices (GMM samples).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Bins per dimension of binned D_stsp.
+    #[arg(long, default_value_t = 30)]
+    pub bins: usize,
+    /// Range of the D_stsp bins.
+    #[arg(long, value_enum, default_value = "legacy")]
+    pub range: RangeArg,
+    /// Gaussian smoothing σ of the power spectra (D_H, PSC).
+    #[arg(long, default_value_t = 20.0)]
+    pub sigma: f64,
+    /// Horizons n of PE(n), comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,5,10,20")]
+    pub pe: Vec<usize>,
+    /// Skip the data-based Lyapunov estimate (the slowest part on long data).
+    #[arg(long)]
+    pub no_data_lyapunov: bool,
+}
+
+/// Builds the protocol of `evaluate` from its options.
+pub fn protocol_from(a: &EvaluateArgs) -> EvalProtocol {
+    let mut p = EvalProtocol {
+        n_trajectories: a.trajectories,
+        burn_in: a.burn_in,
+        keep: a.keep,
+        seed: a.seed,
+        bins: a.bins,
+        bin_range: match a.range {
+            RangeArg::Legacy => BinRange::Legacy,
+            RangeArg::Default => BinRange::Default,
+        },
+        sigma: a.sigma,
+        psc_sigma: a.sigma,
+        pe_ns: a.pe.clone(),
+        ..EvalProtocol::default()
+    };
+    if a.no_data_lyapunov {
+        p.rosenstein = None;
+    }
+    p
+}
+
+/// Runs the evaluation protocol of a model on test data given in data units.
+pub fn evaluate_model(
+    model: &DesktopModel,
+    test_data_units: &TimeSeries,
+    protocol: &EvalProtocol,
+) -> Result<metrics::EvalReport> {
+    if test_data_units.dims() != model.n() {
+        bail!(input_err(anyhow::anyhow!(
+            "test data has {} channels, the model observes N = {}",
+            test_data_units.dims(),
+            model.n()
+        )));
+    }
+    let mut test = test_data_units.clone();
+    model.to_model_units(&mut test);
+    let states = model.infer_states(&test);
+    Ok(metrics::evaluate(model, &test, &states, protocol)?)
+}
+
+/// Prints an evaluation report as a table on stderr.
+pub fn print_report(r: &metrics::EvalReport) {
+    eprintln!("  D_stsp ({:?})   {:.4}", r.d_stsp_method, r.d_stsp);
+    eprintln!("  D_H (σ={})      {:.4}", r.protocol.sigma, r.d_h);
+    eprintln!("  PSC             {:.4}", r.psc);
+    for (n, v) in &r.pe {
+        eprintln!("  PE({n:>3})         {v:.4e}");
+    }
+    eprintln!("  gen std         {:?}", rounded(&r.gen_std));
+    eprintln!("  data std        {:?}", rounded(&r.data_std));
+    eprintln!("  λ_max model     {:.4} per step", r.lyapunov_max);
+    if let Some(l) = r.lyapunov_data {
+        eprintln!("  λ_max data      {l:.4} per step");
+    }
+    for w in &r.warnings {
+        eprintln!("  warning: {w}");
+    }
+}
+
+fn rounded(v: &[f64]) -> Vec<f64> {
+    v.iter().map(|x| (x * 1e4).round() / 1e4).collect()
+}
+
+/// `plrnn evaluate`.
+pub fn evaluate(a: EvaluateArgs) -> Result<()> {
+    let model = load_model(&a.model)?;
+    let test = read_series(&a.test)?;
+    let protocol = protocol_from(&a);
+    let pb = ProgressBar::new_spinner();
+    pb.set_message("evaluating");
+    pb.enable_steady_tick(std::time::Duration::from_millis(200));
+    let t0 = Instant::now();
+    let report = evaluate_model(&model, &test, &protocol)
+        .with_context(|| format!("evaluating {} on {}", a.model.display(), a.test.display()))?;
+    pb.finish_and_clear();
+    eprintln!(
+        "{} on {} ({} steps, {:.2} s):",
+        a.model.display(),
+        a.test.display(),
+        test.len(),
+        t0.elapsed().as_secs_f64()
+    );
+    print_report(&report);
+    if a.json {
+        println!("{}", serde_json::to_string(&report)?);
+    }
+    Ok(())
+}
+
+/// Options of `plrnn inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Model file.
+    pub model: PathBuf,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `plrnn inspect`.
+pub fn inspect(a: InspectArgs) -> Result<()> {
+    let model = load_model(&a.model)?;
+    let s = model.summary();
+    if a.json {
+        println!("{}", serde_json::to_string(&s)?);
+        return Ok(());
+    }
+    eprintln!("{}", a.model.display());
+    eprintln!("  format version    {}", s.format_version);
+    eprintln!("  variant           {}", s.variant);
+    eprintln!(
+        "  sizes             M={} N={} P={} K={}",
+        s.m, s.n, s.p, s.k
+    );
+    eprintln!(
+        "  parameters        {} ({} bytes on file)",
+        s.param_count, s.file_bytes
+    );
+    eprintln!("  MACs per step     {}", s.macs_per_step);
+    if s.normalized {
+        eprintln!("  data mean         {:?}", rounded(&s.data_mean));
+        eprintln!("  data std          {:?}", rounded(&s.data_std));
+    } else {
+        eprintln!("  data statistics   none (model units)");
+    }
+    eprintln!("  max |A_ii|        {:.4}", s.max_abs_a);
+    eprintln!("  ρ(diag(A) + W)    {:.4}", s.spectral_radius_a_plus_w);
+    eprintln!(
+        "  mean σ_z, σ_x     {:.4}, {:.4}",
+        s.sigma_z_mean, s.sigma_x_mean
+    );
+    if s.variant == "clipped-dendritic" && s.max_abs_a < 1.0 {
+        eprintln!("  bounded           yes (clipped basis and max |A_ii| < 1)");
+    }
+    Ok(())
+}
+
+/// Options of `plrnn plot`.
+#[derive(Debug, Args)]
+pub struct PlotArgs {
+    /// Generated trajectory (.csv/.npy).
+    #[arg(long)]
+    pub generated: PathBuf,
+    /// True trajectory to compare with.
+    #[arg(long = "true")]
+    pub true_: Option<PathBuf>,
+    /// Output PNG.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Title line.
+    #[arg(long)]
+    pub title: Option<String>,
+}
+
+/// `plrnn plot`.
+pub fn plot(a: PlotArgs) -> Result<()> {
+    let gen = read_series(&a.generated)?;
+    let truth = a.true_.as_deref().map(read_series).transpose()?;
+    let opts = crate::plot::PlotOptions {
+        title: a.title.clone(),
+        ..Default::default()
+    };
+    crate::plot::plot_trajectories(&a.out, truth.as_ref(), &gen, &opts).map_err(input_err)?;
+    eprintln!("wrote {}", a.out.display());
+    Ok(())
+}

@@ -1,0 +1,356 @@
+//! The `plrnn` binary end to end: every class of bad input gets exit status 2 and a one-line
+//! message naming the file and the problem, never a panic; the good paths produce what they say.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use plrnn_nostd::{Dims, ModelBuf, ValidModel, Variant};
+use plrnn_train::model::DesktopModel;
+
+fn plrnn(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_plrnn"))
+        .args(args)
+        .output()
+        .expect("run plrnn")
+}
+
+/// Asserts a clean input error: status 2, one `error:` line naming `needle`s, no panic.
+fn assert_input_error(out: &Output, needles: &[&str]) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    assert!(!err.contains("panicked"), "panic: {err}");
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(lines.len(), 1, "want one error line: {err}");
+    for n in needles {
+        assert!(lines[0].contains(n), "{:?} lacks {n:?}", lines[0]);
+    }
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// A small stable 3-channel model with data statistics, written to `dir`.
+fn write_model(dir: &Path) -> PathBuf {
+    let mut b = ModelBuf::zeroed(
+        Variant::ClippedDendritic,
+        Dims {
+            m: 4,
+            n: 3,
+            p: 2,
+            k: 1,
+        },
+    );
+    b.a = vec![0.9, 0.8, 0.7, 0.95];
+    b.w = vec![
+        0.0, 0.3, -0.2, 0.1, 0.2, 0.0, 0.4, -0.3, -0.1, 0.5, 0.0, 0.2, 0.3, -0.4, 0.1, 0.0,
+    ];
+    b.h = vec![0.1, -0.1, 0.2, 0.0];
+    b.alpha = vec![1.0, -0.5];
+    b.theta = vec![0.5, -0.5, 0.2, 0.1, -0.3, 0.4, 0.0, 0.6];
+    b.c = vec![1.0, 0.0, 0.0, 0.5];
+    b.b = vec![1.0, 0.0, 0.0, 0.5, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, -0.5];
+    b.normalized = true;
+    b.data_mean = vec![1.0, 2.0, 3.0];
+    b.data_std = vec![2.0, 2.0, 2.0];
+    let path = dir.join("m.plrnn");
+    DesktopModel::new(ValidModel::new(b).unwrap())
+        .save(&path)
+        .unwrap();
+    path
+}
+
+#[test]
+fn simulate_inspect_generate_evaluate() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("l63.csv");
+    let out = plrnn(&[
+        "simulate",
+        "lorenz63",
+        "--steps",
+        "3000",
+        "--out",
+        p(&data),
+        "--seed",
+        "3",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&data).unwrap();
+    assert_eq!(text.lines().count(), 3001); // header + rows
+
+    let model = write_model(dir.path());
+    let out = plrnn(&["inspect", p(&model), "--json"]);
+    assert!(out.status.success());
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["m"], 4);
+    assert_eq!(j["variant"], "clipped-dendritic");
+    assert!(j["spectral_radius_a_plus_w"].as_f64().unwrap() > 0.0);
+
+    let gen = dir.path().join("gen.npy");
+    let out = plrnn(&[
+        "generate",
+        "--model",
+        p(&model),
+        "--steps",
+        "500",
+        "--noise",
+        "--seed",
+        "4",
+        "--out",
+        p(&gen),
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["steps"], 500);
+    let series = plrnn_train::data::read_file(&gen).unwrap();
+    assert_eq!((series[0].len(), series[0].dims()), (500, 3));
+    // Same seed, same file.
+    let gen2 = dir.path().join("gen2.npy");
+    plrnn(&[
+        "generate",
+        "--model",
+        p(&model),
+        "--steps",
+        "500",
+        "--noise",
+        "--seed",
+        "4",
+        "--out",
+        p(&gen2),
+    ]);
+    assert_eq!(std::fs::read(&gen).unwrap(), std::fs::read(&gen2).unwrap());
+
+    // Evaluate the model against its own output: JSON with the promised keys.
+    let long = dir.path().join("long.csv");
+    plrnn(&[
+        "generate",
+        "--model",
+        p(&model),
+        "--steps",
+        "5000",
+        "--out",
+        p(&long),
+    ]);
+    let out = plrnn(&[
+        "evaluate",
+        "--model",
+        p(&model),
+        "--test",
+        p(&long),
+        "--json",
+        "--trajectories",
+        "5",
+        "--burn-in",
+        "100",
+        "--keep",
+        "500",
+        "--no-data-lyapunov",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for key in [
+        "d_stsp",
+        "d_h",
+        "psc",
+        "pe",
+        "n_dims",
+        "gen_std",
+        "data_std",
+        "lyapunov_max",
+        "protocol",
+    ] {
+        assert!(j.get(key).is_some(), "missing {key}: {j}");
+    }
+    assert!(j["pe"].get("20").is_some());
+    assert_eq!(j["n_dims"], 3);
+}
+
+#[test]
+fn bad_data_files_are_named_with_their_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = write_model(dir.path());
+    let gen_out = dir.path().join("o.csv");
+    let cases: Vec<(&str, &[u8], Vec<&str>)> = vec![
+        ("empty.csv", b"", vec!["empty.csv"]),
+        ("ragged.csv", b"1,2,3\n4,5\n", vec!["ragged.csv", "line 2"]),
+        ("text.csv", b"1,2,3\n4,x,6\n", vec!["text.csv", "line 2"]),
+        ("nan.csv", b"1,2,3\n4,nan,6\n", vec!["nan.csv"]),
+        ("inf.csv", b"1,2,3\n4,5,inf\n", vec!["inf.csv"]),
+    ];
+    for (name, content, needles) in cases {
+        let f = dir.path().join(name);
+        std::fs::write(&f, content).unwrap();
+        let out = plrnn(&["evaluate", "--model", p(&model), "--test", p(&f)]);
+        assert_input_error(&out, &needles);
+        let out = plrnn(&["train", "--data", p(&f), "--out", p(&gen_out)]);
+        assert_input_error(&out, &needles);
+    }
+    // Missing file.
+    let out = plrnn(&[
+        "evaluate",
+        "--model",
+        p(&model),
+        "--test",
+        "/nonexistent/x.csv",
+    ]);
+    assert_input_error(&out, &["/nonexistent/x.csv"]);
+    // Width differs from the model's N.
+    let two = dir.path().join("two.csv");
+    std::fs::write(&two, "1,2\n3,4\n5,6\n").unwrap();
+    let out = plrnn(&["evaluate", "--model", p(&model), "--test", p(&two)]);
+    assert_input_error(&out, &["2 channels", "N = 3"]);
+    // Series shorter than the sequence length.
+    let short = dir.path().join("short.csv");
+    std::fs::write(&short, "1,2,3\n4,5,6\n7,8,9\n").unwrap();
+    let out = plrnn(&[
+        "train",
+        "--data",
+        p(&short),
+        "--seq-len",
+        "100",
+        "--out",
+        p(&gen_out),
+    ]);
+    assert_input_error(&out, &["short.csv", "100"]);
+    // Unsupported .npy dtype (int32) and rank (1-D).
+    let npy = |descr: &str, shape: &str, payload: &[u8]| {
+        let mut header =
+            format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+        while (10 + header.len() + 1) % 64 != 0 {
+            header.push(' ');
+        }
+        header.push('\n');
+        let mut v = b"\x93NUMPY\x01\x00".to_vec();
+        v.extend_from_slice(&(header.len() as u16).to_le_bytes());
+        v.extend_from_slice(header.as_bytes());
+        v.extend_from_slice(payload);
+        v
+    };
+    let int = dir.path().join("int.npy");
+    std::fs::write(&int, npy("<i4", "(2, 3)", &[0u8; 24])).unwrap();
+    assert_input_error(
+        &plrnn(&["evaluate", "--model", p(&model), "--test", p(&int)]),
+        &["int.npy"],
+    );
+    let one = dir.path().join("onedim.npy");
+    std::fs::write(&one, npy("<f8", "(3,)", &[0u8; 24])).unwrap();
+    assert_input_error(
+        &plrnn(&["evaluate", "--model", p(&model), "--test", p(&one)]),
+        &["onedim.npy"],
+    );
+}
+
+#[test]
+fn bad_model_files_and_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = write_model(dir.path());
+    let out_csv = dir.path().join("o.csv");
+    // Unknown format version.
+    let mut bytes = std::fs::read(&model).unwrap();
+    bytes[4] = 7;
+    let v7 = dir.path().join("v7.plrnn");
+    std::fs::write(&v7, &bytes).unwrap();
+    let out = plrnn(&[
+        "generate",
+        "--model",
+        p(&v7),
+        "--steps",
+        "10",
+        "--out",
+        p(&out_csv),
+    ]);
+    assert_input_error(&out, &["v7.plrnn", "version 7"]);
+    // A flipped bit is a checksum error.
+    let mut bytes = std::fs::read(&model).unwrap();
+    bytes[40] ^= 4;
+    let bad = dir.path().join("bad.plrnn");
+    std::fs::write(&bad, &bytes).unwrap();
+    assert_input_error(&plrnn(&["inspect", p(&bad)]), &["bad.plrnn", "checksum"]);
+    // Output folder that does not exist / is not writable.
+    let out = plrnn(&[
+        "generate",
+        "--model",
+        p(&model),
+        "--steps",
+        "10",
+        "--out",
+        "/nonexistent-dir/o.csv",
+    ]);
+    assert_input_error(&out, &["/nonexistent-dir/o.csv"]);
+    // Unknown output extension.
+    let out = plrnn(&[
+        "generate",
+        "--model",
+        p(&model),
+        "--steps",
+        "10",
+        "--out",
+        p(&dir.path().join("o.xyz")),
+    ]);
+    assert_input_error(&out, &["o.xyz"]);
+    assert!(!dir.path().join("o.xyz").exists());
+}
+
+#[test]
+fn invalid_config_values_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d.csv");
+    let rows: String = (0..300)
+        .map(|t| format!("{},{}\n", (t as f64 * 0.1).sin(), (t as f64 * 0.1).cos()))
+        .collect();
+    std::fs::write(&data, rows).unwrap();
+    let out = dir.path().join("m.plrnn");
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, "learning_rate = -1.0\n").unwrap();
+    assert_input_error(
+        &plrnn(&[
+            "train",
+            "--data",
+            p(&data),
+            "--config",
+            p(&cfg),
+            "--out",
+            p(&out),
+        ]),
+        &["learning_rate", "-1"],
+    );
+    std::fs::write(&cfg, "no_such_key = 3\n").unwrap();
+    assert_input_error(
+        &plrnn(&[
+            "train",
+            "--data",
+            p(&data),
+            "--config",
+            p(&cfg),
+            "--out",
+            p(&out),
+        ]),
+        &["c.toml", "no_such_key"],
+    );
+    assert_input_error(
+        &plrnn(&[
+            "train",
+            "--data",
+            p(&data),
+            "--latent-dim",
+            "0",
+            "--out",
+            p(&out),
+        ]),
+        &["latent_dim"],
+    );
+    assert!(!out.exists());
+}
