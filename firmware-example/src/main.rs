@@ -15,10 +15,13 @@ use firmware_example::models::lorenz63 as fw_model;
 
 #[entry]
 fn main() -> ! {
-    // `static mut` in the entry function: cortex-m-rt hands out the only `&'static mut` to it,
-    // so the model lives in RAM (.data), not on the stack, without any unsafe code.
-    static mut MODEL: fw_model::Model = fw_model::Model::new_zeroed();
-    let model: &'static mut fw_model::Model = MODEL;
+    // Static storage in .bss (a `static` initialised with `new_zeroed()` would sit in .data and
+    // cost its full size in flash too, for the initial image). `singleton!` hands out the only
+    // `&'static mut`; it is `None` only on a second call.
+    let Some(model) = cortex_m::singleton!(MODEL: fw_model::Model = fw_model::Model::new_zeroed())
+    else {
+        out::exit(false)
+    };
     if let Err(e) = model.decode_into(fw_model::FILE) {
         out::load_error(&e);
         out::exit(false);

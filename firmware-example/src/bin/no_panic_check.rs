@@ -13,8 +13,10 @@ use plrnn_nostd::{Generator, Noise};
 
 #[entry]
 fn main() -> ! {
-    static mut MODEL: fw_model::Model = fw_model::Model::new_zeroed();
-    let model: &'static mut fw_model::Model = MODEL;
+    let Some(model) = cortex_m::singleton!(MODEL: fw_model::Model = fw_model::Model::new_zeroed())
+    else {
+        firmware_example::out::exit(false)
+    };
     // Opaque to the optimiser, so decoding and every branch of the step stay in the program.
     let file: &[u8] = core::hint::black_box(fw_model::FILE);
     if model.decode_into(file).is_err() {
