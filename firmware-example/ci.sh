@@ -55,6 +55,13 @@ sizes() {
   size "$1" | awk 'NR == 2 { print $1 + $2, $2 + $3, $1, $2, $3 }'
 }
 
+step "format and lints"
+cargo fmt --check
+(cd qemu-icount && cargo fmt --check)
+cargo clippy -q --release --bins -- -D warnings
+cargo clippy -q --release --bins --features defmt -- -D warnings
+cargo clippy -q --release --bins --features icount,large-model -- -D warnings
+
 step "build (release) and no-panic check"
 if ! cargo build --release --bins; then
   fail "firmware build failed. If the error is an undefined symbol" \
@@ -104,7 +111,8 @@ if [ "$flash_df" -gt "$FLASH_GOAL_DEFMT" ]; then
 fi
 
 step "instruction counts per step (QEMU TCG plugin)"
-(cd qemu-icount && cargo build -q --release --target "$host")
+(cd qemu-icount && cargo clippy -q --release --target "$host" -- -D warnings &&
+  cargo build -q --release --target "$host")
 plugin="$here/qemu-icount/target/$host/release/libqemu_icount.so"
 [ -f "$plugin" ] || fail "plugin not built: $plugin"
 printf '%-8s %-12s %6s %12s %10s %10s %10s\n' profile model macs insns/step insns/MAC flash_B run_s

@@ -6,9 +6,9 @@
 use cortex_m_rt::{entry, exception, ExceptionFrame};
 #[cfg(feature = "defmt")]
 use defmt_semihosting as _;
+use firmware_example::out;
 #[cfg(not(feature = "icount"))]
 use firmware_example::scenario;
-use firmware_example::out;
 
 #[cfg(feature = "large-model")]
 use firmware_example::models::large as fw_model;
