@@ -89,6 +89,13 @@ else
   fail "firmware and host outputs differ"
 fi
 
+step "parity, speed profile (opt-level 3)"
+cargo build -q --profile speed --bin firmware-example
+cp "$elf_dir/speed/firmware-example" "$out/firmware-speed.elf"
+./qemu-run.sh "$out/firmware-speed.elf" >"$out/firmware-speed.txt" || fail "speed firmware failed"
+diff -u "$out/host.txt" "$out/firmware-speed.txt" || fail "speed-profile firmware and host outputs differ"
+echo "parity (speed profile): equal"
+
 step "defmt build"
 cargo build --release --features defmt --bin firmware-example
 cp "$elf_dir/release/firmware-example" "$out/firmware-defmt.elf"
@@ -96,7 +103,7 @@ cp "$elf_dir/release/firmware-example" "$out/firmware-defmt.elf"
 ./qemu-run.sh "$out/firmware-defmt.elf" >/dev/null || fail "defmt firmware failed under QEMU"
 
 step "sizes (M=20 N=3 P=20 K=1)"
-size "$out/firmware-semihosting.elf" "$out/firmware-defmt.elf" "$out/no-panic-check.elf"
+size "$out/firmware-semihosting.elf" "$out/firmware-defmt.elf" "$out/no-panic-check.elf" "$out/firmware-speed.elf"
 read -r flash_sh ram_sh _ <<<"$(sizes "$out/firmware-semihosting.elf")"
 read -r flash_df ram_df _ <<<"$(sizes "$out/firmware-defmt.elf")"
 model_len=$(stat -c %s models/lorenz63-m20-p20.plrnn)
