@@ -193,11 +193,12 @@ pub(crate) fn check_frame(bytes: &[u8]) -> Result<(Header, &[u8]), LoadError> {
             found: bytes.len(),
         });
     }
-    let (body, crc) = bytes.split_at(expected - CRC_LEN);
-    let stored = match crc.first_chunk::<4>() {
-        Some(c) => u32::from_le_bytes(*c),
-        None => return Err(LoadError::PayloadDecode),
+    // `bytes.len() == expected` here. Not `split_at`: the optimiser cannot prove its bound, so
+    // it would leave a panic path in the loader (firmware-example's no-panic check finds it).
+    let Some((body, crc)) = bytes.split_last_chunk::<CRC_LEN>() else {
+        return Err(LoadError::PayloadDecode);
     };
+    let stored = u32::from_le_bytes(*crc);
     let computed = crc32(body);
     if stored != computed {
         return Err(LoadError::ChecksumMismatch { stored, computed });

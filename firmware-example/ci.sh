@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# The firmware leg of CI (called by .ci/run; runs from anywhere). Installs what it needs on a
+# fresh Debian 12 machine: the thumbv7em target and qemu-system-arm.
+#
+#  1. builds the firmware (release: opt-level "s", fat LTO); the build includes the no-panic
+#     check binary, which links only if no panic is reachable from loading and stepping;
+#  2. runs the firmware under QEMU and the same scenario on the host (tests/src/bin/fw_parity.rs)
+#     and diffs the outputs: they must be equal byte for byte;
+#  3. prints flash/RAM sizes (semihosting and defmt builds) and checks the budgets;
+#  4. counts instructions per closed-loop step with the QEMU plugin in qemu-icount/ for
+#     (M, P) = (20, 20) and (50, 30), in the release and the speed profile.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+cd "$here"
+export CARGO_TERM_COLOR=never
+
+step() { printf '\n--- firmware: %s ---\n' "$*"; }
+fail() {
+  echo "FAIL: $*" >&2
+  exit 1
+}
+
+# Budgets for the M=20, P=20 model (bytes).
+FLASH_BUDGET_SEMIHOSTING=32768
+FLASH_GOAL_DEFMT=16384
+STATIC_RAM_BUDGET=8192
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+step "tools"
+if command -v rustup >/dev/null; then
+  rustup target add thumbv7em-none-eabihf
+fi
+if ! command -v qemu-system-arm >/dev/null; then
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-system-arm
+fi
+# GNU binutils (size, nm) read ARM ELF files; they come with the C toolchain Rust links with.
+if ! command -v size >/dev/null || ! command -v nm >/dev/null; then
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends binutils
+fi
+qemu-system-arm --version | head -n 1
+host="$(rustc -vV | sed -n 's/^host: //p')"
+
+elf_dir=target/thumbv7em-none-eabihf
+out=target/ci
+mkdir -p "$out"
+
+# flash = .text + .rodata + .vector_table + .data (Berkeley "text" + "data"); static RAM = data + bss.
+sizes() {
+  size "$1" | awk 'NR == 2 { print $1 + $2, $2 + $3, $1, $2, $3 }'
+}
+
+step "format and lints"
+cargo fmt --check
+(cd qemu-icount && cargo fmt --check)
+cargo clippy -q --release --bins -- -D warnings
+cargo clippy -q --release --bins --features defmt -- -D warnings
+cargo clippy -q --release --bins --features icount,large-model -- -D warnings
+
+step "build (release) and no-panic check"
+if ! cargo build --release --bins; then
+  fail "firmware build failed. If the error is an undefined symbol" \
+    "plrnn_no_panic_check__a_panic_is_reachable, a panic became reachable from decode_into or" \
+    "Generator::step (see README.md, 'No panic in the step path')."
+fi
+cp "$elf_dir/release/firmware-example" "$out/firmware-semihosting.elf"
+cp "$elf_dir/release/no-panic-check" "$out/no-panic-check.elf"
+echo "no-panic check: linked (no panic reachable from decode_into and Generator::step)"
+./qemu-run.sh "$out/no-panic-check.elf" || fail "no-panic-check binary failed under QEMU"
+
+step "run under QEMU"
+start=$(date +%s.%N)
+./qemu-run.sh "$out/firmware-semihosting.elf" >"$out/firmware.txt" ||
+  fail "firmware exited with status $? (output: $out/firmware.txt)"
+end=$(date +%s.%N)
+cat "$out/firmware.txt"
+awk -v s="$start" -v e="$end" 'BEGIN { printf "QEMU run time: %.2f s\n", e - s }'
+
+step "host replay and parity"
+(cd "$root" && cargo run -q -p plrnn-tests --bin fw_parity) >"$out/host.txt"
+if diff -u "$out/host.txt" "$out/firmware.txt"; then
+  echo "parity: firmware output equals host output ($(wc -l <"$out/firmware.txt") lines, bit-exact f32 values and checksums)"
+else
+  fail "firmware and host outputs differ"
+fi
+
+step "parity, speed profile (opt-level 3)"
+cargo build -q --profile speed --bin firmware-example
+cp "$elf_dir/speed/firmware-example" "$out/firmware-speed.elf"
+./qemu-run.sh "$out/firmware-speed.elf" >"$out/firmware-speed.txt" || fail "speed firmware failed"
+diff -u "$out/host.txt" "$out/firmware-speed.txt" || fail "speed-profile firmware and host outputs differ"
+echo "parity (speed profile): equal"
+
+step "defmt build"
+cargo build --release --features defmt --bin firmware-example
+cp "$elf_dir/release/firmware-example" "$out/firmware-defmt.elf"
+# Output is defmt frames (decode with `defmt-print -e ELF`); here only the exit status counts.
+./qemu-run.sh "$out/firmware-defmt.elf" >/dev/null || fail "defmt firmware failed under QEMU"
+
+step "sizes (M=20 N=3 P=20 K=1)"
+size "$out/firmware-semihosting.elf" "$out/firmware-defmt.elf" "$out/no-panic-check.elf" "$out/firmware-speed.elf"
+read -r flash_sh ram_sh _ <<<"$(sizes "$out/firmware-semihosting.elf")"
+read -r flash_df ram_df _ <<<"$(sizes "$out/firmware-defmt.elf")"
+model_len=$(stat -c %s models/lorenz63-m20-p20.plrnn)
+echo "semihosting: flash $flash_sh B (budget $FLASH_BUDGET_SEMIHOSTING), static RAM $ram_sh B (budget $STATIC_RAM_BUDGET) + stack"
+echo "defmt:       flash $flash_df B (goal $FLASH_GOAL_DEFMT), static RAM $ram_df B + stack"
+echo "(flash includes the embedded model file, $model_len B)"
+[ "$flash_sh" -le "$FLASH_BUDGET_SEMIHOSTING" ] || fail "semihosting flash $flash_sh B over budget"
+[ "$ram_sh" -le "$STATIC_RAM_BUDGET" ] || fail "static RAM $ram_sh B over budget"
+[ "$ram_df" -le "$STATIC_RAM_BUDGET" ] || fail "defmt static RAM $ram_df B over budget"
+if [ "$flash_df" -gt "$FLASH_GOAL_DEFMT" ]; then
+  echo "note: defmt flash goal of $FLASH_GOAL_DEFMT B not met (see README.md, 'Size')"
+fi
+
+step "instruction counts per step (QEMU TCG plugin)"
+(cd qemu-icount && cargo clippy -q --release --target "$host" -- -D warnings &&
+  cargo build -q --release --target "$host")
+plugin="$here/qemu-icount/target/$host/release/libqemu_icount.so"
+[ -f "$plugin" ] || fail "plugin not built: $plugin"
+printf '%-8s %-12s %6s %12s %10s %10s %10s\n' profile model macs insns/step insns/MAC flash_B run_s
+for profile in release speed; do
+  for model in small large; do
+    features=icount
+    [ "$model" = large ] && features=icount,large-model
+    cargo build -q --profile "$profile" --features "$features" --bin firmware-example
+    elf="$out/icount-$profile-$model.elf"
+    cp "$elf_dir/$profile/firmware-example" "$elf"
+    marker=$(nm "$elf" | awk '$3 == "plrnn_icount_marker" { print $1 }')
+    [ -n "$marker" ] || fail "marker symbol not found in $elf"
+    log="$out/icount-$profile-$model.log"
+    rm -f "$log"
+    start=$(date +%s.%N)
+    QEMU_EXTRA_ARGS="-plugin $plugin,marker=0x$marker -d plugin -D $log" \
+      ./qemu-run.sh "$elf" >"$out/icount-$profile-$model.txt" ||
+      fail "icount firmware ($profile, $model) failed"
+    end=$(date +%s.%N)
+    head_line=$(head -n 1 "$out/icount-$profile-$model.txt")
+    count_line=$(grep '^icount total=' "$log") || fail "no plugin output in $log"
+    macs=$(sed -n 's/.*macs\/step=\([0-9]*\).*/\1/p' <<<"$head_line")
+    steps=$(sed -n 's/.* steps=\([0-9]*\).*/\1/p' <<<"$head_line")
+    hits=$(sed -n 's/.* hits=\([0-9]*\).*/\1/p' <<<"$count_line")
+    min=$(sed -n 's/.* min=\([0-9]*\).*/\1/p' <<<"$count_line")
+    max=$(sed -n 's/.* max=\([0-9]*\).*/\1/p' <<<"$count_line")
+    [ "$hits" -eq $((steps + 1)) ] || fail "expected $((steps + 1)) marker hits, got $hits"
+    [ "$min" = "$max" ] || echo "note: step cost varies: min $min, max $max"
+    read -r flash _ <<<"$(sizes "$elf")"
+    dims=$(sed -n 's/^icount \(M=[0-9]* N=[0-9]* P=[0-9]* K=[0-9]*\).*/\1/p' <<<"$head_line")
+    awk -v p="$profile" -v d="$dims" -v m="$macs" -v i="$max" -v f="$flash" -v s="$start" -v e="$end" \
+      'BEGIN { gsub(/ /, ",", d); printf "%-8s %-12s %6d %12d %10.2f %10d %10.2f\n", p, d, m, i, i / m, f, e - s }'
+  done
+done
+echo "(instructions between consecutive marker calls, i.e. one deterministic Generator::step plus ~3"
+echo " instructions of loop and call; the 'speed' profile is opt-level 3. Instructions, not cycles.)"
+
+step "firmware ok"
