@@ -143,35 +143,18 @@ pub const fn file_len(d: Dims) -> usize {
     HEADER_LEN + payload_len(d) + CRC_LEN
 }
 
-const fn crc_table() -> [u32; 256] {
-    let mut t = [0u32; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut c = i as u32;
-        let mut k = 0;
-        while k < 8 {
-            c = if c & 1 != 0 {
-                0xEDB8_8320 ^ (c >> 1)
-            } else {
-                c >> 1
-            };
-            k += 1;
-        }
-        t[i] = c;
-        i += 1;
-    }
-    t
-}
-
-static CRC_TABLE: [u32; 256] = crc_table();
-
 /// CRC-32 (IEEE 802.3 / zlib / PNG: reflected polynomial 0xEDB88320, initial value and final
 /// XOR 0xFFFFFFFF). `crc32(b"123456789") == 0xCBF43926`.
 pub fn crc32(bytes: &[u8]) -> u32 {
+    // Bit by bit rather than with a 1 kB table: the checksum runs once per load, and on a
+    // microcontroller the table's flash matters more than the microseconds.
     let mut c = 0xFFFF_FFFFu32;
     for &b in bytes {
-        let idx = ((c ^ b as u32) & 0xFF) as u8;
-        c = CRC_TABLE[idx as usize] ^ (c >> 8);
+        c ^= b as u32;
+        for _ in 0..8 {
+            let mask = (c & 1).wrapping_neg();
+            c = (c >> 1) ^ (0xEDB8_8320 & mask);
+        }
     }
     !c
 }

@@ -19,11 +19,14 @@ pub enum Noise {
 }
 
 /// Standard normal samples from a seeded xoshiro128++ generator (32-bit, cheap on Cortex-M),
-/// by the Box–Muller transform with `libm` (or `micromath` with that feature).
+/// by Marsaglia's polar method with `libm` (or `micromath` with that feature).
 ///
-/// Uniforms are u1 = (⌊r/2⁸⌋ + 1)·2⁻²⁴ ∈ (0, 1] and u2 = ⌊r/2⁸⌋·2⁻²⁴ ∈ [0, 1); each pair gives
-/// two samples, √(−2 ln u1)·cos(2π u2) then √(−2 ln u1)·sin(2π u2). The f32 resolution of u1
-/// truncates the tails at about 5.77σ.
+/// Each attempt draws u, v = ⌊r/2⁸⌋·2⁻²³ − 1 ∈ [−1, 1) and accepts when 0 < s = u² + v² < 1
+/// (probability π/4); then u·f and v·f with f = √(−2 ln s / s) are two independent samples,
+/// returned in that order. The polar method needs no sine or cosine: on a single-precision FPU
+/// `libm`'s `sincosf` is a double-precision software routine of about 5.5 kB of flash.
+/// Attempts are capped at 32 so that a step's cost is bounded; all of them
+/// failing (probability (1 − π/4)³² ≈ 4·10⁻²²) yields 0.
 #[derive(Clone, Debug)]
 pub struct GaussianSampler {
     rng: Xoshiro128PlusPlus,
@@ -45,15 +48,23 @@ impl GaussianSampler {
         if let Some(s) = self.spare.take() {
             return s;
         }
-        const SCALE: f32 = 1.0 / 16_777_216.0;
-        let u1 = ((self.rng.next_u32() >> 8) + 1) as f32 * SCALE;
-        let u2 = (self.rng.next_u32() >> 8) as f32 * SCALE;
-        let r = sqrt(-2.0 * ln(u1));
-        let (s, c) = sin_cos(core::f32::consts::TAU * u2);
-        self.spare = Some(r * s);
-        r * c
+        const SCALE: f32 = 1.0 / 8_388_608.0; // 2^-23
+        for _ in 0..MAX_ATTEMPTS {
+            let u = (self.rng.next_u32() >> 8) as f32 * SCALE - 1.0;
+            let v = (self.rng.next_u32() >> 8) as f32 * SCALE - 1.0;
+            let s = u * u + v * v;
+            if s > 0.0 && s < 1.0 {
+                let f = sqrt(-2.0 * ln(s) / s);
+                self.spare = Some(v * f);
+                return u * f;
+            }
+        }
+        0.0
     }
 }
+
+/// Largest number of polar-method attempts per pair of samples.
+const MAX_ATTEMPTS: usize = 32;
 
 #[cfg(not(feature = "micromath"))]
 #[inline]
@@ -65,11 +76,6 @@ fn ln(x: f32) -> f32 {
 fn sqrt(x: f32) -> f32 {
     libm::sqrtf(x)
 }
-#[cfg(not(feature = "micromath"))]
-#[inline]
-fn sin_cos(x: f32) -> (f32, f32) {
-    libm::sincosf(x)
-}
 #[cfg(feature = "micromath")]
 #[inline]
 fn ln(x: f32) -> f32 {
@@ -79,11 +85,6 @@ fn ln(x: f32) -> f32 {
 #[inline]
 fn sqrt(x: f32) -> f32 {
     micromath::F32Ext::sqrt(x)
-}
-#[cfg(feature = "micromath")]
-#[inline]
-fn sin_cos(x: f32) -> (f32, f32) {
-    micromath::F32Ext::sin_cos(x)
 }
 
 /// The latent state of a generator and the scratch its step needs, all of length M.
