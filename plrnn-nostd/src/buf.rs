@@ -158,6 +158,7 @@ pub struct DynGenerator<'m> {
     phi: Vec<f32>,
     zero_input: Vec<f32>,
     sampler: GaussianSampler,
+    clamp: Option<f32>,
 }
 
 impl<'m> DynGenerator<'m> {
@@ -171,7 +172,13 @@ impl<'m> DynGenerator<'m> {
             phi: vec![0.0; d.m],
             zero_input: vec![0.0; d.k],
             sampler: GaussianSampler::new(seed),
+            clamp: None,
         }
+    }
+
+    /// Optional state clamp, as [`Generator::set_clamp`](crate::Generator::set_clamp).
+    pub fn set_clamp(&mut self, limit: Option<f32>) {
+        self.clamp = limit.map(libm::fabsf);
     }
 
     /// The current latent state.
@@ -220,7 +227,7 @@ impl<'m> DynGenerator<'m> {
             next: &mut self.next,
             phi: &mut self.phi,
         };
-        gen_step(&self.model, st, s, noise, &mut self.sampler, x);
+        gen_step(&self.model, st, s, noise, &mut self.sampler, self.clamp, x);
         Ok(())
     }
 }

@@ -103,6 +103,7 @@ pub(crate) fn gen_step(
     s: &[f32],
     noise: Noise,
     sampler: &mut GaussianSampler,
+    clamp: Option<f32>,
     x: &mut [f32],
 ) {
     let StateBufs { z, next, phi } = st;
@@ -111,6 +112,18 @@ pub(crate) fn gen_step(
     if noise != Noise::None {
         for (v, &sd) in next.iter_mut().zip(p.sigma_z) {
             *v += sd * sampler.next_normal();
+        }
+    }
+    if let Some(c) = clamp {
+        for v in next.iter_mut() {
+            // Not f32::clamp, which panics on a bad range; NaN passes through unchanged.
+            *v = if *v > c {
+                c
+            } else if *v < -c {
+                -c
+            } else {
+                *v
+            };
         }
     }
     z.copy_from_slice(next);
@@ -135,6 +148,7 @@ pub struct Generator<'m, const M: usize, const N: usize, const P: usize, const K
     z0: [f32; M],
     seed: u64,
     sampler: GaussianSampler,
+    clamp: Option<f32>,
 }
 
 impl<'m, const M: usize, const N: usize, const P: usize, const K: usize> Generator<'m, M, N, P, K> {
@@ -151,7 +165,17 @@ impl<'m, const M: usize, const N: usize, const P: usize, const K: usize> Generat
             z0,
             seed,
             sampler: GaussianSampler::new(seed),
+            clamp: None,
         }
+    }
+
+    /// Optional state clamp: after every step each z_i is limited to [−limit, limit]. Off by
+    /// default. The `ClippedDendritic` variant with every |A_ii| < 1 is bounded by construction
+    /// ([`Model::clipped_bound`]); `Relu` and `Dendritic` models can diverge (their φ grows
+    /// linearly), and a clamp keeps a long free run finite at the price of leaving the model's
+    /// dynamics where it bites. The sign of `limit` is ignored.
+    pub fn set_clamp(&mut self, limit: Option<f32>) {
+        self.clamp = limit.map(libm::fabsf);
     }
 
     /// The model being run.
@@ -197,6 +221,7 @@ impl<'m, const M: usize, const N: usize, const P: usize, const K: usize> Generat
             s,
             noise,
             &mut self.sampler,
+            self.clamp,
             x,
         );
     }

@@ -109,3 +109,43 @@ fn process_noise_has_the_model_scale() {
     assert!((sd0 - 0.5).abs() < 0.01, "{sd0}");
     assert!((sd1 - 2.0).abs() < 0.04, "{sd1}");
 }
+
+#[test]
+fn clamp_bounds_a_diverging_model() {
+    // A Relu model with A = 1.5 diverges; with a clamp it stays within the limit, and the
+    // host's generator clamps identically.
+    let params = plrnn_nostd::ModelParams::<2, 1, 0, 0> {
+        a: [1.5, 1.2],
+        w: [[0.0, 0.1], [0.1, 0.0]],
+        h: [0.1, 0.1],
+        alpha: [],
+        theta: [[]; 2],
+        c: [[]; 2],
+        b: [[1.0, 1.0]],
+        sigma_z: [0.1; 2],
+        sigma_x: [0.1],
+    };
+    let model = Model::from_params(Variant::Relu, params).unwrap();
+    let mut free = Generator::new(&model, 1);
+    let mut x = [0.0f32];
+    for _ in 0..400 {
+        free.step(&[], Noise::None, &mut x);
+    }
+    assert!(
+        !x[0].is_finite() || x[0].abs() > 1e30,
+        "model should diverge: {x:?}"
+    );
+    let mut g = Generator::new(&model, 1);
+    g.set_clamp(Some(10.0));
+    let bytes = model.as_model_ref().encode();
+    let buf = plrnn_nostd::ValidModel::decode(&bytes).unwrap();
+    let mut h = plrnn_nostd::DynGenerator::new(buf.model_ref(), 1);
+    h.set_clamp(Some(-10.0));
+    let mut y = [0.0f32];
+    for _ in 0..10_000 {
+        g.step(&[], Noise::Full, &mut x);
+        h.step(&[], Noise::Full, &mut y).unwrap();
+        assert!(g.state().iter().all(|v| v.abs() <= 10.0));
+        assert_eq!(x[0].to_bits(), y[0].to_bits());
+    }
+}

@@ -134,6 +134,10 @@ pub struct GenerateArgs {
     /// Write model units instead of mapping back to data units.
     #[arg(long)]
     pub model_units: bool,
+    /// Limit every latent state to [−L, L] after each step (keeps a Relu or Dendritic model
+    /// finite on long free runs; clipped models with |A| < 1 are bounded without it).
+    #[arg(long)]
+    pub clamp: Option<f32>,
     /// Output file (.csv, .tsv, .txt or .npy).
     #[arg(long)]
     pub out: PathBuf,
@@ -225,6 +229,7 @@ pub fn generate(a: GenerateArgs) -> Result<()> {
     let mref = model.valid().model_ref();
     let mut gen = DynGenerator::new(mref, a.seed);
     gen.set_state(&z0).context("setting the initial state")?;
+    gen.set_clamp(a.clamp);
     let noise: Noise = a.noise.into();
     let mut out = TimeSeries::zeros(a.steps, d.n);
     let mut x = vec![0.0f32; d.n];
