@@ -375,7 +375,12 @@ pub fn print_report(r: &metrics::EvalReport) {
     eprintln!("  D_stsp ({:?})   {:.4}", r.d_stsp_method, r.d_stsp);
     eprintln!("  D_H (σ={})      {:.4}", r.protocol.sigma, r.d_h);
     eprintln!("  PSC             {:.4}", r.psc);
-    for (n, v) in &r.pe {
+    let mut pe: Vec<(usize, f64)> =
+        r.pe.iter()
+            .filter_map(|(n, v)| n.parse().ok().map(|n| (n, *v)))
+            .collect();
+    pe.sort_by_key(|&(n, _)| n);
+    for (n, v) in pe {
         eprintln!("  PE({n:>3})         {v:.4e}");
     }
     eprintln!("  gen std         {:?}", rounded(&r.gen_std));
