@@ -1,5 +1,7 @@
 //! Arbitrary bytes into every loader. Properties: no panic; a file that loads re-encodes to
 //! exactly the same bytes (the format is canonical); a loaded model steps without panicking.
+//! Every input is tried twice: as given, and with its last four bytes replaced by the correct
+//! CRC-32, so that mutations get past the checksum into the payload and value checks.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -22,6 +24,17 @@ fn fixed<const M: usize, const N: usize, const P: usize, const K: usize>(data: &
 }
 
 fuzz_target!(|data: &[u8]| {
+    check(data);
+    if data.len() >= 4 {
+        let mut fixed = data.to_vec();
+        let body = data.len() - 4;
+        let crc = plrnn_nostd::crc32(&data[..body]);
+        fixed[body..].copy_from_slice(&crc.to_le_bytes());
+        check(&fixed);
+    }
+});
+
+fn check(data: &[u8]) {
     fixed::<4, 3, 2, 1>(data);
     fixed::<20, 3, 20, 1>(data);
     fixed::<50, 10, 30, 0>(data);
@@ -36,4 +49,4 @@ fuzz_target!(|data: &[u8]| {
             g.step(&s, Noise::Full, &mut x).expect("sizes match");
         }
     }
-});
+}
