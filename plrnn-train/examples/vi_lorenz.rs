@@ -20,7 +20,11 @@ use plrnn_train::TimeSeries;
 
 fn concat(parts: &[TimeSeries]) -> TimeSeries {
     let n = parts[0].dims();
-    TimeSeries::new(parts.iter().flat_map(|p| p.as_slice().to_vec()).collect(), n).unwrap()
+    TimeSeries::new(
+        parts.iter().flat_map(|p| p.as_slice().to_vec()).collect(),
+        n,
+    )
+    .unwrap()
 }
 
 /// (D_stsp, D_H) of a model on the test series.
@@ -37,10 +41,11 @@ pub fn quick_eval(model: &TrainedModel, test: &TimeSeries) -> (f64, f64) {
         return (f64::INFINITY, 1.0);
     }
     let ds = d_stsp_binned(test, &gen, 30, BinRange::Legacy).unwrap_or(f64::NAN);
-    let long = generate(model, &z0s[..1], 1000, test.len())
-        .map(|t| t.into_iter().next().unwrap());
+    let long = generate(model, &z0s[..1], 1000, test.len()).map(|t| t.into_iter().next().unwrap());
     let dh = match long {
-        Ok(l) if l.as_slice().iter().all(|v| v.is_finite()) => d_h(test, &l, 20.0).unwrap_or(f64::NAN),
+        Ok(l) if l.as_slice().iter().all(|v| v.is_finite()) => {
+            d_h(test, &l, 20.0).unwrap_or(f64::NAN)
+        }
         _ => f64::NAN,
     };
     (ds, dh)
@@ -68,7 +73,11 @@ fn main() {
             if ds <= 0.8 && dh <= 0.10 && first_good.is_none() {
                 first_good = Some((train_secs, 0));
             }
-            Some(if ds.is_finite() { ds + 5.0 * dh.min(1.0) } else { 1e9 })
+            Some(if ds.is_finite() {
+                ds + 5.0 * dh.min(1.0)
+            } else {
+                1e9
+            })
         })),
         on_progress: Some(Box::new(|p: &Progress| {
             if p.eval.is_some() || p.epoch % 10 == 0 {
@@ -93,5 +102,12 @@ fn main() {
     }
     let (ds, dh) = quick_eval(&out.model, &test);
     println!("final: d_stsp {ds:.3} d_h {dh:.3}");
-    println!("sigma_z {:?}", out.model.sigma_z.iter().map(|v| (v * 1000.0).round() / 1000.0).collect::<Vec<_>>());
+    println!(
+        "sigma_z {:?}",
+        out.model
+            .sigma_z
+            .iter()
+            .map(|v| (v * 1000.0).round() / 1000.0)
+            .collect::<Vec<_>>()
+    );
 }

@@ -79,6 +79,9 @@ pub struct TrainConfig {
     pub batch_size: usize,
     /// Adam learning rate.
     pub learning_rate: f64,
+    /// Learning rate at the last epoch as a fraction of `learning_rate`; the rate decays
+    /// exponentially over `epochs` (1 = constant, the reference).
+    pub lr_final_ratio: f64,
     /// Global gradient-norm clipping threshold (0 disables clipping).
     pub grad_clip: f64,
     /// Seed of every random choice (initialisation, order, reparameterisation noise).
@@ -129,6 +132,7 @@ impl Default for TrainConfig {
             seq_len: 1000,
             batch_size: 1,
             learning_rate: 1e-3,
+            lr_final_ratio: 1.0,
             grad_clip: 1.0,
             seed: 0,
             obs_weight: 0.5,
@@ -164,6 +168,12 @@ impl ValidConfig {
             Variant::Relu => 0,
             _ => self.0.bases,
         }
+    }
+
+    /// Learning rate at `epoch` (0-based) under the exponential decay.
+    pub fn learning_rate_at(&self, epoch: usize) -> f64 {
+        let c = &self.0;
+        c.learning_rate * c.lr_final_ratio.powf(epoch as f64 / c.epochs.max(1) as f64)
     }
 
     /// Observation weight `a` at `epoch` (0-based) under the annealing schedule.

@@ -217,7 +217,13 @@ pub fn init(layout: &Layout, seed: u64) -> Vec<f64> {
 
 /// [`init`] with the initial process-noise scale `sigma_z` (σ_z = sigma_z_min + e^ℓ) and the
 /// initial encoder scale `enc_sigma`.
-pub fn init_with(layout: &Layout, seed: u64, sigma_z: f64, sigma_z_min: f64, enc_sigma: f64) -> Vec<f64> {
+pub fn init_with(
+    layout: &Layout,
+    seed: u64,
+    sigma_z: f64,
+    sigma_z_min: f64,
+    enc_sigma: f64,
+) -> Vec<f64> {
     let l = layout;
     let (m, n, p) = (l.m, l.n, l.p);
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ 0x1D1E_0000_0000_0001);

@@ -347,7 +347,7 @@ pub fn train_with_inputs(
 
 /// Continues a run from a checkpoint. `cfg` may differ from the checkpoint's configuration only
 /// in settings that do not shape the model or the data cut (epochs, time budget, evaluation and
-/// checkpoint intervals, threads); the learning rate stays the checkpoint's.
+/// checkpoint intervals, threads); `epochs` also sets the learning-rate decay horizon.
 pub fn resume(
     trials: &[TimeSeries],
     inputs: &[TimeSeries],
@@ -391,7 +391,8 @@ pub fn resume(
         grad_clip,
         sigma_z_init,
         encoder_sigma_init,
-        freeze_sigma_z_epochs
+        freeze_sigma_z_epochs,
+        lr_final_ratio
     );
     let dims = [
         ("n", checkpoint.n, n),
@@ -463,6 +464,7 @@ fn run(
     };
     'epochs: while st.epoch < cfg.epochs {
         let a_obs = cfg.obs_weight_at(st.epoch);
+        st.adam.lr = cfg.learning_rate_at(st.epoch);
         let set = LossSettings {
             obs_weight: a_obs,
             sigma_z_min: cfg.sigma_z_min,
@@ -528,7 +530,9 @@ fn run(
                 &mut total,
             );
             if st.epoch < cfg.freeze_sigma_z_epochs {
-                total[layout.log_sigma_z.clone()].iter_mut().for_each(|g| *g = 0.0);
+                total[layout.log_sigma_z.clone()]
+                    .iter_mut()
+                    .for_each(|g| *g = 0.0);
             }
             if !loss.is_finite() || total.iter().any(|g| !g.is_finite()) {
                 return Err(TrainError::Diverged {
