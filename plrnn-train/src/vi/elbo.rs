@@ -58,8 +58,6 @@ pub struct Workspace {
     dact: Vec<f64>,
     wt: Vec<f64>,
     theta_t: Vec<f64>,
-    atheta_t: Vec<f64>,
-    dfz: Vec<f64>,
     ct: Vec<f64>,
     dct: Vec<f64>,
     acc_alpha: Vec<f64>,
@@ -254,13 +252,6 @@ fn loss_grad_impl(
             ws.theta_t[bb * m + i] = params[l.theta.start + i * p + bb];
         }
     }
-    fit(&mut ws.atheta_t, p * m);
-    for bb in 0..p {
-        for i in 0..m {
-            ws.atheta_t[bb * m + i] = alpha[bb] * ws.theta_t[bb * m + i];
-        }
-    }
-    fit(&mut ws.dfz, m);
     fit(&mut ws.ct, k * m);
     fit(&mut ws.dct, k * m);
     for i in 0..m {
@@ -302,8 +293,6 @@ fn loss_grad_impl(
             dz,
             wt,
             theta_t,
-            atheta_t,
-            dfz,
             ct,
             dct,
             acc_alpha,
@@ -348,34 +337,20 @@ fn loss_grad_impl(
                 };
             }
             if variant != Variant::Relu {
-                // Σ_b α_b relu(z − θ_b) = z · Σ_b α_b [z > θ_b] − Σ_b α_b θ_b [z > θ_b]: five
-                // vector operations per (b, i) instead of seven.
-                for ((th, ath), &ab) in theta_t
-                    .chunks_exact(m)
-                    .zip(atheta_t.chunks_exact(m))
-                    .zip(alpha)
-                {
+                for (th, &ab) in theta_t.chunks_exact(m).zip(alpha) {
                     for ((fr, fdr), zr) in phi
                         .chunks_exact_mut(m)
                         .zip(phid.chunks_exact_mut(m))
                         .zip(zb.chunks_exact(m))
                     {
-                        for ((((f, fd), &zi), &thi), &athi) in
-                            fr.iter_mut().zip(fdr.iter_mut()).zip(zr).zip(th).zip(ath)
+                        for (((f, fd), &zi), &thi) in
+                            fr.iter_mut().zip(fdr.iter_mut()).zip(zr).zip(th)
                         {
-                            let on = zi > thi;
-                            *f -= if on { athi } else { 0.0 };
-                            *fd += if on { ab } else { 0.0 };
+                            let d = zi - thi;
+                            *f += ab * relu(d);
+                            *fd += if d > 0.0 { ab } else { 0.0 };
                         }
                     }
-                }
-                for ((f, &fd), &zi) in phi.iter_mut().zip(phid.iter()).zip(zb) {
-                    let clip = if variant == Variant::ClippedDendritic && zi > 0.0 {
-                        -alpha_sum
-                    } else {
-                        0.0
-                    };
-                    *f += zi * (fd - clip);
                 }
             }
             // F(z_t, s_{t+1})
@@ -460,26 +435,21 @@ fn loss_grad_impl(
                             *ar += df * relu(zi);
                         }
                     }
-                    // Σ_t dφ relu(z − θ) = Σ_t (dφ z)[z > θ] − θ Σ_t dφ [z > θ]; the first sum
-                    // goes to acc_alpha, the second to acc_theta (combined after the loop).
-                    for ((dz_, &df), &zi) in dfz.iter_mut().zip(dr).zip(zr) {
-                        *dz_ = df * zi;
-                    }
                     for ((th, acc_a), acc_t) in theta_t
                         .chunks_exact(m)
                         .zip(acc_alpha.chunks_exact_mut(m))
                         .zip(acc_theta.chunks_exact_mut(m))
                     {
-                        for ((((aa, at), &zi), &thi), (&df, &dfzi)) in acc_a
+                        for ((((aa, at), &zi), &thi), &df) in acc_a
                             .iter_mut()
                             .zip(acc_t.iter_mut())
                             .zip(zr)
                             .zip(th)
-                            .zip(dr.iter().zip(dfz.iter()))
+                            .zip(dr)
                         {
-                            let on = zi > thi;
-                            *aa += if on { dfzi } else { 0.0 };
-                            *at += if on { df } else { 0.0 };
+                            let d = zi - thi;
+                            *aa += df * relu(d);
+                            *at += if d > 0.0 { df } else { 0.0 };
                         }
                     }
                 }
@@ -492,10 +462,7 @@ fn loss_grad_impl(
     }
     let relu_total: f64 = ws.acc_relu.iter().sum();
     for bb in 0..p {
-        let mut s = 0.0;
-        for i in 0..m {
-            s += ws.acc_alpha[bb * m + i] - ws.theta_t[bb * m + i] * ws.acc_theta[bb * m + i];
-        }
+        let mut s = ws.acc_alpha[bb * m..][..m].iter().sum::<f64>();
         if variant == Variant::ClippedDendritic {
             s -= relu_total;
         }
