@@ -456,6 +456,7 @@ fn run(
     let updates_at_start = st.updates;
     let mut stopped = false;
     let mut out_of_time = false;
+    let mut evaluated_at = u64::MAX;
     let save = |st: &Checkpoint, hooks: &dyn TrainHooks| -> Result<(), TrainError> {
         match hooks.checkpoint_path() {
             Some(p) => st.save(p),
@@ -570,6 +571,7 @@ fn run(
         if cfg.eval_every > 0 && (st.epoch % cfg.eval_every == 0 || last) {
             let model = TrainedModel::from_flat(layout, &st.params, cfg.sigma_z_min);
             eval = hooks.evaluate(&model);
+            evaluated_at = st.updates;
             if let Some(score) = eval {
                 if st.best.as_ref().is_none_or(|b| score < b.score) {
                     st.best = Some(BestModel {
@@ -596,6 +598,20 @@ fn run(
         }
         if out_of_time {
             break;
+        }
+    }
+    // A time budget can end a run mid-epoch: the last parameters still get evaluated, so the
+    // best-model choice sees them.
+    if out_of_time && cfg.eval_every > 0 && evaluated_at != st.updates {
+        let model = TrainedModel::from_flat(layout, &st.params, cfg.sigma_z_min);
+        if let Some(score) = hooks.evaluate(&model) {
+            if st.best.as_ref().is_none_or(|b| score < b.score) {
+                st.best = Some(BestModel {
+                    model,
+                    score,
+                    epoch: st.epoch,
+                });
+            }
         }
     }
     Ok(TrainOutcome {
