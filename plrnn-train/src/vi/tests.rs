@@ -459,3 +459,44 @@ fn frozen_process_noise_stays_at_its_initial_value() {
         assert!((s - 0.05).abs() < 1e-12, "{:?}", out.model.sigma_z);
     }
 }
+
+#[test]
+fn time_budget_and_periodic_checkpoints() {
+    let cfg = TrainConfig {
+        time_budget_secs: Some(1e-9),
+        ..toy_config(1).get().clone()
+    }
+    .validate()
+    .unwrap();
+    let mut scores = 0;
+    let mut hooks = Hooks {
+        evaluator: Some(Box::new(|_: &TrainedModel| {
+            scores += 1;
+            Some(1.0)
+        })),
+        ..Hooks::default()
+    };
+    let out = train(&toy_trials(), &cfg, &mut hooks).unwrap();
+    drop(hooks);
+    assert!(out.out_of_time);
+    assert_eq!(out.updates, 1);
+    assert_eq!(scores, 1, "the last parameters are evaluated");
+    assert!(out.best.is_some());
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("periodic.json");
+    let cfg = TrainConfig {
+        checkpoint_every: 2,
+        epochs: 3,
+        ..toy_config(1).get().clone()
+    }
+    .validate()
+    .unwrap();
+    let mut hooks = Hooks {
+        checkpoint_path: Some(path.clone()),
+        ..Hooks::default()
+    };
+    train(&toy_trials(), &cfg, &mut hooks).unwrap();
+    let c = Checkpoint::load(&path).unwrap();
+    assert_eq!((c.epoch, c.batch), (2, 0));
+}
