@@ -500,3 +500,39 @@ fn time_budget_and_periodic_checkpoints() {
     let c = Checkpoint::load(&path).unwrap();
     assert_eq!((c.epoch, c.batch), (2, 0));
 }
+
+#[test]
+fn regulariser_gradient_matches_finite_differences() {
+    let c = case(
+        Variant::Dendritic,
+        EncoderKind::Smoothing,
+        InitialState::PerSequence,
+        8,
+    );
+    let l = &c.layout;
+    let mut g = vec![0.0; l.len];
+    let r = super::elbo::regulariser(l, &c.params, 0.7, 0.67, &mut g);
+    assert!(r > 0.0);
+    let mut scratch = vec![0.0; l.len];
+    for idx in 0..l.len {
+        let mut p = c.params.clone();
+        p[idx] += 1e-6;
+        let up = super::elbo::regulariser(l, &p, 0.7, 0.67, &mut scratch);
+        p[idx] -= 2e-6;
+        let down = super::elbo::regulariser(l, &p, 0.7, 0.67, &mut scratch);
+        let fd = (up - down) / 2e-6;
+        let is_w_diag = l.w.contains(&idx) && (idx - l.w.start) / l.m == (idx - l.w.start) % l.m;
+        if is_w_diag {
+            assert_eq!(g[idx], 0.0);
+        } else {
+            assert!(
+                (fd - g[idx]).abs() < 1e-6,
+                "index {idx}: {} vs {fd}",
+                g[idx]
+            );
+        }
+    }
+    // Only the first ⌊0.67·3⌋ = 2 units are regularised.
+    assert_eq!(g[l.a.start + 2], 0.0);
+    assert_eq!(g[l.h.start + 2], 0.0);
+}
