@@ -159,7 +159,8 @@ use super::encoder::axpy;
 /// plain f64 loops written as zip/axpy over the contiguous latent index (no floating-point
 /// reductions, so LLVM vectorises them) were 2.2× faster than indexed loops with reductions;
 /// the time-blocked order (see the transition) removed store-to-load chains; the kernel is
-/// compiled twice (baseline and AVX2, picked at run time; AVX-512 was slower at M = 20); f64
+/// compiled twice (baseline and AVX2, picked at run time; AVX-512 was slower at M = 20, and an
+/// FMA variant gave no gain while breaking bit-equality with machines without FMA); f64
 /// is kept: the finite-difference test needs it, and at M = 20 f32 would only halve the lane
 /// count of already-short loops. A GEMM crate was not added: the products are 20×20 per step
 /// and are fused with the element-wise work of the same step.
