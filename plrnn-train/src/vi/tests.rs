@@ -459,3 +459,80 @@ fn frozen_process_noise_stays_at_its_initial_value() {
         assert!((s - 0.05).abs() < 1e-12, "{:?}", out.model.sigma_z);
     }
 }
+
+#[test]
+fn time_budget_and_periodic_checkpoints() {
+    let cfg = TrainConfig {
+        time_budget_secs: Some(1e-9),
+        ..toy_config(1).get().clone()
+    }
+    .validate()
+    .unwrap();
+    let mut scores = 0;
+    let mut hooks = Hooks {
+        evaluator: Some(Box::new(|_: &TrainedModel| {
+            scores += 1;
+            Some(1.0)
+        })),
+        ..Hooks::default()
+    };
+    let out = train(&toy_trials(), &cfg, &mut hooks).unwrap();
+    drop(hooks);
+    assert!(out.out_of_time);
+    assert_eq!(out.updates, 1);
+    assert_eq!(scores, 1, "the last parameters are evaluated");
+    assert!(out.best.is_some());
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("periodic.json");
+    let cfg = TrainConfig {
+        checkpoint_every: 2,
+        epochs: 3,
+        ..toy_config(1).get().clone()
+    }
+    .validate()
+    .unwrap();
+    let mut hooks = Hooks {
+        checkpoint_path: Some(path.clone()),
+        ..Hooks::default()
+    };
+    train(&toy_trials(), &cfg, &mut hooks).unwrap();
+    let c = Checkpoint::load(&path).unwrap();
+    assert_eq!((c.epoch, c.batch), (2, 0));
+}
+
+#[test]
+fn regulariser_gradient_matches_finite_differences() {
+    let c = case(
+        Variant::Dendritic,
+        EncoderKind::Smoothing,
+        InitialState::PerSequence,
+        8,
+    );
+    let l = &c.layout;
+    let mut g = vec![0.0; l.len];
+    let r = super::elbo::regulariser(l, &c.params, 0.7, 0.67, &mut g);
+    assert!(r > 0.0);
+    let mut scratch = vec![0.0; l.len];
+    for idx in 0..l.len {
+        let mut p = c.params.clone();
+        p[idx] += 1e-6;
+        let up = super::elbo::regulariser(l, &p, 0.7, 0.67, &mut scratch);
+        p[idx] -= 2e-6;
+        let down = super::elbo::regulariser(l, &p, 0.7, 0.67, &mut scratch);
+        let fd = (up - down) / 2e-6;
+        let is_w_diag = l.w.contains(&idx) && (idx - l.w.start) / l.m == (idx - l.w.start) % l.m;
+        if is_w_diag {
+            assert_eq!(g[idx], 0.0);
+        } else {
+            assert!(
+                (fd - g[idx]).abs() < 1e-6,
+                "index {idx}: {} vs {fd}",
+                g[idx]
+            );
+        }
+    }
+    // Only the first ⌊0.67·3⌋ = 2 units are regularised.
+    assert_eq!(g[l.a.start + 2], 0.0);
+    assert_eq!(g[l.h.start + 2], 0.0);
+}

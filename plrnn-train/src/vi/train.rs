@@ -347,7 +347,7 @@ pub fn train_with_inputs(
 
 /// Continues a run from a checkpoint. `cfg` may differ from the checkpoint's configuration only
 /// in settings that do not shape the model or the data cut (epochs, time budget, evaluation and
-/// checkpoint intervals, threads); the learning rate stays the checkpoint's.
+/// checkpoint intervals, threads); `epochs` also sets the learning-rate decay horizon.
 pub fn resume(
     trials: &[TimeSeries],
     inputs: &[TimeSeries],
@@ -391,7 +391,8 @@ pub fn resume(
         grad_clip,
         sigma_z_init,
         encoder_sigma_init,
-        freeze_sigma_z_epochs
+        freeze_sigma_z_epochs,
+        lr_final_ratio
     );
     let dims = [
         ("n", checkpoint.n, n),
@@ -455,6 +456,7 @@ fn run(
     let updates_at_start = st.updates;
     let mut stopped = false;
     let mut out_of_time = false;
+    let mut evaluated_at = u64::MAX;
     let save = |st: &Checkpoint, hooks: &dyn TrainHooks| -> Result<(), TrainError> {
         match hooks.checkpoint_path() {
             Some(p) => st.save(p),
@@ -463,6 +465,7 @@ fn run(
     };
     'epochs: while st.epoch < cfg.epochs {
         let a_obs = cfg.obs_weight_at(st.epoch);
+        st.adam.lr = cfg.learning_rate_at(st.epoch);
         let set = LossSettings {
             obs_weight: a_obs,
             sigma_z_min: cfg.sigma_z_min,
@@ -568,6 +571,7 @@ fn run(
         if cfg.eval_every > 0 && (st.epoch % cfg.eval_every == 0 || last) {
             let model = TrainedModel::from_flat(layout, &st.params, cfg.sigma_z_min);
             eval = hooks.evaluate(&model);
+            evaluated_at = st.updates;
             if let Some(score) = eval {
                 if st.best.as_ref().is_none_or(|b| score < b.score) {
                     st.best = Some(BestModel {
@@ -594,6 +598,20 @@ fn run(
         }
         if out_of_time {
             break;
+        }
+    }
+    // A time budget can end a run mid-epoch: the last parameters still get evaluated, so the
+    // best-model choice sees them.
+    if out_of_time && cfg.eval_every > 0 && evaluated_at != st.updates {
+        let model = TrainedModel::from_flat(layout, &st.params, cfg.sigma_z_min);
+        if let Some(score) = hooks.evaluate(&model) {
+            if st.best.as_ref().is_none_or(|b| score < b.score) {
+                st.best = Some(BestModel {
+                    model,
+                    score,
+                    epoch: st.epoch,
+                });
+            }
         }
     }
     Ok(TrainOutcome {
