@@ -233,21 +233,26 @@ fn run_training(
     );
     let held_series = held.first().cloned();
     let pb2 = pb.clone();
+    // The evaluator writes its latest held-out metrics here; the progress bar shows them.
+    let latest = Arc::new(std::sync::Mutex::new(String::new()));
+    let shown = latest.clone();
     let mut hooks = Hooks {
         on_progress: Some(Box::new(move |p: &Progress| {
             pb2.set_position(p.epoch as u64);
+            let held = shown.lock().map(|s| s.clone()).unwrap_or_default();
             pb2.set_message(format!(
-                "-ELBO {:.4}, {:.0} upd/s{}",
-                p.loss,
-                p.updates_per_sec,
-                p.eval
-                    .map(|e| format!(", held-out score {e:.3}"))
-                    .unwrap_or_default()
+                "-ELBO {:.4}, {:.0} upd/s{held}",
+                p.loss, p.updates_per_sec
             ));
         })),
         evaluator: held_series.map(|h| {
-            let f: vi::train::EvaluatorFn<'_> =
-                Box::new(move |m: &TrainedModel| held_out_score(m, &h).map(|(s, _)| s));
+            let f: vi::train::EvaluatorFn<'_> = Box::new(move |m: &TrainedModel| {
+                let r = held_out_score(m, &h);
+                if let (Some((_, rep)), Ok(mut s)) = (&r, latest.lock()) {
+                    *s = format!(", held-out D_stsp {:.3} D_H {:.3}", rep.d_stsp, rep.d_h);
+                }
+                r.map(|(score, _)| score)
+            });
             f
         }),
         stop: Some(stop.clone()),

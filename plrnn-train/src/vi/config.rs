@@ -152,7 +152,7 @@ impl Default for TrainConfig {
             encoder_sigma_init: 0.1,
             freeze_sigma_z_epochs: 0,
             eval_every: 10,
-            checkpoint_every: 0,
+            checkpoint_every: 10,
             threads: 0,
         }
     }
