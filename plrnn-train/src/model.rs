@@ -96,8 +96,8 @@ impl DesktopModel {
     }
 
     /// The Jacobian ∂F/∂z of the deterministic latent map at `z` (row-major M×M):
-    /// J = diag(A) + W diag(φ'(z)), with φ'_j = 1[z_j > 0] (Relu),
-    /// Σ_b α_b 1[z_j > θ_jb] (Dendritic), Σ_b α_b (1[z_j > θ_jb] − 1[z_j > 0]) (Clipped).
+    /// J = diag(A) + W diag(φ'(z)), with φ'_j = 𝟙(z_j > 0) (Relu),
+    /// Σ_b α_b 𝟙(z_j > θ_jb) (Dendritic), Σ_b α_b (𝟙(z_j > θ_jb) − 𝟙(z_j > 0)) (Clipped).
     pub fn jacobian_at(&self, z: &[f64], jac: &mut [f64]) {
         let b = self.buf();
         let (m, p) = (b.m, b.p);
