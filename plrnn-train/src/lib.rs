@@ -2,6 +2,7 @@
 //! inference, evaluate them with the field's metrics, and export them for `plrnn-nostd`.
 #![deny(missing_docs)]
 
+pub mod bptt;
 pub mod cli;
 pub mod data;
 pub mod io;
