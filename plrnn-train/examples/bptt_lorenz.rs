@@ -111,7 +111,8 @@ fn main() {
             );
             next_mark += 1;
         }
-        println!("eval train_secs={train_secs:.1} train-series d_stsp={ds:.3} d_h={dh:.3}");
+        let amax = buf.a.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        println!("eval train_secs={train_secs:.1} train-series d_stsp={ds:.3} d_h={dh:.3} max_abs_a={amax:.3}");
         eval_secs += t.elapsed().as_secs_f64();
         Some(score)
     };

@@ -42,6 +42,10 @@ pub struct BpttConfig {
     /// Sparse teacher forcing: every `tf_interval` steps the observed latents are set to the
     /// data (0 = off).
     pub tf_interval: usize,
+    /// After every update A is projected onto [−a_max, a_max] (0 = no projection). With
+    /// a_max < 1 the `ClippedDendritic` model is bounded by construction, so long free runs
+    /// cannot diverge even if a hidden unit's A drifted above 1 within the training horizon.
+    pub a_max: f64,
     /// Seed of every random choice (initialisation, sequence positions).
     pub seed: u64,
     /// Worker threads (0 = as many as rayon would use by default). Results do not depend on it.
@@ -66,6 +70,7 @@ impl Default for BpttConfig {
             tf_alpha: 0.0,
             tf_alpha_final: None,
             tf_interval: 25,
+            a_max: 0.999,
             seed: 0,
             threads: 0,
             eval_every: 5,
@@ -208,6 +213,12 @@ impl BpttConfig {
         if let Some(a) = c.tf_alpha_final {
             check((0.0..=1.0).contains(&a), "tf_alpha_final", "in [0, 1]", a)?;
         }
+        check(
+            c.a_max.is_finite() && c.a_max >= 0.0,
+            "a_max",
+            ">= 0 and finite (0 = off)",
+            c.a_max,
+        )?;
         check(c.threads <= 1024, "threads", "<= 1024", c.threads)?;
         Ok(ValidBpttConfig(c.clone()))
     }

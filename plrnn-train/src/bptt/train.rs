@@ -371,6 +371,11 @@ pub fn train(
             clip_grad_norm(&mut grad, cfg.grad_clip);
             good.copy_from_slice(&params);
             opt.step(&mut params, &grad, cfg.lr_at(frac));
+            if cfg.a_max > 0.0 {
+                for a in &mut params[layout.a()..layout.a() + layout.m] {
+                    *a = a.clamp(-cfg.a_max, cfg.a_max);
+                }
+            }
             updates += 1;
             epoch_loss += batch_loss;
             epoch_seqs += bs;
