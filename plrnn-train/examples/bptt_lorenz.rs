@@ -97,7 +97,11 @@ fn main() {
         let t = Instant::now();
         let train_secs = start.elapsed().as_secs_f64() - eval_secs;
         let (ds, dh) = quick_eval(buf, &train_series);
-        let score = if ds.is_finite() { ds + 5.0 * dh.min(1.0) } else { 1e9 };
+        let score = if ds.is_finite() {
+            ds + 5.0 * dh.min(1.0)
+        } else {
+            1e9
+        };
         if best_local.as_ref().is_none_or(|b| score < b.0) {
             best_local = Some((score, buf.clone()));
         }

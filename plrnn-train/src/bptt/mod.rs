@@ -15,7 +15,7 @@ pub mod train;
 
 pub use config::{BpttConfig, BpttConfigError, ValidBpttConfig, Variant};
 pub use model::{Forcing, Layout};
-pub use train::{train, BestBptt, BpttError, BpttOutcome};
+pub use train::{train, BestBptt, BpttError, BpttOutcome, Evaluator, ProgressFn};
 
 #[cfg(test)]
 mod tests;

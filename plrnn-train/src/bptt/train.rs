@@ -66,6 +66,12 @@ pub enum BpttError {
     },
 }
 
+/// The evaluator hook: scores a model (lower is better), `None` = no score this time.
+pub type Evaluator<'a> = &'a mut dyn FnMut(&plrnn_nostd::ModelBuf) -> Option<f64>;
+
+/// The progress hook: (epochs done, mean loss of the epoch).
+pub type ProgressFn<'a> = &'a mut dyn FnMut(usize, f64);
+
 /// The best model by the evaluator's score (lower is better).
 #[derive(Clone, Debug, PartialEq)]
 pub struct BestBptt {
@@ -215,8 +221,8 @@ pub fn to_model_buf(layout: &Layout, params: &[f64], sigma: f64) -> plrnn_nostd:
 pub fn train(
     trials: &[TimeSeries],
     cfg: &ValidBpttConfig,
-    mut evaluator: Option<&mut dyn FnMut(&plrnn_nostd::ModelBuf) -> Option<f64>>,
-    mut progress: Option<&mut dyn FnMut(usize, f64)>,
+    mut evaluator: Option<Evaluator<'_>>,
+    mut progress: Option<ProgressFn<'_>>,
     stop: Option<&AtomicBool>,
 ) -> Result<BpttOutcome, BpttError> {
     let first = trials.first().ok_or(BpttError::NoData)?;
