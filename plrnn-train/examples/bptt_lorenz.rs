@@ -4,7 +4,7 @@
 //!
 //! Usage: `cargo run --release -p plrnn-train --example bptt_lorenz -- [toml lines...]`, e.g.
 //! `-- 'seed = 3' 'tf_interval = 25'`. Each argument is one TOML line of `BpttConfig`;
-//! `time_budget_secs` defaults to 60 here, `threads` to 2.
+//! `time_budget_secs` defaults to 60 here, `threads` to 2, `eval_every` to 8.
 //!
 //! Protocol. Test metrics: initial states from `DesktopModel::infer_states` on the test series
 //! (observations put into the first N latents, hidden latents synchronised by the dynamics), at
@@ -68,7 +68,7 @@ fn main() {
     let mut cfg = BpttConfig {
         time_budget_secs: Some(60.0),
         threads: 2,
-        eval_every: 4,
+        eval_every: 8,
         ..BpttConfig::default()
     };
     let overrides = BpttConfig::from_toml(&args.join("\n")).expect("config");
