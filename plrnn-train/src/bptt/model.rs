@@ -115,9 +115,17 @@ pub fn init(layout: &Layout, seed: u64) -> Vec<f64> {
     v
 }
 
-/// φ_j(u) and φ'_j(u) of one unit `j`.
+/// Σ_b α_b (the clipped variant subtracts it times relu(u) from every unit).
 #[inline]
-fn phi_dphi(layout: &Layout, params: &[f64], j: usize, u: f64) -> (f64, f64) {
+fn alpha_sum(layout: &Layout, params: &[f64]) -> f64 {
+    params[layout.alpha()..layout.alpha() + layout.p]
+        .iter()
+        .sum()
+}
+
+/// φ_j(u) and φ'_j(u) of one unit `j`; `sa` = Σ_b α_b.
+#[inline]
+fn phi_dphi(layout: &Layout, params: &[f64], sa: f64, j: usize, u: f64) -> (f64, f64) {
     let relu = |x: f64| if x > 0.0 { x } else { 0.0 };
     let step = |x: f64| if x > 0.0 { 1.0 } else { 0.0 };
     match layout.variant {
@@ -132,7 +140,6 @@ fn phi_dphi(layout: &Layout, params: &[f64], j: usize, u: f64) -> (f64, f64) {
                 d += alpha[b] * step(u - theta[b]);
             }
             if layout.variant == Variant::ClippedDendritic {
-                let sa: f64 = alpha.iter().sum();
                 f -= sa * relu(u);
                 d -= sa * step(u);
             }
@@ -143,13 +150,33 @@ fn phi_dphi(layout: &Layout, params: &[f64], j: usize, u: f64) -> (f64, f64) {
 
 /// The deterministic latent step z_next = A∘z + W φ(z) + h.
 pub fn step(layout: &Layout, params: &[f64], z: &[f64], z_next: &mut [f64]) {
+    let mut phi = vec![0.0; layout.m];
+    step_with(
+        layout,
+        params,
+        alpha_sum(layout, params),
+        z,
+        &mut phi,
+        z_next,
+    );
+}
+
+/// [`step`] with a caller-provided φ buffer (length M) and Σα.
+fn step_with(
+    layout: &Layout,
+    params: &[f64],
+    sa: f64,
+    z: &[f64],
+    phi: &mut [f64],
+    z_next: &mut [f64],
+) {
     let m = layout.m;
-    let phi: Vec<f64> = (0..m)
-        .map(|j| phi_dphi(layout, params, j, z[j]).0)
-        .collect();
+    for j in 0..m {
+        phi[j] = phi_dphi(layout, params, sa, j, z[j]).0;
+    }
     for i in 0..m {
         let row = &params[layout.w() + i * m..layout.w() + (i + 1) * m];
-        let wphi: f64 = row.iter().zip(&phi).map(|(w, f)| w * f).sum();
+        let wphi: f64 = row.iter().zip(phi.iter()).map(|(w, f)| w * f).sum();
         z_next[i] = params[layout.a() + i] * z[i] + wphi + params[layout.h() + i];
     }
 }
@@ -207,10 +234,19 @@ pub fn loss_grad(
     }
     let forced = |t: usize| forcing.interval > 0 && t % forcing.interval == 0;
     let mut loss = 0.0;
-    let mut z = vec![0.0; m];
+    let sa = alpha_sum(layout, params);
+    ws.g.fill(0.0);
     for t in 1..=t_len {
         let (prev, cur) = ws.zbar.split_at_mut(t * m);
-        step(layout, params, &prev[(t - 1) * m..], &mut z);
+        let z = &mut ws.g; // scratch for z_t during the forward pass
+        step_with(
+            layout,
+            params,
+            sa,
+            &prev[(t - 1) * m..t * m],
+            &mut ws.phi,
+            z,
+        );
         let xt = &x[t * n..(t + 1) * n];
         for i in 0..n {
             let e = z[i] - xt[i];
@@ -218,7 +254,7 @@ pub fn loss_grad(
             loss += e * e;
         }
         let cur = &mut cur[..m];
-        cur.copy_from_slice(&z);
+        cur.copy_from_slice(z);
         if forced(t) {
             cur[..n].copy_from_slice(xt);
         } else if forcing.alpha > 0.0 {
@@ -244,7 +280,7 @@ pub fn loss_grad(
         }
         let u = &ws.zbar[(t - 1) * m..t * m];
         for j in 0..m {
-            let (f, d) = phi_dphi(layout, params, j, u[j]);
+            let (f, d) = phi_dphi(layout, params, sa, j, u[j]);
             ws.phi[j] = f;
             ws.dphi[j] = d;
         }

@@ -40,6 +40,9 @@ pub enum BpttError {
         /// Offending time step.
         step: usize,
     },
+    /// The trials have no channels.
+    #[error("the trials have 0 channels; at least one observed channel is needed")]
+    NoChannels,
     /// The latent dimension cannot hold the observations (identity observation B = [I 0]).
     #[error("latent_dim {latent_dim} is smaller than the {channels} observed channels")]
     LatentTooSmall {
@@ -242,7 +245,10 @@ pub fn train(
             });
         }
     }
-    if cfg.latent_dim < n || n == 0 {
+    if n == 0 {
+        return Err(BpttError::NoChannels);
+    }
+    if cfg.latent_dim < n {
         return Err(BpttError::LatentTooSmall {
             latent_dim: cfg.latent_dim,
             channels: n,
