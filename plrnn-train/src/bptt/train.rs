@@ -221,6 +221,11 @@ pub fn to_model_buf(layout: &Layout, params: &[f64], sigma: f64) -> plrnn_nostd:
 /// best one is kept. `progress` gets (epochs done, mean loss of the epoch). `stop` ends training
 /// after the current update. σ_z and σ_x of the returned models are the RMS training residual
 /// of the observed latents under teacher forcing (the square root of the epoch's loss).
+///
+/// Reproducibility: without a time budget (and without `stop`), the same data, config and seed
+/// give the same bits for any thread count. With `time_budget_secs`, the learning-rate and α
+/// schedules follow the elapsed training time and the run ends at a time, so the result
+/// depends on the machine's speed.
 pub fn train(
     trials: &[TimeSeries],
     cfg: &ValidBpttConfig,
