@@ -1,7 +1,9 @@
 //! plrnn-train: learn dendritic PLRNN generative models from time series by variational
-//! inference, evaluate them with the field's metrics, and export them for `plrnn-nostd`.
+//! inference (or by BPTT with teacher forcing, [`bptt`]), evaluate them with the field's metrics,
+//! and export them for `plrnn-nostd`.
 #![deny(missing_docs)]
 
+pub mod bptt;
 pub mod cli;
 pub mod data;
 pub mod io;

@@ -1,0 +1,331 @@
+//! The trained parameters (f64), initialisation, and the loss of one sequence with its
+//! hand-derived BPTT gradient.
+//!
+//! # Forward pass (one sequence x_0..x_T, N observed channels, M ≥ N latents)
+//!
+//! ```text
+//! z̄_0      = [x_0 ; L x_0]                      (L: (M−N)×N, learned map to the hidden latents)
+//! z_t      = F(z̄_{t−1}) = A∘z̄_{t−1} + W φ(z̄_{t−1}) + h          t = 1..T
+//! loss    += Σ_{i<N} (z_ti − x_ti)² / (T N)                       (before forcing)
+//! z̄_ti     = x_ti                        if τ > 0 and t mod τ = 0    (sparse TF, i < N)
+//!          = (1 − α) z_ti + α x_ti       otherwise                  (generalised TF, i < N)
+//! z̄_ti     = z_ti                                                   (hidden, i ≥ N)
+//! ```
+//!
+//! # Backward pass
+//!
+//! Write ḡ_t = ∂loss/∂z̄_t (ḡ_T = 0) and g_t = ∂loss/∂z_t. From the forcing rule,
+//! g_ti = κ_t ḡ_ti + 2 (z_ti − x_ti)/(T N) for i < N, with κ_t = 0 on sparse-forcing steps and
+//! 1 − α otherwise; g_ti = ḡ_ti for hidden i. With u = z̄_{t−1} and q = Wᵀ g_t:
+//!
+//! ```text
+//! ∂/∂A_i      += g_ti u_i
+//! ∂/∂W_ij     += g_ti φ_j(u)              (i ≠ j; the diagonal is masked)
+//! ∂/∂h_i      += g_ti
+//! ∂/∂α_b      += Σ_j q_j ψ_b(u_j)         ψ_b(v) = relu(v − θ_jb) [− relu(v) clipped]
+//! ∂/∂θ_jb     += −q_j α_b 1[u_j > θ_jb]
+//! ḡ_{t−1,j}    = A_j g_tj + q_j φ'_j(u_j),  φ'_j = Σ_b α_b (1[u_j > θ_jb] [− 1[u_j > 0]])
+//! ```
+//!
+//! (`Relu`: φ_j = relu(u_j), φ'_j = 1[u_j > 0].) Finally ∂/∂L_kc = ḡ_{0,N+k} x_0c.
+
+use rand::RngExt;
+use rand_distr::StandardNormal;
+use rand_xoshiro::rand_core::SeedableRng;
+use rand_xoshiro::Xoshiro256PlusPlus;
+
+use super::config::Variant;
+
+/// Sizes of a model and the offsets of its blocks in the flat parameter vector
+/// `[A (M) | W (M·M) | h (M) | α (P) | θ (M·P) | L ((M−N)·N)]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Layout {
+    /// φ variant.
+    pub variant: Variant,
+    /// Latent size M.
+    pub m: usize,
+    /// Observed size N (≤ M).
+    pub n: usize,
+    /// Basis count P (0 for `Relu`).
+    pub p: usize,
+}
+
+impl Layout {
+    /// Offset of A.
+    pub fn a(&self) -> usize {
+        0
+    }
+    /// Offset of W.
+    pub fn w(&self) -> usize {
+        self.m
+    }
+    /// Offset of h.
+    pub fn h(&self) -> usize {
+        self.m + self.m * self.m
+    }
+    /// Offset of α.
+    pub fn alpha(&self) -> usize {
+        self.h() + self.m
+    }
+    /// Offset of θ.
+    pub fn theta(&self) -> usize {
+        self.alpha() + self.p
+    }
+    /// Offset of L.
+    pub fn l(&self) -> usize {
+        self.theta() + self.m * self.p
+    }
+    /// Total parameter count.
+    pub fn len(&self) -> usize {
+        self.l() + (self.m - self.n) * self.n
+    }
+    /// Whether there are no parameters (never, since M ≥ 1).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Initial parameters (documented choices, tuned on Lorenz-63):
+/// A_i ~ U(0.9, 0.99) (slow, stable linear part); W_ij ~ N(0, (0.1/√M)²) with zero diagonal;
+/// h = 0; α_b ~ N(0, 1)/√P and θ_jb ~ N(0, 1) (thresholds spread over the z-scored data
+/// range, as the reference's random θ); L = 0 (hidden latents start at 0).
+pub fn init(layout: &Layout, seed: u64) -> Vec<f64> {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ 0xB977_0000_0000_0001);
+    let (m, p) = (layout.m, layout.p);
+    let mut v = vec![0.0; layout.len()];
+    for i in 0..m {
+        v[layout.a() + i] = rng.random_range(0.9..0.99);
+    }
+    let ws = 0.1 / (m as f64).sqrt();
+    for i in 0..m {
+        for j in 0..m {
+            let g: f64 = rng.sample(StandardNormal);
+            if i != j {
+                v[layout.w() + i * m + j] = ws * g;
+            }
+        }
+    }
+    for b in 0..p {
+        let g: f64 = rng.sample(StandardNormal);
+        v[layout.alpha() + b] = g / (p as f64).sqrt();
+    }
+    for k in 0..m * p {
+        v[layout.theta() + k] = rng.sample(StandardNormal);
+    }
+    v
+}
+
+/// Σ_b α_b (the clipped variant subtracts it times relu(u) from every unit).
+#[inline]
+fn alpha_sum(layout: &Layout, params: &[f64]) -> f64 {
+    params[layout.alpha()..layout.alpha() + layout.p]
+        .iter()
+        .sum()
+}
+
+/// φ_j(u) and φ'_j(u) of one unit `j`; `sa` = Σ_b α_b.
+#[inline]
+fn phi_dphi(layout: &Layout, params: &[f64], sa: f64, j: usize, u: f64) -> (f64, f64) {
+    let relu = |x: f64| if x > 0.0 { x } else { 0.0 };
+    let step = |x: f64| if x > 0.0 { 1.0 } else { 0.0 };
+    match layout.variant {
+        Variant::Relu => (relu(u), step(u)),
+        Variant::Dendritic | Variant::ClippedDendritic => {
+            let p = layout.p;
+            let alpha = &params[layout.alpha()..layout.alpha() + p];
+            let theta = &params[layout.theta() + j * p..layout.theta() + (j + 1) * p];
+            let (mut f, mut d) = (0.0, 0.0);
+            for b in 0..p {
+                f += alpha[b] * relu(u - theta[b]);
+                d += alpha[b] * step(u - theta[b]);
+            }
+            if layout.variant == Variant::ClippedDendritic {
+                f -= sa * relu(u);
+                d -= sa * step(u);
+            }
+            (f, d)
+        }
+    }
+}
+
+/// The deterministic latent step z_next = A∘z + W φ(z) + h.
+pub fn step(layout: &Layout, params: &[f64], z: &[f64], z_next: &mut [f64]) {
+    let mut phi = vec![0.0; layout.m];
+    step_with(
+        layout,
+        params,
+        alpha_sum(layout, params),
+        z,
+        &mut phi,
+        z_next,
+    );
+}
+
+/// [`step`] with a caller-provided φ buffer (length M) and Σα.
+fn step_with(
+    layout: &Layout,
+    params: &[f64],
+    sa: f64,
+    z: &[f64],
+    phi: &mut [f64],
+    z_next: &mut [f64],
+) {
+    let m = layout.m;
+    for j in 0..m {
+        phi[j] = phi_dphi(layout, params, sa, j, z[j]).0;
+    }
+    for i in 0..m {
+        let row = &params[layout.w() + i * m..layout.w() + (i + 1) * m];
+        let wphi: f64 = row.iter().zip(phi.iter()).map(|(w, f)| w * f).sum();
+        z_next[i] = params[layout.a() + i] * z[i] + wphi + params[layout.h() + i];
+    }
+}
+
+/// Teacher forcing of one sequence.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Forcing {
+    /// Generalised-TF weight α ∈ [0, 1] of the data.
+    pub alpha: f64,
+    /// Sparse-TF interval τ (0 = off).
+    pub interval: usize,
+}
+
+/// Reusable buffers for [`loss_grad`].
+#[derive(Clone, Debug, Default)]
+pub struct Workspace {
+    zbar: Vec<f64>,
+    resid: Vec<f64>,
+    phi: Vec<f64>,
+    dphi: Vec<f64>,
+    g: Vec<f64>,
+    gbar: Vec<f64>,
+    q: Vec<f64>,
+}
+
+/// Loss (MSE of the observed latents, see the module docs) of the sequence `x` (rows x_0..x_T
+/// of `n` channels, row-major, T ≥ 1) and its gradient, **added** to `grad` (length
+/// `layout.len()`). Returns the loss, or a non-finite value if the forward pass diverged.
+pub fn loss_grad(
+    layout: &Layout,
+    params: &[f64],
+    x: &[f64],
+    forcing: Forcing,
+    ws: &mut Workspace,
+    grad: &mut [f64],
+) -> f64 {
+    let (m, n, p) = (layout.m, layout.n, layout.p);
+    let t_len = x.len() / n - 1;
+    let scale = 1.0 / (t_len * n) as f64;
+    ws.zbar.clear();
+    ws.zbar.resize((t_len + 1) * m, 0.0);
+    ws.resid.clear();
+    ws.resid.resize(t_len * n, 0.0);
+    ws.phi.resize(m, 0.0);
+    ws.dphi.resize(m, 0.0);
+    ws.g.resize(m, 0.0);
+    ws.gbar.resize(m, 0.0);
+    ws.q.resize(m, 0.0);
+
+    // z̄_0 = [x_0 ; L x_0]
+    ws.zbar[..n].copy_from_slice(&x[..n]);
+    for k in 0..m - n {
+        let row = &params[layout.l() + k * n..layout.l() + (k + 1) * n];
+        ws.zbar[n + k] = row.iter().zip(&x[..n]).map(|(l, v)| l * v).sum();
+    }
+    let forced = |t: usize| forcing.interval > 0 && t % forcing.interval == 0;
+    let mut loss = 0.0;
+    let sa = alpha_sum(layout, params);
+    ws.g.fill(0.0);
+    for t in 1..=t_len {
+        let (prev, cur) = ws.zbar.split_at_mut(t * m);
+        let z = &mut ws.g; // scratch for z_t during the forward pass
+        step_with(
+            layout,
+            params,
+            sa,
+            &prev[(t - 1) * m..t * m],
+            &mut ws.phi,
+            z,
+        );
+        let xt = &x[t * n..(t + 1) * n];
+        for i in 0..n {
+            let e = z[i] - xt[i];
+            ws.resid[(t - 1) * n + i] = e;
+            loss += e * e;
+        }
+        let cur = &mut cur[..m];
+        cur.copy_from_slice(z);
+        if forced(t) {
+            cur[..n].copy_from_slice(xt);
+        } else if forcing.alpha > 0.0 {
+            for i in 0..n {
+                cur[i] = (1.0 - forcing.alpha) * z[i] + forcing.alpha * xt[i];
+            }
+        }
+    }
+    loss *= scale;
+    if !loss.is_finite() {
+        return loss;
+    }
+
+    // Backward.
+    ws.gbar.fill(0.0);
+    for t in (1..=t_len).rev() {
+        let kappa = if forced(t) { 0.0 } else { 1.0 - forcing.alpha };
+        for i in 0..m {
+            ws.g[i] = ws.gbar[i];
+        }
+        for i in 0..n {
+            ws.g[i] = kappa * ws.gbar[i] + 2.0 * scale * ws.resid[(t - 1) * n + i];
+        }
+        let u = &ws.zbar[(t - 1) * m..t * m];
+        for j in 0..m {
+            let (f, d) = phi_dphi(layout, params, sa, j, u[j]);
+            ws.phi[j] = f;
+            ws.dphi[j] = d;
+        }
+        ws.q.fill(0.0);
+        for i in 0..m {
+            let gi = ws.g[i];
+            grad[layout.a() + i] += gi * u[i];
+            grad[layout.h() + i] += gi;
+            let wrow = &params[layout.w() + i * m..layout.w() + (i + 1) * m];
+            let grow = &mut grad[layout.w() + i * m..layout.w() + (i + 1) * m];
+            for j in 0..m {
+                grow[j] += gi * ws.phi[j];
+                ws.q[j] += wrow[j] * gi;
+            }
+            grow[i] = 0.0; // zero diagonal of W: masked
+        }
+        if p > 0 {
+            let (ao, to) = (layout.alpha(), layout.theta());
+            let clipped = layout.variant == Variant::ClippedDendritic;
+            for j in 0..m {
+                let qj = ws.q[j];
+                if qj == 0.0 {
+                    continue;
+                }
+                let uj = u[j];
+                let rj = if clipped && uj > 0.0 { uj } else { 0.0 };
+                for b in 0..p {
+                    let th = params[to + j * p + b];
+                    let r = uj - th;
+                    let on = r > 0.0;
+                    grad[ao + b] += qj * (if on { r } else { 0.0 } - rj);
+                    if on {
+                        grad[to + j * p + b] -= qj * params[ao + b];
+                    }
+                }
+            }
+        }
+        for j in 0..m {
+            ws.gbar[j] = params[layout.a() + j] * ws.g[j] + ws.q[j] * ws.dphi[j];
+        }
+    }
+    for k in 0..m - n {
+        for c in 0..n {
+            grad[layout.l() + k * n + c] += ws.gbar[n + k] * x[c];
+        }
+    }
+    loss
+}

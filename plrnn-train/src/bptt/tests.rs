@@ -1,0 +1,326 @@
+//! Tests of the BPTT trainer: finite-difference gradients of every block and variant,
+//! reproducibility, validation, errors on bad input, and that training fits a simple signal.
+
+use std::sync::atomic::AtomicBool;
+
+use rand::RngExt;
+use rand_distr::StandardNormal;
+use rand_xoshiro::rand_core::SeedableRng;
+use rand_xoshiro::Xoshiro256PlusPlus;
+
+use super::model::{init, loss_grad, Forcing, Layout, Workspace};
+use super::*;
+use crate::TimeSeries;
+
+fn random_params(layout: &Layout, seed: u64) -> Vec<f64> {
+    let mut p = init(layout, seed);
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed + 100);
+    // Perturb every block (including L, which starts at 0) so no gradient is trivially zero.
+    for v in p.iter_mut() {
+        let g: f64 = rng.sample(StandardNormal);
+        *v += 0.2 * g;
+    }
+    let m = layout.m;
+    for i in 0..m {
+        p[layout.w() + i * m + i] = 0.0;
+        p[layout.a() + i] = p[layout.a() + i].clamp(-0.95, 0.95);
+    }
+    p
+}
+
+fn sine_data(len: usize, n: usize) -> Vec<f64> {
+    (0..len)
+        .flat_map(|t| (0..n).map(move |c| (0.1 * t as f64 + c as f64).sin() * 1.3))
+        .collect()
+}
+
+#[test]
+fn gradient_matches_central_differences_for_every_block_and_variant() {
+    let blocks = ["A", "W", "h", "alpha", "theta", "L"];
+    for variant in [Variant::Relu, Variant::Dendritic, Variant::ClippedDendritic] {
+        for forcing in [
+            Forcing {
+                alpha: 0.0,
+                interval: 0,
+            },
+            Forcing {
+                alpha: 0.3,
+                interval: 0,
+            },
+            Forcing {
+                alpha: 0.0,
+                interval: 4,
+            },
+            Forcing {
+                alpha: 0.2,
+                interval: 3,
+            },
+        ] {
+            let p = if variant == Variant::Relu { 0 } else { 3 };
+            let layout = Layout {
+                variant,
+                m: 5,
+                n: 2,
+                p,
+            };
+            let params = random_params(&layout, 7);
+            let x = sine_data(13, 2);
+            let mut ws = Workspace::default();
+            let mut grad = vec![0.0; layout.len()];
+            loss_grad(&layout, &params, &x, forcing, &mut ws, &mut grad);
+            let offsets = [
+                (layout.a(), layout.w()),
+                (layout.w(), layout.h()),
+                (layout.h(), layout.alpha()),
+                (layout.alpha(), layout.theta()),
+                (layout.theta(), layout.l()),
+                (layout.l(), layout.len()),
+            ];
+            for (name, &(lo, hi)) in blocks.iter().zip(&offsets) {
+                if variant == Variant::Relu && (*name == "alpha" || *name == "theta") {
+                    assert_eq!(lo, hi);
+                    continue;
+                }
+                assert!(hi > lo, "{variant:?} {name} is empty");
+                let mut max_abs = 0.0f64;
+                for k in lo..hi {
+                    let is_w_diag = k >= layout.w()
+                        && k < layout.h()
+                        && (k - layout.w()) / layout.m == (k - layout.w()) % layout.m;
+                    if is_w_diag {
+                        assert_eq!(grad[k], 0.0, "W diagonal gradient must be masked");
+                        continue;
+                    }
+                    let eps = 1e-6;
+                    let mut pp = params.clone();
+                    pp[k] += eps;
+                    let mut dummy = vec![0.0; layout.len()];
+                    let lp = loss_grad(&layout, &pp, &x, forcing, &mut ws, &mut dummy);
+                    pp[k] -= 2.0 * eps;
+                    let lm = loss_grad(&layout, &pp, &x, forcing, &mut ws, &mut dummy);
+                    let fd = (lp - lm) / (2.0 * eps);
+                    let err = (fd - grad[k]).abs();
+                    assert!(
+                        err <= 1e-6 * (1.0 + fd.abs()),
+                        "{variant:?} {forcing:?} {name}[{}]: analytic {} vs FD {fd}",
+                        k - lo,
+                        grad[k]
+                    );
+                    max_abs = max_abs.max(grad[k].abs());
+                }
+                assert!(
+                    max_abs > 0.0,
+                    "{variant:?} {forcing:?} {name}: all-zero gradient"
+                );
+            }
+        }
+    }
+}
+
+fn small_cfg() -> BpttConfig {
+    BpttConfig {
+        latent_dim: 6,
+        bases: 3,
+        epochs: 30,
+        seq_len: 20,
+        batch_size: 4,
+        learning_rate: 5e-3,
+        tf_interval: 5,
+        eval_every: 0,
+        ..BpttConfig::default()
+    }
+}
+
+fn sine_series(len: usize) -> TimeSeries {
+    TimeSeries::new(sine_data(len, 2), 2).unwrap()
+}
+
+#[test]
+fn training_is_reproducible_and_thread_count_independent() {
+    let data = [sine_series(300)];
+    let mut c1 = small_cfg();
+    c1.threads = 1;
+    let mut c2 = small_cfg();
+    c2.threads = 2;
+    let a = train(&data, &c1.validate().unwrap(), None, None, None).unwrap();
+    let b = train(&data, &c1.validate().unwrap(), None, None, None).unwrap();
+    let c = train(&data, &c2.validate().unwrap(), None, None, None).unwrap();
+    assert_eq!(a.model, b.model);
+    assert_eq!(a.model, c.model);
+    assert_eq!(a.last_loss.to_bits(), c.last_loss.to_bits());
+    let mut c3 = small_cfg();
+    c3.seed = 1;
+    let d = train(&data, &c3.validate().unwrap(), None, None, None).unwrap();
+    assert_ne!(a.model, d.model);
+}
+
+#[test]
+fn training_fits_a_sine_and_returns_a_loadable_model() {
+    let data = [sine_series(400)];
+    let mut cfg = small_cfg();
+    cfg.epochs = 150;
+    for variant in [Variant::Relu, Variant::Dendritic, Variant::ClippedDendritic] {
+        cfg.variant = variant;
+        let mut losses = Vec::new();
+        let mut prog = |_e: usize, l: f64| losses.push(l);
+        let mut evals = 0;
+        let mut ev = |_m: &plrnn_nostd::ModelBuf| {
+            evals += 1;
+            Some(-(evals as f64))
+        };
+        let out = train(
+            &data,
+            &cfg.validate().unwrap(),
+            Some(&mut ev),
+            Some(&mut prog),
+            None,
+        )
+        .unwrap();
+        assert!(!out.diverged);
+        assert!(
+            losses.last().unwrap() < &(0.5 * losses[0]),
+            "{variant:?}: {} -> {}",
+            losses[0],
+            losses.last().unwrap()
+        );
+        plrnn_nostd::ValidModel::new(out.model.clone()).unwrap();
+        let best = out.best.unwrap();
+        assert_eq!(best.score, -1.0);
+        assert_eq!(best.epoch, out.epochs_done);
+        let dm = crate::model::DesktopModel::new(plrnn_nostd::ValidModel::new(best.model).unwrap());
+        assert_eq!(dm.n(), 2);
+    }
+}
+
+#[test]
+fn best_model_is_kept_when_a_later_one_scores_worse() {
+    let data = [sine_series(300)];
+    let mut cfg = small_cfg();
+    cfg.eval_every = 5;
+    let mut k = 0;
+    let mut ev = |_m: &plrnn_nostd::ModelBuf| {
+        k += 1;
+        Some(if k == 2 { 0.1 } else { 1.0 + k as f64 })
+    };
+    let out = train(&data, &cfg.validate().unwrap(), Some(&mut ev), None, None).unwrap();
+    let best = out.best.unwrap();
+    assert_eq!(best.epoch, 10);
+    assert_eq!(best.score, 0.1);
+    assert_ne!(best.model, out.model);
+}
+
+#[test]
+fn stop_flag_and_time_budget_end_training() {
+    let data = [sine_series(300)];
+    let stop = AtomicBool::new(true);
+    let out = train(
+        &data,
+        &small_cfg().validate().unwrap(),
+        None,
+        None,
+        Some(&stop),
+    )
+    .unwrap();
+    assert_eq!(out.updates, 1);
+    let mut cfg = small_cfg();
+    cfg.epochs = 1_000_000;
+    cfg.time_budget_secs = Some(0.05);
+    let out = train(&data, &cfg.validate().unwrap(), None, None, None).unwrap();
+    assert!(out.train_secs >= 0.05 && out.epochs_done < 1_000_000);
+}
+
+#[test]
+fn validation_names_field_and_value() {
+    let cases: Vec<(BpttConfig, &str)> = vec![
+        (
+            BpttConfig {
+                latent_dim: 0,
+                ..BpttConfig::default()
+            },
+            "latent_dim",
+        ),
+        (
+            BpttConfig {
+                bases: 0,
+                ..BpttConfig::default()
+            },
+            "bases",
+        ),
+        (
+            BpttConfig {
+                learning_rate: f64::NAN,
+                ..BpttConfig::default()
+            },
+            "learning_rate",
+        ),
+        (
+            BpttConfig {
+                tf_alpha: 1.5,
+                ..BpttConfig::default()
+            },
+            "tf_alpha",
+        ),
+        (
+            BpttConfig {
+                seq_len: 0,
+                ..BpttConfig::default()
+            },
+            "seq_len",
+        ),
+        (
+            BpttConfig {
+                time_budget_secs: Some(-1.0),
+                ..BpttConfig::default()
+            },
+            "time_budget_secs",
+        ),
+    ];
+    for (cfg, field) in cases {
+        let e = cfg.validate().unwrap_err().to_string();
+        assert!(e.starts_with(field), "{e}");
+    }
+    let relu = BpttConfig {
+        variant: Variant::Relu,
+        bases: 0,
+        ..BpttConfig::default()
+    };
+    assert!(relu.validate().is_ok());
+    assert!(BpttConfig::from_toml("tf_alhpa = 0.1").is_err());
+    let c = BpttConfig::from_toml("tf_alpha = 0.1\nvariant = \"relu\"").unwrap();
+    assert_eq!(c.tf_alpha, 0.1);
+    assert_eq!(c.variant, Variant::Relu);
+}
+
+#[test]
+fn bad_data_gives_typed_errors() {
+    let cfg = small_cfg().validate().unwrap();
+    assert!(matches!(
+        train(&[], &cfg, None, None, None),
+        Err(BpttError::NoData)
+    ));
+    let mut v = sine_data(100, 2);
+    v[31] = f64::NAN;
+    let bad = TimeSeries::new(v, 2).unwrap();
+    assert!(matches!(
+        train(&[bad], &cfg, None, None, None),
+        Err(BpttError::NonFinite { trial: 0, step: 15 })
+    ));
+    let short = sine_series(10);
+    assert!(matches!(
+        train(&[short], &cfg, None, None, None),
+        Err(BpttError::TooShort { .. })
+    ));
+    let wide = TimeSeries::new(sine_data(100, 7), 7).unwrap();
+    assert!(matches!(
+        train(&[wide], &cfg, None, None, None),
+        Err(BpttError::LatentTooSmall { .. })
+    ));
+    let mixed = [
+        sine_series(100),
+        TimeSeries::new(sine_data(100, 3), 3).unwrap(),
+    ];
+    assert!(matches!(
+        train(&mixed, &cfg, None, None, None),
+        Err(BpttError::ChannelMismatch { trial: 1, .. })
+    ));
+}

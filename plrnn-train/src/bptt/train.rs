@@ -1,0 +1,431 @@
+//! The training loop: random sequences in mini-batches, parallel per-sequence gradients summed
+//! in a fixed order, RAdam with gradient-norm clipping and exponential learning-rate decay,
+//! evaluator hook with best-model keeping.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use rand::RngExt;
+use rand_xoshiro::rand_core::SeedableRng;
+use rand_xoshiro::Xoshiro256PlusPlus;
+use rayon::prelude::*;
+use thiserror::Error;
+
+use super::config::{ValidBpttConfig, Variant};
+use super::model::{self, Forcing, Layout, Workspace};
+use crate::TimeSeries;
+
+/// Why training could not start.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum BpttError {
+    /// No trial was given.
+    #[error("no training data: the list of trials is empty")]
+    NoData,
+    /// Trials differ in channel count.
+    #[error("trial {trial} has {got} channels, trial 0 has {expected}")]
+    ChannelMismatch {
+        /// Offending trial.
+        trial: usize,
+        /// Its channel count.
+        got: usize,
+        /// Channel count of trial 0.
+        expected: usize,
+    },
+    /// A value in the data is NaN or infinite.
+    #[error("trial {trial} has a non-finite value at step {step}")]
+    NonFinite {
+        /// Offending trial.
+        trial: usize,
+        /// Offending time step.
+        step: usize,
+    },
+    /// The trials have no channels.
+    #[error("the trials have 0 channels; at least one observed channel is needed")]
+    NoChannels,
+    /// The latent dimension cannot hold the observations (identity observation B = [I 0]).
+    #[error("latent_dim {latent_dim} is smaller than the {channels} observed channels")]
+    LatentTooSmall {
+        /// Configured M.
+        latent_dim: usize,
+        /// Observed N.
+        channels: usize,
+    },
+    /// No trial has seq_len + 1 steps.
+    #[error("seq_len {seq_len} needs trials of at least {} steps; the longest has {longest}", seq_len + 1)]
+    TooShort {
+        /// Configured T.
+        seq_len: usize,
+        /// Longest trial.
+        longest: usize,
+    },
+    /// The worker pool could not be built.
+    #[error("cannot build a pool of {threads} threads: {reason}")]
+    Pool {
+        /// Requested threads.
+        threads: usize,
+        /// The pool's error.
+        reason: String,
+    },
+}
+
+/// The evaluator hook: scores a model (lower is better), `None` = no score this time.
+pub type Evaluator<'a> = &'a mut dyn FnMut(&plrnn_nostd::ModelBuf) -> Option<f64>;
+
+/// The progress hook: (epochs done, mean loss of the epoch).
+pub type ProgressFn<'a> = &'a mut dyn FnMut(usize, f64);
+
+/// The best model by the evaluator's score (lower is better).
+#[derive(Clone, Debug, PartialEq)]
+pub struct BestBptt {
+    /// The model.
+    pub model: plrnn_nostd::ModelBuf,
+    /// Epochs completed when it was evaluated.
+    pub epoch: usize,
+    /// Its score.
+    pub score: f64,
+}
+
+/// The result of [`train`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct BpttOutcome {
+    /// The model after the last update (the last finite parameters if training diverged).
+    pub model: plrnn_nostd::ModelBuf,
+    /// The best evaluated model, if an evaluator was given and returned a score.
+    pub best: Option<BestBptt>,
+    /// Completed epochs.
+    pub epochs_done: usize,
+    /// Parameter updates done.
+    pub updates: usize,
+    /// Training time in seconds (evaluator time excluded).
+    pub train_secs: f64,
+    /// Mean loss of the last epoch.
+    pub last_loss: f64,
+    /// Whether training stopped because the loss became non-finite.
+    pub diverged: bool,
+}
+
+/// RAdam (Liu et al. 2020) with PyTorch's defaults (β = 0.9, 0.999; ε = 1e-8).
+#[derive(Clone, Debug)]
+pub struct RAdam {
+    m: Vec<f64>,
+    v: Vec<f64>,
+    t: u64,
+}
+
+impl RAdam {
+    /// Fresh state for `len` parameters.
+    pub fn new(len: usize) -> Self {
+        Self {
+            m: vec![0.0; len],
+            v: vec![0.0; len],
+            t: 0,
+        }
+    }
+
+    /// One update with learning rate `lr`.
+    pub fn step(&mut self, params: &mut [f64], grad: &[f64], lr: f64) {
+        const B1: f64 = 0.9;
+        const B2: f64 = 0.999;
+        self.t += 1;
+        let t = self.t.min(i32::MAX as u64) as i32;
+        let bc1 = 1.0 - B1.powi(t);
+        let b2t = B2.powi(t);
+        let rho_inf = 2.0 / (1.0 - B2) - 1.0;
+        let rho_t = rho_inf - 2.0 * t as f64 * b2t / (1.0 - b2t);
+        let rect = if rho_t > 5.0 {
+            Some(
+                ((rho_t - 4.0) * (rho_t - 2.0) * rho_inf
+                    / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t))
+                    .sqrt(),
+            )
+        } else {
+            None
+        };
+        let bc2_sqrt = (1.0 - b2t).sqrt();
+        for (((p, g), m), v) in params
+            .iter_mut()
+            .zip(grad)
+            .zip(&mut self.m)
+            .zip(&mut self.v)
+        {
+            *m = B1 * *m + (1.0 - B1) * g;
+            *v = B2 * *v + (1.0 - B2) * g * g;
+            let mhat = *m / bc1;
+            match rect {
+                Some(r) => *p -= lr * r * mhat / ((*v).sqrt() / bc2_sqrt + 1e-8),
+                None => *p -= lr * mhat,
+            }
+        }
+    }
+}
+
+/// Scales `grad` to Euclidean norm at most `max_norm` (0 = off); returns the norm before.
+pub fn clip_grad_norm(grad: &mut [f64], max_norm: f64) -> f64 {
+    let norm = grad.iter().map(|g| g * g).sum::<f64>().sqrt();
+    if max_norm > 0.0 && norm > max_norm {
+        let s = max_norm / norm;
+        grad.iter_mut().for_each(|g| *g *= s);
+    }
+    norm
+}
+
+/// The model in the `plrnn-nostd` layout: B = [I_N 0], K = 0, data statistics identity
+/// (the trials are taken in model units), σ_z = σ_x = `sigma` for every unit.
+pub fn to_model_buf(layout: &Layout, params: &[f64], sigma: f64) -> plrnn_nostd::ModelBuf {
+    let (m, n, p) = (layout.m, layout.n, layout.p);
+    let f = |r: std::ops::Range<usize>| params[r].iter().map(|&v| v as f32).collect::<Vec<_>>();
+    let mut b = vec![0.0f32; n * m];
+    for i in 0..n {
+        b[i * m + i] = 1.0;
+    }
+    let sigma = (sigma as f32).max(1e-4);
+    let sigma = if sigma.is_finite() { sigma } else { 1.0 };
+    let mut w = f(layout.w()..layout.w() + m * m);
+    for i in 0..m {
+        w[i * m + i] = 0.0;
+    }
+    plrnn_nostd::ModelBuf {
+        variant: match layout.variant {
+            Variant::Relu => plrnn_nostd::Variant::Relu,
+            Variant::Dendritic => plrnn_nostd::Variant::Dendritic,
+            Variant::ClippedDendritic => plrnn_nostd::Variant::ClippedDendritic,
+        },
+        m,
+        n,
+        p,
+        k: 0,
+        normalized: false,
+        a: f(layout.a()..layout.a() + m),
+        w,
+        h: f(layout.h()..layout.h() + m),
+        alpha: f(layout.alpha()..layout.alpha() + p),
+        theta: f(layout.theta()..layout.theta() + m * p),
+        c: Vec::new(),
+        b,
+        sigma_z: vec![sigma; m],
+        sigma_x: vec![sigma; n],
+        data_mean: vec![0.0; n],
+        data_std: vec![1.0; n],
+    }
+}
+
+/// Trains a PLRNN by BPTT with (generalised and/or sparse) teacher forcing.
+///
+/// `trials` are taken as they are (z-score them first, e.g. with `data::Dataset`); the model
+/// observes the first N latents (B = [I_N 0]). Every epoch draws Σ ⌊(len − 1)/T⌋ sequences of
+/// T + 1 steps at random positions, in batches of `batch_size`; each batch is one RAdam update
+/// of the mean gradient (per-sequence gradients computed in parallel, summed in sequence order,
+/// so the result is bit-identical for any thread count). After every `eval_every` epochs and at
+/// the end, `evaluator` scores the current model (lower is better; `None` = no score) and the
+/// best one is kept. `progress` gets (epochs done, mean loss of the epoch). `stop` ends training
+/// after the current update. σ_z and σ_x of the returned models are the RMS training residual
+/// of the observed latents under teacher forcing (the square root of the epoch's loss).
+///
+/// Reproducibility: without a time budget (and without `stop`), the same data, config and seed
+/// give the same bits for any thread count. With `time_budget_secs`, the learning-rate and α
+/// schedules follow the elapsed training time and the run ends at a time, so the result
+/// depends on the machine's speed.
+pub fn train(
+    trials: &[TimeSeries],
+    cfg: &ValidBpttConfig,
+    mut evaluator: Option<Evaluator<'_>>,
+    mut progress: Option<ProgressFn<'_>>,
+    stop: Option<&AtomicBool>,
+) -> Result<BpttOutcome, BpttError> {
+    let first = trials.first().ok_or(BpttError::NoData)?;
+    let n = first.dims();
+    for (ti, tr) in trials.iter().enumerate() {
+        if tr.dims() != n {
+            return Err(BpttError::ChannelMismatch {
+                trial: ti,
+                got: tr.dims(),
+                expected: n,
+            });
+        }
+        if let Some(pos) = tr.as_slice().iter().position(|v| !v.is_finite()) {
+            return Err(BpttError::NonFinite {
+                trial: ti,
+                step: pos / n.max(1),
+            });
+        }
+    }
+    if n == 0 {
+        return Err(BpttError::NoChannels);
+    }
+    if cfg.latent_dim < n {
+        return Err(BpttError::LatentTooSmall {
+            latent_dim: cfg.latent_dim,
+            channels: n,
+        });
+    }
+    let t_len = cfg.seq_len;
+    let longest = trials.iter().map(|t| t.len()).max().unwrap_or(0);
+    if longest < t_len + 1 {
+        return Err(BpttError::TooShort {
+            seq_len: t_len,
+            longest,
+        });
+    }
+    // Valid start positions: trial i offers len_i − T starts.
+    let starts: Vec<(usize, usize)> = trials
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.len() > t_len)
+        .map(|(i, t)| (i, t.len() - t_len))
+        .collect();
+    let total_starts: usize = starts.iter().map(|s| s.1).sum();
+    let seqs_per_epoch: usize = trials
+        .iter()
+        .map(|t| t.len().saturating_sub(1) / t_len)
+        .sum::<usize>()
+        .max(1);
+
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(cfg.threads)
+        .build()
+        .map_err(|e| BpttError::Pool {
+            threads: cfg.threads,
+            reason: e.to_string(),
+        })?;
+
+    let layout = Layout {
+        variant: cfg.variant,
+        m: cfg.latent_dim,
+        n,
+        p: cfg.effective_bases(),
+    };
+    let mut params = model::init(&layout, cfg.seed);
+    let mut good = params.clone();
+    let mut opt = RAdam::new(layout.len());
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(cfg.seed ^ 0x5EC5_0000_0000_0002);
+    let mut grad = vec![0.0; layout.len()];
+    let mut train_secs = 0.0;
+    let mut updates = 0usize;
+    let mut epochs_done = 0usize;
+    let mut last_loss = f64::NAN;
+    let mut best: Option<BestBptt> = None;
+    let mut diverged = false;
+    let mut stopped = false;
+
+    let progress_frac = |epoch: usize, secs: f64| -> f64 {
+        let e = epoch as f64 / cfg.epochs as f64;
+        match cfg.time_budget_secs {
+            Some(b) => e.max(secs / b),
+            None => e,
+        }
+    };
+
+    let mut evaluate = |params: &[f64], loss: f64, epoch: usize, best: &mut Option<BestBptt>| {
+        if let Some(ev) = evaluator.as_mut() {
+            let buf = to_model_buf(&layout, params, loss.sqrt());
+            if let Some(score) = ev(&buf) {
+                if best.as_ref().is_none_or(|b| score < b.score) && !score.is_nan() {
+                    *best = Some(BestBptt {
+                        model: buf,
+                        epoch,
+                        score,
+                    });
+                }
+            }
+        }
+    };
+
+    'epochs: for epoch in 0..cfg.epochs {
+        let mut epoch_loss = 0.0;
+        let mut epoch_seqs = 0usize;
+        let mut left = seqs_per_epoch;
+        while left > 0 {
+            let bs = left.min(cfg.batch_size);
+            left -= bs;
+            let t0 = Instant::now();
+            let frac = progress_frac(epoch, train_secs);
+            let forcing = Forcing {
+                alpha: cfg.alpha_at(frac),
+                interval: cfg.tf_interval,
+            };
+            let picks: Vec<(usize, usize)> = (0..bs)
+                .map(|_| {
+                    let mut r = rng.random_range(0..total_starts);
+                    let mut pick = (0, 0);
+                    for &(ti, cnt) in &starts {
+                        if r < cnt {
+                            pick = (ti, r);
+                            break;
+                        }
+                        r -= cnt;
+                    }
+                    pick
+                })
+                .collect();
+            let per_seq: Vec<(f64, Vec<f64>)> = pool.install(|| {
+                picks
+                    .par_iter()
+                    .map_init(Workspace::default, |ws, &(ti, s)| {
+                        let x = &trials[ti].as_slice()[s * n..(s + t_len + 1) * n];
+                        let mut g = vec![0.0; layout.len()];
+                        let l = model::loss_grad(&layout, &params, x, forcing, ws, &mut g);
+                        (l, g)
+                    })
+                    .collect()
+            });
+            grad.fill(0.0);
+            let mut batch_loss = 0.0;
+            for (l, g) in &per_seq {
+                batch_loss += l;
+                for (a, b) in grad.iter_mut().zip(g) {
+                    *a += b;
+                }
+            }
+            let inv = 1.0 / bs as f64;
+            grad.iter_mut().for_each(|g| *g *= inv);
+            if !batch_loss.is_finite() || grad.iter().any(|g| !g.is_finite()) {
+                diverged = true;
+                params.copy_from_slice(&good);
+                train_secs += t0.elapsed().as_secs_f64();
+                break 'epochs;
+            }
+            clip_grad_norm(&mut grad, cfg.grad_clip);
+            good.copy_from_slice(&params);
+            opt.step(&mut params, &grad, cfg.lr_at(frac));
+            if cfg.a_max > 0.0 {
+                for a in &mut params[layout.a()..layout.a() + layout.m] {
+                    *a = a.clamp(-cfg.a_max, cfg.a_max);
+                }
+            }
+            updates += 1;
+            epoch_loss += batch_loss;
+            epoch_seqs += bs;
+            train_secs += t0.elapsed().as_secs_f64();
+            if stop.is_some_and(|s| s.load(Ordering::Relaxed))
+                || cfg.time_budget_secs.is_some_and(|b| train_secs >= b)
+            {
+                stopped = true;
+                break;
+            }
+        }
+        if epoch_seqs > 0 {
+            last_loss = epoch_loss / epoch_seqs as f64;
+            epochs_done = epoch + 1;
+        }
+        if let Some(p) = progress.as_mut() {
+            p(epoch + 1, last_loss);
+        }
+        if stopped {
+            break;
+        }
+        if cfg.eval_every > 0 && (epoch + 1) % cfg.eval_every == 0 && epoch + 1 < cfg.epochs {
+            evaluate(&params, last_loss, epoch + 1, &mut best);
+        }
+    }
+    evaluate(&params, last_loss, epochs_done, &mut best);
+    Ok(BpttOutcome {
+        model: to_model_buf(&layout, &params, last_loss.sqrt()),
+        best,
+        epochs_done,
+        updates,
+        train_secs,
+        last_loss,
+        diverged,
+    })
+}
