@@ -354,3 +354,53 @@ fn invalid_config_values_are_named() {
     );
     assert!(!out.exists());
 }
+
+#[test]
+fn train_by_bptt_writes_a_loadable_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d.csv");
+    let out = plrnn(&["simulate", "lorenz63", "--steps", "1500", "--out", p(&data)]);
+    assert!(out.status.success());
+    let model = dir.path().join("b.plrnn");
+    let out = plrnn(&[
+        "train",
+        "--method",
+        "bptt",
+        "--data",
+        p(&data),
+        "--latent-dim",
+        "6",
+        "--bases",
+        "3",
+        "--epochs",
+        "2",
+        "--seq-len",
+        "50",
+        "--out",
+        p(&model),
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["epochs_done"], 2);
+    let m = DesktopModel::load(&model).unwrap();
+    assert_eq!((m.m(), m.n()), (6, 3));
+    assert!(m.buf().normalized);
+    // The VI-only option is rejected by name under BPTT.
+    let out = plrnn(&[
+        "train",
+        "--method",
+        "bptt",
+        "--data",
+        p(&data),
+        "--encoder",
+        "mlp",
+        "--out",
+        p(&model),
+    ]);
+    assert_input_error(&out, &["encoder"]);
+}

@@ -8,11 +8,12 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use plrnn_nostd::ValidModel;
+use plrnn_nostd::{ModelBuf, ValidModel};
 use serde::Serialize;
 
 use super::commands::print_report;
 use super::input_err;
+use crate::bptt::{self, BpttConfig};
 use crate::data::{Dataset, Normalization};
 use crate::metrics::{self, EvalProtocol, EvalReport, GmmOptions};
 use crate::model::DesktopModel;
@@ -20,13 +21,27 @@ use crate::series::TimeSeries;
 use crate::simulate::{self, SimOptions, System};
 use crate::vi::{self, Checkpoint, Hooks, Progress, TrainConfig, TrainedModel, ValidConfig};
 
+/// Training methods of `plrnn train`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Method {
+    /// Variational inference (`vi`): encoder + reparameterised ELBO.
+    Vi,
+    /// Backpropagation through time with sparse teacher forcing (`bptt`).
+    Bptt,
+}
+
 /// Options of `plrnn train`. Flags override the config file, which overrides the defaults.
 #[derive(Debug, Args)]
 pub struct TrainArgs {
     /// Training data files (.csv/.npy); several files are several trials.
     #[arg(long, required = true, num_args = 1..)]
     pub data: Vec<PathBuf>,
-    /// TOML configuration (unknown keys are errors).
+    /// Training method: `vi` (variational inference, the default) or `bptt` (backpropagation
+    /// through time with sparse teacher forcing; see BENCHMARKS.md for the comparison).
+    #[arg(long, value_enum, default_value = "vi")]
+    pub method: Method,
+    /// TOML configuration (unknown keys are errors); its keys are those of the method's
+    /// configuration (`vi::TrainConfig` or `bptt::BpttConfig`).
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Output model file.
@@ -85,19 +100,23 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// Applies the command-line overrides to a configuration.
-fn resolve_config(a: &TrainArgs) -> Result<ValidConfig> {
-    let mut cfg = match &a.config {
+/// Reads the method's configuration (file, then command-line overrides). Overrides go through
+/// TOML so that names, parsing and the unknown-key check match the config file exactly.
+fn resolve<T>(a: &TrainArgs) -> Result<T>
+where
+    T: Default + serde::Serialize + serde::de::DeserializeOwned,
+{
+    let mut table = match &a.config {
         Some(p) => {
             let text = std::fs::read_to_string(p)
                 .with_context(|| format!("{}: cannot read", p.display()))
                 .map_err(input_err)?;
-            TrainConfig::from_toml(&text)
-                .map_err(|e| input_err(anyhow::anyhow!("{}: {e}", p.display())))?
+            let cfg: T = toml::from_str(&text)
+                .map_err(|e| input_err(anyhow::anyhow!("{}: {e}", p.display())))?;
+            toml::Table::try_from(&cfg).context("config to TOML")?
         }
-        None => TrainConfig::default(),
+        None => toml::Table::try_from(T::default()).context("config to TOML")?,
     };
-    // Overrides go through TOML so that names and parsing match the config file exactly.
     let mut lines = Vec::new();
     let q = |s: &str| format!("\"{}\"", s.replace('-', "_"));
     macro_rules! set {
@@ -118,15 +137,16 @@ fn resolve_config(a: &TrainArgs) -> Result<ValidConfig> {
     set!(learning_rate, a.lr.map(|v| format!("{v:?}")));
     set!(seed, a.seed);
     set!(threads, a.threads);
-    if !lines.is_empty() {
-        let mut merged = toml::Table::try_from(&cfg).context("config to TOML")?;
-        let over: toml::Table = toml::from_str(&lines.join("\n"))
-            .map_err(|e| input_err(anyhow::anyhow!("command-line option: {e}")))?;
-        merged.extend(over);
-        cfg = TrainConfig::from_toml(&toml::to_string(&merged)?)
-            .map_err(|e| input_err(anyhow::anyhow!("command-line option: {e}")))?;
-    }
-    cfg.validate().map_err(input_err)
+    let over: toml::Table = toml::from_str(&lines.join("\n"))
+        .map_err(|e| input_err(anyhow::anyhow!("command-line option: {e}")))?;
+    table.extend(over);
+    toml::from_str(&toml::to_string(&table)?)
+        .map_err(|e| input_err(anyhow::anyhow!("command-line option: {e}")))
+}
+
+/// The VI configuration of a `plrnn train` command line, validated.
+fn resolve_config(a: &TrainArgs) -> Result<ValidConfig> {
+    resolve::<TrainConfig>(a)?.validate().map_err(input_err)
 }
 
 /// Splits each trial into a training part and a held-out tail.
@@ -176,10 +196,23 @@ fn held_out_protocol() -> EvalProtocol {
 
 /// Score of a model on held-out data (lower is better), with the report behind it.
 pub fn held_out_score(model: &TrainedModel, held: &TimeSeries) -> Option<(f64, EvalReport)> {
-    let exported = ValidModel::new(model.to_model_buf()).ok()?;
-    let desk = DesktopModel::new(exported);
-    let states = model.infer_states(held);
-    let report = metrics::evaluate(&desk, held, &states, &held_out_protocol()).ok()?;
+    let desk = DesktopModel::new(ValidModel::new(model.to_model_buf()).ok()?);
+    score_of(&desk, held, &model.infer_states(held))
+}
+
+/// [`held_out_score`] for a model without an encoder (states inferred from the data through B).
+pub fn held_out_score_buf(buf: &ModelBuf, held: &TimeSeries) -> Option<(f64, EvalReport)> {
+    let desk = DesktopModel::new(ValidModel::new(buf.clone()).ok()?);
+    let states = desk.infer_states(held);
+    score_of(&desk, held, &states)
+}
+
+fn score_of(
+    desk: &DesktopModel,
+    held: &TimeSeries,
+    states: &TimeSeries,
+) -> Option<(f64, EvalReport)> {
+    let report = metrics::evaluate(desk, held, states, &held_out_protocol()).ok()?;
     let score = report.d_stsp + 4.0 * report.d_h;
     Some((
         if score.is_finite() {
@@ -269,7 +302,11 @@ fn run_training(
 
 /// Exports a trained model with the data statistics attached.
 fn export(model: &TrainedModel, norm: &Normalization) -> Result<DesktopModel> {
-    let mut buf = model.to_model_buf();
+    export_buf(model.to_model_buf(), norm)
+}
+
+/// Attaches the data statistics to a model and validates it.
+fn export_buf(mut buf: ModelBuf, norm: &Normalization) -> Result<DesktopModel> {
     buf.normalized = true;
     buf.data_mean = norm.mean.iter().map(|&v| v as f32).collect();
     buf.data_std = norm.std.iter().map(|&v| v as f32).collect();
@@ -280,6 +317,9 @@ fn export(model: &TrainedModel, norm: &Normalization) -> Result<DesktopModel> {
 
 /// `plrnn train`.
 pub fn train(a: TrainArgs) -> Result<()> {
+    if a.method == Method::Bptt {
+        return train_bptt(a);
+    }
     let cfg = resolve_config(&a)?;
     let data = Dataset::load(&a.data).map_err(input_err)?;
     data.validate_min_len(cfg.seq_len).map_err(input_err)?;
@@ -347,6 +387,104 @@ pub fn train(a: TrainArgs) -> Result<()> {
         } else {
             ""
         },
+        a.out.display()
+    );
+    if let Some(r) = &report {
+        eprintln!("held-out metrics (light protocol):");
+        print_report(r);
+    }
+    if a.json {
+        println!("{}", serde_json::to_string(&summary)?);
+    }
+    Ok(())
+}
+
+/// `plrnn train --method bptt`.
+fn train_bptt(a: TrainArgs) -> Result<()> {
+    if a.resume.is_some() {
+        return Err(input_err(anyhow::anyhow!(
+            "--resume is not supported with --method bptt (it has no checkpoints yet)"
+        )));
+    }
+    let cfg = resolve::<BpttConfig>(&a)?.validate().map_err(input_err)?;
+    let data = Dataset::load(&a.data).map_err(input_err)?;
+    data.validate_min_len(cfg.seq_len + 1).map_err(input_err)?;
+    let norm = Normalization::fit(&data);
+    let data = data.normalized(&norm).map_err(input_err)?;
+    let (trials, held) = split_holdout(data.trials(), a.holdout, cfg.seq_len + 1);
+    eprintln!(
+        "training {:?} by BPTT (M={}, P={}) on {} trial(s), {} held out",
+        cfg.variant,
+        cfg.latent_dim,
+        cfg.bases,
+        trials.len(),
+        held.iter().map(TimeSeries::len).sum::<usize>(),
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        let _ = ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst));
+    }
+    let pb = ProgressBar::new(cfg.epochs as u64);
+    let mut progress = |epoch: usize, loss: f64| {
+        pb.set_position(epoch as u64);
+        pb.set_message(format!("loss {loss:.4e}"));
+    };
+    let held0 = held.first().cloned();
+    let mut eval = |m: &ModelBuf| {
+        held0
+            .as_ref()
+            .and_then(|h| held_out_score_buf(m, h).map(|r| r.0))
+    };
+    let t0 = Instant::now();
+    let out = bptt::train(
+        &trials,
+        &cfg,
+        if held.is_empty() {
+            None
+        } else {
+            Some(&mut eval)
+        },
+        Some(&mut progress),
+        Some(&stop),
+    )
+    .context("training")?;
+    pb.finish_and_clear();
+    let secs = t0.elapsed().as_secs_f64();
+    let (chosen, kept, best_epoch) = match &out.best {
+        Some(b) => (&b.model, "best held-out score", Some(b.epoch)),
+        None => (&out.model, "final", None),
+    };
+    let report = held
+        .first()
+        .and_then(|h| held_out_score_buf(chosen, h))
+        .map(|(_, r)| r);
+    let model = export_buf(chosen.clone(), &norm)?;
+    model.save(&a.out).map_err(input_err)?;
+    let resolved = toml::to_string(&*cfg).context("serialising the config")?;
+    crate::io::atomic_write(&with_suffix(&a.out, ".config.toml"), resolved.as_bytes())?;
+    crate::io::atomic_write(
+        &with_suffix(&a.out, ".norm.json"),
+        serde_json::to_string_pretty(&norm)?.as_bytes(),
+    )?;
+    let summary = TrainSummary {
+        data: a.data.iter().map(|p| p.display().to_string()).collect(),
+        epochs_done: out.epochs_done,
+        updates: out.updates as u64,
+        seconds: secs,
+        kept,
+        best_epoch,
+        held_out: report.as_ref(),
+    };
+    let summary_json = serde_json::to_string_pretty(&summary)?;
+    crate::io::atomic_write(
+        &with_suffix(&a.out, ".metrics.json"),
+        summary_json.as_bytes(),
+    )?;
+    eprintln!(
+        "{} epochs, {} updates in {secs:.1} s; kept the {kept} model -> {}",
+        out.epochs_done,
+        out.updates,
         a.out.display()
     );
     if let Some(r) = &report {
