@@ -18,15 +18,18 @@
 //!
 //! ```
 //! use plrnn_nostd::{Generator, Model, ModelParams, Noise, Variant};
+//! # fn main() -> Result<(), plrnn_nostd::LoadError> {
 //! let params = ModelParams::<2, 1, 0, 0> {
 //!     a: [0.5, 0.5], w: [[0.0, 0.1], [0.2, 0.0]], h: [0.1, -0.1], alpha: [], theta: [[]; 2],
 //!     c: [[]; 2], b: [[1.0, 0.0]], sigma_z: [0.1; 2], sigma_x: [0.1],
 //! };
-//! let model = Model::from_params(Variant::Relu, params).unwrap();
+//! let model = Model::from_params(Variant::Relu, params)?;
 //! let mut gen = Generator::new(&model, 7);
 //! let mut out = [[0.0f32; 1]; 10];
 //! gen.run(Noise::None, &mut out);
 //! assert!(out.iter().all(|x| x[0].is_finite()));
+//! # Ok(())
+//! # }
 //! ```
 //!
 //! ## Model file format, version 1

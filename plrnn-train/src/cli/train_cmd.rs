@@ -231,7 +231,7 @@ struct TrainSummary<'a> {
     epochs_done: usize,
     updates: u64,
     seconds: f64,
-    kept: &'a str,
+    kept: &'static str,
     best_epoch: Option<usize>,
     held_out: Option<&'a EvalReport>,
 }
@@ -351,45 +351,86 @@ pub fn train(a: TrainArgs) -> Result<()> {
         Some(b) => (&b.model, "best held-out score", Some(b.epoch)),
         None => (&outcome.model, "final", None),
     };
-    let model = export(chosen, &norm)?;
-    model.save(&a.out).map_err(input_err)?;
     let report = held
         .first()
         .and_then(|h| held_out_score(chosen, h))
         .map(|(_, r)| r);
-    let resolved = toml::to_string(cfg.get()).context("serialising the config")?;
-    crate::io::atomic_write(&with_suffix(&a.out, ".config.toml"), resolved.as_bytes())?;
-    crate::io::atomic_write(
-        &with_suffix(&a.out, ".norm.json"),
-        serde_json::to_string_pretty(&norm)?.as_bytes(),
-    )?;
-    let summary = TrainSummary {
-        data: a.data.iter().map(|p| p.display().to_string()).collect(),
+    let model = export(chosen, &norm)?;
+    let run = RunFacts {
         epochs_done: outcome.epochs_done,
         updates: outcome.updates,
         seconds: secs,
         kept,
         best_epoch,
-        held_out: report.as_ref(),
+        stopped: outcome.stopped,
     };
-    let summary_json = serde_json::to_string_pretty(&summary)?;
+    write_outputs(
+        &a,
+        &model,
+        &norm,
+        &toml::to_string(cfg.get())?,
+        run,
+        report.as_ref(),
+    )
+}
+
+/// How a training run went, for the summary `plrnn train` writes.
+struct RunFacts {
+    epochs_done: usize,
+    updates: u64,
+    seconds: f64,
+    kept: &'static str,
+    best_epoch: Option<usize>,
+    stopped: bool,
+}
+
+/// Writes what every `plrnn train` writes, atomically: the model file, the resolved config
+/// (`.config.toml`), the data statistics (`.norm.json`) and the run summary with the held-out
+/// metrics (`.metrics.json`); then reports on stderr (and stdout with `--json`).
+fn write_outputs(
+    a: &TrainArgs,
+    model: &DesktopModel,
+    norm: &Normalization,
+    resolved_config: &str,
+    run: RunFacts,
+    report: Option<&EvalReport>,
+) -> Result<()> {
+    model.save(&a.out).map_err(input_err)?;
+    crate::io::atomic_write(
+        &with_suffix(&a.out, ".config.toml"),
+        resolved_config.as_bytes(),
+    )?;
+    crate::io::atomic_write(
+        &with_suffix(&a.out, ".norm.json"),
+        serde_json::to_string_pretty(norm)?.as_bytes(),
+    )?;
+    let summary = TrainSummary {
+        data: a.data.iter().map(|p| p.display().to_string()).collect(),
+        epochs_done: run.epochs_done,
+        updates: run.updates,
+        seconds: run.seconds,
+        kept: run.kept,
+        best_epoch: run.best_epoch,
+        held_out: report,
+    };
     crate::io::atomic_write(
         &with_suffix(&a.out, ".metrics.json"),
-        summary_json.as_bytes(),
+        serde_json::to_string_pretty(&summary)?.as_bytes(),
     )?;
     eprintln!(
-        "{} epochs, {} updates in {:.1} s{}; kept the {kept} model -> {}",
-        outcome.epochs_done,
-        outcome.updates,
-        secs,
-        if outcome.stopped {
+        "{} epochs, {} updates in {:.1} s{}; kept the {} model -> {}",
+        run.epochs_done,
+        run.updates,
+        run.seconds,
+        if run.stopped {
             " (stopped; resume with --resume)"
         } else {
             ""
         },
+        run.kept,
         a.out.display()
     );
-    if let Some(r) = &report {
+    if let Some(r) = report {
         eprintln!("held-out metrics (light protocol):");
         print_report(r);
     }
@@ -460,41 +501,22 @@ fn train_bptt(a: TrainArgs) -> Result<()> {
         .and_then(|h| held_out_score_buf(chosen, h))
         .map(|(_, r)| r);
     let model = export_buf(chosen.clone(), &norm)?;
-    model.save(&a.out).map_err(input_err)?;
-    let resolved = toml::to_string(&*cfg).context("serialising the config")?;
-    crate::io::atomic_write(&with_suffix(&a.out, ".config.toml"), resolved.as_bytes())?;
-    crate::io::atomic_write(
-        &with_suffix(&a.out, ".norm.json"),
-        serde_json::to_string_pretty(&norm)?.as_bytes(),
-    )?;
-    let summary = TrainSummary {
-        data: a.data.iter().map(|p| p.display().to_string()).collect(),
+    let run = RunFacts {
         epochs_done: out.epochs_done,
         updates: out.updates as u64,
         seconds: secs,
         kept,
         best_epoch,
-        held_out: report.as_ref(),
+        stopped: false,
     };
-    let summary_json = serde_json::to_string_pretty(&summary)?;
-    crate::io::atomic_write(
-        &with_suffix(&a.out, ".metrics.json"),
-        summary_json.as_bytes(),
-    )?;
-    eprintln!(
-        "{} epochs, {} updates in {secs:.1} s; kept the {kept} model -> {}",
-        out.epochs_done,
-        out.updates,
-        a.out.display()
-    );
-    if let Some(r) = &report {
-        eprintln!("held-out metrics (light protocol):");
-        print_report(r);
-    }
-    if a.json {
-        println!("{}", serde_json::to_string(&summary)?);
-    }
-    Ok(())
+    write_outputs(
+        &a,
+        &model,
+        &norm,
+        &toml::to_string(&*cfg)?,
+        run,
+        report.as_ref(),
+    )
 }
 
 /// Options of `plrnn demo`.
