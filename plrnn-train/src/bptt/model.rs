@@ -27,7 +27,7 @@
 //! ḡ_{t−1,j}    = A_j g_tj + q_j φ'_j(u_j),  φ'_j = Σ_b α_b (1[u_j > θ_jb] [− 1[u_j > 0]])
 //! ```
 //!
-//! (`Relu`: φ_j = relu(u_j), φ'_j = 1[u_j > 0].) Finally ∂/∂L_kc = ḡ_{0,N+k} x_0c.
+//! (`Relu`: φ_j = relu(u_j), φ'_j = 𝟙(u_j > 0).) Finally ∂/∂L_kc = ḡ_{0,N+k} x_0c.
 
 use rand::RngExt;
 use rand_distr::StandardNormal;
