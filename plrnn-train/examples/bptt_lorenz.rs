@@ -1,6 +1,6 @@
 //! Quality experiment: train by BPTT with teacher forcing on the paper's Lorenz-63 data and
 //! report D_stsp / D_H on the test trajectory after 15, 30 and 60 s of training. Not a test
-//! (reads `/work/shared`).
+//! (reads the paper's data from the folder named by `PLRNN_BENCH_DATA`).
 //!
 //! Usage: `cargo run --release -p plrnn-train --example bptt_lorenz -- [toml lines...]`, e.g.
 //! `-- 'seed = 3' 'tf_interval = 25'`. Each argument is one TOML line of `BpttConfig`;
@@ -82,7 +82,14 @@ fn main() {
     cfg = merged.try_into().expect("config");
     let _ = overrides;
     let cfg = cfg.validate().expect("valid config");
-    let dir = "/work/shared/data/paper-benchmarks";
+    // The paper's data is not part of the repository: name its folder, e.g.
+    // PLRNN_BENCH_DATA=path/to/paper-benchmarks.
+    let Ok(dir) = std::env::var("PLRNN_BENCH_DATA") else {
+        eprintln!(
+            "set PLRNN_BENCH_DATA to the folder holding lorenz63_train.npy and lorenz63_test.npy"
+        );
+        std::process::exit(2);
+    };
     let train_set = Dataset::load_file(format!("{dir}/lorenz63_train.npy").as_ref()).unwrap();
     let test_set = Dataset::load_file(format!("{dir}/lorenz63_test.npy").as_ref()).unwrap();
     let test = test_set.trials()[0].clone();

@@ -1,7 +1,7 @@
 //! Quality experiment: train by VI on the paper's Lorenz-63 data and track D_stsp / D_H on the
-//! test trajectory. Not a test (reads `/work/shared`).
+//! test trajectory. Not a test (reads the paper's data from the folder named by `PLRNN_BENCH_DATA`).
 //!
-//! Usage: `cargo run --release -p plrnn-train --example vi_lorenz -- [toml lines...]`, e.g.
+//! Usage: `PLRNN_BENCH_DATA=path/to/paper-benchmarks cargo run --release -p plrnn-train --example vi_lorenz -- [toml lines...]`, e.g.
 //! `-- 'time_budget_secs = 60' 'batch_size = 2'`. Each argument is one TOML line of
 //! `TrainConfig`; `eval_every` sets the evaluation interval.
 //!
@@ -55,7 +55,14 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let cfg = TrainConfig::from_toml(&args.join("\n")).expect("config");
     let cfg = cfg.validate().expect("valid config");
-    let dir = "/work/shared/data/paper-benchmarks";
+    // The paper's data is not part of the repository: name its folder, e.g.
+    // PLRNN_BENCH_DATA=path/to/paper-benchmarks.
+    let Ok(dir) = std::env::var("PLRNN_BENCH_DATA") else {
+        eprintln!(
+            "set PLRNN_BENCH_DATA to the folder holding lorenz63_train.npy and lorenz63_test.npy"
+        );
+        std::process::exit(2);
+    };
     let train_set = Dataset::load_file(format!("{dir}/lorenz63_train.npy").as_ref()).unwrap();
     let test_set = Dataset::load_file(format!("{dir}/lorenz63_test.npy").as_ref()).unwrap();
     let test = test_set.trials()[0].clone();
