@@ -30,20 +30,32 @@ fn write_csv(path: &Path, s: &TimeSeries) {
 }
 
 /// `plrnn train` killed with SIGKILL mid-run and resumed from its last checkpoint ends with
-/// exactly the model file of an uninterrupted run.
+/// exactly the model file of an uninterrupted run (VI, the default method).
 #[test]
 fn sigkill_then_resume_equals_uninterrupted() {
+    sigkill_then_resume(
+        &[],
+        "latent_dim = 6\nbases = 4\nepochs = 150\nseq_len = 200\ncheckpoint_every = 1\neval_every = 0\nseed = 9\nthreads = 1\n",
+    );
+}
+
+/// The same for `--method bptt`.
+#[test]
+fn bptt_sigkill_then_resume_equals_uninterrupted() {
+    sigkill_then_resume(
+        &["--method", "bptt"],
+        "latent_dim = 6\nbases = 4\nepochs = 2000\nseq_len = 100\nbatch_size = 2\ncheckpoint_every = 1\neval_every = 0\nseed = 9\nthreads = 1\n",
+    );
+}
+
+fn sigkill_then_resume(method: &[&str], config: &str) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("d.csv");
     write_csv(&data, &lorenz(3000, 2));
     let cfg = dir.path().join("c.toml");
-    std::fs::write(
-        &cfg,
-        "latent_dim = 6\nbases = 4\nepochs = 150\nseq_len = 200\ncheckpoint_every = 1\neval_every = 0\nseed = 9\nthreads = 1\n",
-    )
-    .unwrap();
+    std::fs::write(&cfg, config).unwrap();
     let args = |out: &Path| {
-        vec![
+        let mut v: Vec<String> = vec![
             "train".to_owned(),
             "--data".into(),
             data.display().to_string(),
@@ -53,7 +65,9 @@ fn sigkill_then_resume_equals_uninterrupted() {
             "0".into(),
             "--out".into(),
             out.display().to_string(),
-        ]
+        ];
+        v.extend(method.iter().map(|s| s.to_string()));
+        v
     };
     let full = dir.path().join("full.plrnn");
     let st = plrnn().args(args(&full)).output().unwrap();

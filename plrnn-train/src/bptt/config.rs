@@ -57,6 +57,9 @@ pub struct BpttConfig {
     pub threads: usize,
     /// Call the evaluator every this many epochs (0 = only at the end).
     pub eval_every: usize,
+    /// Write a checkpoint every this many epochs when a checkpoint path is given (0 = only when
+    /// stopped by the stop flag or the time budget).
+    pub checkpoint_every: usize,
 }
 
 impl Default for BpttConfig {
@@ -79,6 +82,7 @@ impl Default for BpttConfig {
             seed: 0,
             threads: 0,
             eval_every: 5,
+            checkpoint_every: 10,
         }
     }
 }

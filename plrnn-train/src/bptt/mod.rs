@@ -15,7 +15,10 @@ pub mod train;
 
 pub use config::{BpttConfig, BpttConfigError, ValidBpttConfig, Variant};
 pub use model::{Forcing, Layout};
-pub use train::{train, BestBptt, BpttError, BpttOutcome, Evaluator, ProgressFn};
+pub use train::{
+    resume, train, train_with, BestBptt, BestState, BpttCheckpoint, BpttError, BpttHooks,
+    BpttOutcome, Evaluator, ProgressFn, BPTT_CHECKPOINT_FORMAT,
+};
 
 #[cfg(test)]
 mod tests;

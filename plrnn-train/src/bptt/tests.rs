@@ -324,3 +324,151 @@ fn bad_data_gives_typed_errors() {
         Err(BpttError::ChannelMismatch { trial: 1, .. })
     ));
 }
+
+/// A deterministic score of a model, so that best-model keeping takes part in the comparison.
+fn score_of(m: &plrnn_nostd::ModelBuf) -> Option<f64> {
+    Some(m.w.iter().map(|&v| f64::from(v).sin()).sum::<f64>())
+}
+
+fn resumable_cfg() -> BpttConfig {
+    BpttConfig {
+        epochs: 12,
+        eval_every: 2,
+        checkpoint_every: 3,
+        threads: 1,
+        ..small_cfg()
+    }
+}
+
+/// Interrupted twice (at an epoch boundary by the periodic checkpoint, then mid-epoch by the
+/// stop flag) and resumed from the files: the same bits as an uninterrupted run, best model
+/// included.
+#[test]
+fn interrupted_and_resumed_run_equals_uninterrupted() {
+    let data = [sine_series(300)];
+    let cfg = resumable_cfg().validate().unwrap();
+    let mut ev = score_of;
+    let full = train(&data, &cfg, Some(&mut ev), None, None).unwrap();
+    assert!(!full.stopped);
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.ckpt");
+    // Run 1: stop on the first update after epoch 4 (mid-epoch: 14 sequences, batch 4).
+    let stop = AtomicBool::new(false);
+    let mut ev1 = score_of;
+    let mut prog = |e: usize, _l: f64| {
+        if e == 4 {
+            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    };
+    let first = train_with(
+        &data,
+        &cfg,
+        BpttHooks {
+            evaluator: Some(&mut ev1),
+            progress: Some(&mut prog),
+            stop: Some(&stop),
+            checkpoint: Some(&path),
+        },
+    )
+    .unwrap();
+    assert!(first.stopped);
+    let ck = BpttCheckpoint::load(&path).unwrap();
+    assert_eq!((ck.epoch, ck.left), (4, Some(10)), "mid-epoch checkpoint");
+    assert_eq!(ck.updates, 4 * 4 + 1);
+
+    // Run 2: resume from the file to the end; the periodic checkpoints keep being written.
+    let mut ev2 = score_of;
+    let resumed = resume(
+        &data,
+        &cfg,
+        ck,
+        BpttHooks {
+            evaluator: Some(&mut ev2),
+            checkpoint: Some(&path),
+            ..BpttHooks::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(resumed.model, full.model);
+    assert_eq!(resumed.best, full.best);
+    assert_eq!(resumed.updates, full.updates);
+    assert_eq!(resumed.epochs_done, full.epochs_done);
+    assert_eq!(resumed.last_loss.to_bits(), full.last_loss.to_bits());
+
+    // The last periodic checkpoint (epoch 12) resumes to the same end with no work left.
+    let ck = BpttCheckpoint::load(&path).unwrap();
+    assert_eq!((ck.epoch, ck.left), (12, None));
+    let mut ev3 = score_of;
+    let again = resume(
+        &data,
+        &cfg,
+        ck,
+        BpttHooks {
+            evaluator: Some(&mut ev3),
+            ..BpttHooks::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(again.model, full.model);
+    assert_eq!(again.updates, full.updates);
+}
+
+#[test]
+fn resume_rejects_a_checkpoint_of_another_setting_or_method() {
+    let data = [sine_series(300)];
+    let cfg = resumable_cfg().validate().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.ckpt");
+    let stop = AtomicBool::new(true);
+    train_with(
+        &data,
+        &cfg,
+        BpttHooks {
+            stop: Some(&stop),
+            checkpoint: Some(&path),
+            ..BpttHooks::default()
+        },
+    )
+    .unwrap();
+    let ck = BpttCheckpoint::load(&path).unwrap();
+    let other = BpttConfig {
+        seed: 7,
+        ..resumable_cfg()
+    };
+    let err = resume(
+        &data,
+        &other.validate().unwrap(),
+        ck.clone(),
+        BpttHooks::default(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, BpttError::CheckpointMismatch { field: "seed", .. }),
+        "{err}"
+    );
+    // Settings that do not shape the run may change.
+    let longer = BpttConfig {
+        epochs: 13,
+        threads: 2,
+        eval_every: 0,
+        ..resumable_cfg()
+    };
+    let out = resume(&data, &longer.validate().unwrap(), ck, BpttHooks::default()).unwrap();
+    assert_eq!(out.epochs_done, 13);
+    // Another width of data.
+    let wide = TimeSeries::new(sine_data(300, 3), 3).unwrap();
+    let ck = BpttCheckpoint::load(&path).unwrap();
+    let err = resume(&[wide], &cfg, ck, BpttHooks::default()).unwrap_err();
+    assert!(
+        matches!(err, BpttError::CheckpointMismatch { field: "n", .. }),
+        "{err}"
+    );
+    // A file that is not a BPTT checkpoint.
+    std::fs::write(&path, br#"{"format": 1, "params": []}"#).unwrap();
+    let err = BpttCheckpoint::load(&path).unwrap_err().to_string();
+    assert!(err.contains("not a BPTT checkpoint"), "{err}");
+    std::fs::write(&path, b"{ truncated").unwrap();
+    let err = BpttCheckpoint::load(&path).unwrap_err().to_string();
+    assert!(err.contains("run.ckpt"), "{err}");
+}

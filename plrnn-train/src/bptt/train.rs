@@ -2,6 +2,7 @@
 //! in a fixed order, RAdam with gradient-norm clipping and exponential learning-rate decay,
 //! evaluator hook with best-model keeping.
 
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
@@ -9,9 +10,10 @@ use rand::RngExt;
 use rand_xoshiro::rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use super::config::{ValidBpttConfig, Variant};
+use super::config::{BpttConfig, ValidBpttConfig, Variant};
 use super::model::{self, Forcing, Layout, Workspace};
 use crate::TimeSeries;
 
@@ -59,6 +61,24 @@ pub enum BpttError {
         /// Longest trial.
         longest: usize,
     },
+    /// A checkpoint could not be written or read.
+    #[error("checkpoint {path}: {reason}")]
+    Checkpoint {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A checkpoint does not fit this configuration or data.
+    #[error("checkpoint does not match: {field} is {checkpoint} in the checkpoint, {current} now")]
+    CheckpointMismatch {
+        /// The setting or size that differs.
+        field: &'static str,
+        /// Value in the checkpoint.
+        checkpoint: String,
+        /// Value now.
+        current: String,
+    },
     /// The worker pool could not be built.
     #[error("cannot build a pool of {threads} threads: {reason}")]
     Pool {
@@ -103,10 +123,13 @@ pub struct BpttOutcome {
     pub last_loss: f64,
     /// Whether training stopped because the loss became non-finite.
     pub diverged: bool,
+    /// Whether the stop flag ended training (a checkpoint was written if a path was given;
+    /// one is also written when the time budget ends the run).
+    pub stopped: bool,
 }
 
 /// RAdam (Liu et al. 2020) with PyTorch's defaults (β = 0.9, 0.999; ε = 1e-8).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RAdam {
     m: Vec<f64>,
     v: Vec<f64>,
@@ -210,6 +233,112 @@ pub fn to_model_buf(layout: &Layout, params: &[f64], sigma: f64) -> plrnn_nostd:
     }
 }
 
+/// What a training run reports to and takes from its caller; every field is optional.
+#[derive(Default)]
+pub struct BpttHooks<'a> {
+    /// Scores a model (lower is better) after every `eval_every` epochs and at the end.
+    pub evaluator: Option<Evaluator<'a>>,
+    /// Called after every epoch with (epochs done, mean loss of the epoch).
+    pub progress: Option<ProgressFn<'a>>,
+    /// Once set (e.g. by Ctrl-C), training checkpoints after the current update and returns.
+    pub stop: Option<&'a AtomicBool>,
+    /// Where checkpoints go (every `checkpoint_every` epochs and when stopped); `None` = none.
+    pub checkpoint: Option<&'a Path>,
+}
+
+/// The best model of a run as a checkpoint stores it: the parameters it was exported from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BestState {
+    /// Flat parameters (see [`Layout`]).
+    pub params: Vec<f64>,
+    /// The noise scale it was exported with.
+    pub sigma: f64,
+    /// Epochs completed when it was evaluated.
+    pub epoch: usize,
+    /// Its score.
+    pub score: f64,
+}
+
+/// Everything needed to continue a BPTT run so that it ends with exactly the bits of an
+/// uninterrupted one (without a time budget): parameters, optimiser and random-generator state,
+/// and the position inside the current epoch. Written as JSON with round-trip floats.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BpttCheckpoint {
+    /// Always `"bptt"`, so a VI checkpoint is told apart.
+    pub method: String,
+    /// Format version of this struct.
+    pub format: u32,
+    /// The configuration of the run.
+    pub config: BpttConfig,
+    /// Observed channels N.
+    pub n: usize,
+    /// Flat parameters.
+    pub params: Vec<f64>,
+    /// The parameters before the last update (restored if the next one diverges).
+    pub good: Vec<f64>,
+    /// Optimiser state.
+    pub opt: RAdam,
+    /// The generator that picks sequence positions.
+    pub rng: Xoshiro256PlusPlus,
+    /// The epoch in progress (or the next one).
+    pub epoch: usize,
+    /// Sequences still to draw in that epoch; `None` = the epoch has not started.
+    pub left: Option<usize>,
+    /// Sum of the batch losses of that epoch so far.
+    pub epoch_loss: f64,
+    /// Sequences of that epoch so far.
+    pub epoch_seqs: usize,
+    /// Training seconds so far (evaluator excluded).
+    pub train_secs: f64,
+    /// Parameter updates so far.
+    pub updates: usize,
+    /// Completed epochs.
+    pub epochs_done: usize,
+    /// Mean loss of the last completed epoch.
+    pub last_loss: Option<f64>,
+    /// The best evaluated model so far.
+    pub best: Option<BestState>,
+}
+
+/// Current [`BpttCheckpoint::format`].
+pub const BPTT_CHECKPOINT_FORMAT: u32 = 1;
+
+impl BpttCheckpoint {
+    /// Writes the checkpoint atomically (temp file, sync, rename).
+    pub fn save(&self, path: &Path) -> Result<(), BpttError> {
+        let err = |reason: String| BpttError::Checkpoint {
+            path: path.display().to_string(),
+            reason,
+        };
+        let bytes = serde_json::to_vec(self).map_err(|e| err(e.to_string()))?;
+        crate::io::atomic_write(path, &bytes).map_err(|e| err(e.to_string()))
+    }
+
+    /// Reads a checkpoint written by [`BpttCheckpoint::save`].
+    pub fn load(path: &Path) -> Result<Self, BpttError> {
+        let err = |reason: String| BpttError::Checkpoint {
+            path: path.display().to_string(),
+            reason,
+        };
+        let bytes = crate::io::read_file(path).map_err(|e| err(e.to_string()))?;
+        let value: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| err(e.to_string()))?;
+        if value.get("method").and_then(|m| m.as_str()) != Some("bptt") {
+            return Err(err(
+                "not a BPTT checkpoint (written by `plrnn train --method vi`?)".into(),
+            ));
+        }
+        let c: Self = serde_json::from_value(value).map_err(|e| err(e.to_string()))?;
+        if c.format != BPTT_CHECKPOINT_FORMAT {
+            return Err(err(format!(
+                "format {} is not the supported {BPTT_CHECKPOINT_FORMAT}",
+                c.format
+            )));
+        }
+        Ok(c)
+    }
+}
+
 /// Trains a PLRNN by BPTT with (generalised and/or sparse) teacher forcing.
 ///
 /// `trials` are taken as they are (z-score them first, e.g. with `data::Dataset`); the model
@@ -221,18 +350,156 @@ pub fn to_model_buf(layout: &Layout, params: &[f64], sigma: f64) -> plrnn_nostd:
 /// best one is kept. `progress` gets (epochs done, mean loss of the epoch). `stop` ends training
 /// after the current update. σ_z and σ_x of the returned models are the RMS training residual
 /// of the observed latents under teacher forcing (the square root of the epoch's loss).
+/// [`train_with`] adds checkpoints and [`resume`] continues from one.
 ///
 /// Reproducibility: without a time budget (and without `stop`), the same data, config and seed
 /// give the same bits for any thread count. With `time_budget_secs`, the learning-rate and α
 /// schedules follow the elapsed training time and the run ends at a time, so the result
 /// depends on the machine's speed.
-pub fn train(
+pub fn train<'a>(
     trials: &[TimeSeries],
     cfg: &ValidBpttConfig,
-    mut evaluator: Option<Evaluator<'_>>,
-    mut progress: Option<ProgressFn<'_>>,
-    stop: Option<&AtomicBool>,
+    evaluator: Option<Evaluator<'a>>,
+    progress: Option<ProgressFn<'a>>,
+    stop: Option<&'a AtomicBool>,
 ) -> Result<BpttOutcome, BpttError> {
+    train_with(
+        trials,
+        cfg,
+        BpttHooks {
+            evaluator,
+            progress,
+            stop,
+            checkpoint: None,
+        },
+    )
+}
+
+/// [`train`] with every hook, checkpoints included.
+pub fn train_with(
+    trials: &[TimeSeries],
+    cfg: &ValidBpttConfig,
+    hooks: BpttHooks<'_>,
+) -> Result<BpttOutcome, BpttError> {
+    let d = check_trials(trials, cfg)?;
+    let layout = d.layout(cfg);
+    let params = model::init(&layout, cfg.seed);
+    let st = BpttCheckpoint {
+        method: "bptt".into(),
+        format: BPTT_CHECKPOINT_FORMAT,
+        config: cfg.get().clone(),
+        n: d.n,
+        good: params.clone(),
+        opt: RAdam::new(layout.len()),
+        params,
+        rng: Xoshiro256PlusPlus::seed_from_u64(cfg.seed ^ 0x5EC5_0000_0000_0002),
+        epoch: 0,
+        left: None,
+        epoch_loss: 0.0,
+        epoch_seqs: 0,
+        train_secs: 0.0,
+        updates: 0,
+        epochs_done: 0,
+        last_loss: None,
+        best: None,
+    };
+    run(trials, cfg, &d, st, hooks)
+}
+
+/// Continues a run from a checkpoint. `cfg` may differ from the checkpoint's configuration only
+/// in settings that do not shape the model, the data or the schedule of random draws (epochs,
+/// time budget, threads, evaluation and checkpoint intervals); `epochs` also sets the
+/// learning-rate horizon. A run resumed with the same `cfg` ends with exactly the bits of an
+/// uninterrupted one (without a time budget).
+pub fn resume(
+    trials: &[TimeSeries],
+    cfg: &ValidBpttConfig,
+    checkpoint: BpttCheckpoint,
+    hooks: BpttHooks<'_>,
+) -> Result<BpttOutcome, BpttError> {
+    let d = check_trials(trials, cfg)?;
+    let (c, now) = (&checkpoint.config, cfg.get());
+    macro_rules! same {
+        ($($f:ident),*) => {$(
+            if c.$f != now.$f {
+                return Err(BpttError::CheckpointMismatch {
+                    field: stringify!($f),
+                    checkpoint: format!("{:?}", c.$f),
+                    current: format!("{:?}", now.$f),
+                });
+            }
+        )*};
+    }
+    same!(
+        latent_dim,
+        bases,
+        variant,
+        seq_len,
+        batch_size,
+        learning_rate,
+        lr_final_ratio,
+        grad_clip,
+        tf_alpha,
+        tf_alpha_final,
+        tf_interval,
+        a_max,
+        seed
+    );
+    let len = d.layout(cfg).len();
+    let sizes = [
+        ("n", checkpoint.n, d.n),
+        ("params.len", checkpoint.params.len(), len),
+        ("good.len", checkpoint.good.len(), len),
+        (
+            "opt.len",
+            checkpoint.opt.m.len().min(checkpoint.opt.v.len()),
+            len,
+        ),
+    ];
+    for (field, was, is) in sizes {
+        if was != is {
+            return Err(BpttError::CheckpointMismatch {
+                field,
+                checkpoint: was.to_string(),
+                current: is.to_string(),
+            });
+        }
+    }
+    if let Some(b) = &checkpoint.best {
+        if b.params.len() != len {
+            return Err(BpttError::CheckpointMismatch {
+                field: "best.params.len",
+                checkpoint: b.params.len().to_string(),
+                current: len.to_string(),
+            });
+        }
+    }
+    let mut st = checkpoint;
+    st.config = now.clone();
+    run(trials, cfg, &d, st, hooks)
+}
+
+/// Facts about the trials that the loop needs.
+struct TrialFacts {
+    n: usize,
+    /// (trial, number of valid start positions).
+    starts: Vec<(usize, usize)>,
+    total_starts: usize,
+    seqs_per_epoch: usize,
+}
+
+impl TrialFacts {
+    fn layout(&self, cfg: &ValidBpttConfig) -> Layout {
+        Layout {
+            variant: cfg.variant,
+            m: cfg.latent_dim,
+            n: self.n,
+            p: cfg.effective_bases(),
+        }
+    }
+}
+
+fn check_trials(trials: &[TimeSeries], cfg: &ValidBpttConfig) -> Result<TrialFacts, BpttError> {
     let first = trials.first().ok_or(BpttError::NoData)?;
     let n = first.dims();
     for (ti, tr) in trials.iter().enumerate() {
@@ -274,13 +541,28 @@ pub fn train(
         .filter(|(_, t)| t.len() > t_len)
         .map(|(i, t)| (i, t.len() - t_len))
         .collect();
-    let total_starts: usize = starts.iter().map(|s| s.1).sum();
-    let seqs_per_epoch: usize = trials
+    let total_starts = starts.iter().map(|s| s.1).sum();
+    let seqs_per_epoch = trials
         .iter()
         .map(|t| t.len().saturating_sub(1) / t_len)
         .sum::<usize>()
         .max(1);
+    Ok(TrialFacts {
+        n,
+        starts,
+        total_starts,
+        seqs_per_epoch,
+    })
+}
 
+/// The training loop from any state (fresh or resumed).
+fn run(
+    trials: &[TimeSeries],
+    cfg: &ValidBpttConfig,
+    d: &TrialFacts,
+    mut st: BpttCheckpoint,
+    mut hooks: BpttHooks<'_>,
+) -> Result<BpttOutcome, BpttError> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(cfg.threads)
         .build()
@@ -288,25 +570,12 @@ pub fn train(
             threads: cfg.threads,
             reason: e.to_string(),
         })?;
-
-    let layout = Layout {
-        variant: cfg.variant,
-        m: cfg.latent_dim,
-        n,
-        p: cfg.effective_bases(),
-    };
-    let mut params = model::init(&layout, cfg.seed);
-    let mut good = params.clone();
-    let mut opt = RAdam::new(layout.len());
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(cfg.seed ^ 0x5EC5_0000_0000_0002);
+    let layout = d.layout(cfg);
+    let (n, t_len) = (d.n, cfg.seq_len);
     let mut grad = vec![0.0; layout.len()];
-    let mut train_secs = 0.0;
-    let mut updates = 0usize;
-    let mut epochs_done = 0usize;
-    let mut last_loss = f64::NAN;
-    let mut best: Option<BestBptt> = None;
     let mut diverged = false;
     let mut stopped = false;
+    let mut interrupted = false;
 
     let progress_frac = |epoch: usize, secs: f64| -> f64 {
         let e = epoch as f64 / cfg.epochs as f64;
@@ -316,13 +585,15 @@ pub fn train(
         }
     };
 
-    let mut evaluate = |params: &[f64], loss: f64, epoch: usize, best: &mut Option<BestBptt>| {
-        if let Some(ev) = evaluator.as_mut() {
-            let buf = to_model_buf(&layout, params, loss.sqrt());
+    let mut evaluate = |params: &[f64], loss: f64, epoch: usize, best: &mut Option<BestState>| {
+        if let Some(ev) = hooks.evaluator.as_mut() {
+            let sigma = loss.sqrt();
+            let buf = to_model_buf(&layout, params, sigma);
             if let Some(score) = ev(&buf) {
                 if best.as_ref().is_none_or(|b| score < b.score) && !score.is_nan() {
-                    *best = Some(BestBptt {
-                        model: buf,
+                    *best = Some(BestState {
+                        params: params.to_vec(),
+                        sigma,
                         epoch,
                         score,
                     });
@@ -330,25 +601,31 @@ pub fn train(
             }
         }
     };
+    let checkpoint = |st: &BpttCheckpoint| match hooks.checkpoint {
+        Some(path) => st.save(path),
+        None => Ok(()),
+    };
 
-    'epochs: for epoch in 0..cfg.epochs {
-        let mut epoch_loss = 0.0;
-        let mut epoch_seqs = 0usize;
-        let mut left = seqs_per_epoch;
-        while left > 0 {
+    while st.epoch < cfg.epochs {
+        let epoch = st.epoch;
+        if st.left.is_none() {
+            st.left = Some(d.seqs_per_epoch);
+            st.epoch_loss = 0.0;
+            st.epoch_seqs = 0;
+        }
+        while let Some(left) = st.left.filter(|&l| l > 0) {
             let bs = left.min(cfg.batch_size);
-            left -= bs;
             let t0 = Instant::now();
-            let frac = progress_frac(epoch, train_secs);
+            let frac = progress_frac(epoch, st.train_secs);
             let forcing = Forcing {
                 alpha: cfg.alpha_at(frac),
                 interval: cfg.tf_interval,
             };
             let picks: Vec<(usize, usize)> = (0..bs)
                 .map(|_| {
-                    let mut r = rng.random_range(0..total_starts);
+                    let mut r = st.rng.random_range(0..d.total_starts);
                     let mut pick = (0, 0);
-                    for &(ti, cnt) in &starts {
+                    for &(ti, cnt) in &d.starts {
                         if r < cnt {
                             pick = (ti, r);
                             break;
@@ -358,13 +635,14 @@ pub fn train(
                     pick
                 })
                 .collect();
+            let params = &st.params;
             let per_seq: Vec<(f64, Vec<f64>)> = pool.install(|| {
                 picks
                     .par_iter()
                     .map_init(Workspace::default, |ws, &(ti, s)| {
                         let x = &trials[ti].as_slice()[s * n..(s + t_len + 1) * n];
                         let mut g = vec![0.0; layout.len()];
-                        let l = model::loss_grad(&layout, &params, x, forcing, ws, &mut g);
+                        let l = model::loss_grad(&layout, params, x, forcing, ws, &mut g);
                         (l, g)
                     })
                     .collect()
@@ -381,51 +659,76 @@ pub fn train(
             grad.iter_mut().for_each(|g| *g *= inv);
             if !batch_loss.is_finite() || grad.iter().any(|g| !g.is_finite()) {
                 diverged = true;
-                params.copy_from_slice(&good);
-                train_secs += t0.elapsed().as_secs_f64();
-                break 'epochs;
+                st.params.copy_from_slice(&st.good);
+                st.train_secs += t0.elapsed().as_secs_f64();
+                break;
             }
             clip_grad_norm(&mut grad, cfg.grad_clip);
-            good.copy_from_slice(&params);
-            opt.step(&mut params, &grad, cfg.lr_at(frac));
+            st.good.copy_from_slice(&st.params);
+            st.opt.step(&mut st.params, &grad, cfg.lr_at(frac));
             if cfg.a_max > 0.0 {
-                for a in &mut params[layout.a()..layout.a() + layout.m] {
+                for a in &mut st.params[layout.a()..layout.a() + layout.m] {
                     *a = a.clamp(-cfg.a_max, cfg.a_max);
                 }
             }
-            updates += 1;
-            epoch_loss += batch_loss;
-            epoch_seqs += bs;
-            train_secs += t0.elapsed().as_secs_f64();
-            if stop.is_some_and(|s| s.load(Ordering::Relaxed))
-                || cfg.time_budget_secs.is_some_and(|b| train_secs >= b)
-            {
+            st.updates += 1;
+            st.epoch_loss += batch_loss;
+            st.epoch_seqs += bs;
+            st.left = Some(left - bs);
+            st.train_secs += t0.elapsed().as_secs_f64();
+            interrupted = hooks.stop.is_some_and(|s| s.load(Ordering::Relaxed));
+            if interrupted || cfg.time_budget_secs.is_some_and(|b| st.train_secs >= b) {
                 stopped = true;
                 break;
             }
         }
-        if epoch_seqs > 0 {
-            last_loss = epoch_loss / epoch_seqs as f64;
-            epochs_done = epoch + 1;
-        }
-        if let Some(p) = progress.as_mut() {
-            p(epoch + 1, last_loss);
-        }
-        if stopped {
+        if diverged {
             break;
         }
+        if stopped {
+            // Saved before the partial epoch is booked, so a resumed run finishes this epoch
+            // exactly as an uninterrupted run would.
+            checkpoint(&st)?;
+            if st.epoch_seqs > 0 {
+                st.last_loss = Some(st.epoch_loss / st.epoch_seqs as f64);
+                st.epochs_done = epoch + 1;
+            }
+            if let Some(p) = hooks.progress.as_mut() {
+                p(epoch + 1, st.last_loss.unwrap_or(f64::NAN));
+            }
+            break;
+        }
+        if st.epoch_seqs > 0 {
+            st.last_loss = Some(st.epoch_loss / st.epoch_seqs as f64);
+            st.epochs_done = epoch + 1;
+        }
+        if let Some(p) = hooks.progress.as_mut() {
+            p(epoch + 1, st.last_loss.unwrap_or(f64::NAN));
+        }
         if cfg.eval_every > 0 && (epoch + 1) % cfg.eval_every == 0 && epoch + 1 < cfg.epochs {
-            evaluate(&params, last_loss, epoch + 1, &mut best);
+            let loss = st.last_loss.unwrap_or(f64::NAN);
+            evaluate(&st.params, loss, epoch + 1, &mut st.best);
+        }
+        st.epoch += 1;
+        st.left = None;
+        if cfg.checkpoint_every > 0 && st.epoch % cfg.checkpoint_every == 0 {
+            checkpoint(&st)?;
         }
     }
-    evaluate(&params, last_loss, epochs_done, &mut best);
+    let last_loss = st.last_loss.unwrap_or(f64::NAN);
+    evaluate(&st.params, last_loss, st.epochs_done, &mut st.best);
     Ok(BpttOutcome {
-        model: to_model_buf(&layout, &params, last_loss.sqrt()),
-        best,
-        epochs_done,
-        updates,
-        train_secs,
+        model: to_model_buf(&layout, &st.params, last_loss.sqrt()),
+        best: st.best.as_ref().map(|b| BestBptt {
+            model: to_model_buf(&layout, &b.params, b.sigma),
+            epoch: b.epoch,
+            score: b.score,
+        }),
+        epochs_done: st.epochs_done,
+        updates: st.updates,
+        train_secs: st.train_secs,
         last_loss,
         diverged,
+        stopped: interrupted,
     })
 }

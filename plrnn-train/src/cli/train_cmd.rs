@@ -442,24 +442,28 @@ fn write_outputs(
 
 /// `plrnn train --method bptt`.
 fn train_bptt(a: TrainArgs) -> Result<()> {
-    if a.resume.is_some() {
-        return Err(input_err(anyhow::anyhow!(
-            "--resume is not supported with --method bptt (it has no checkpoints yet)"
-        )));
-    }
     let cfg = resolve::<BpttConfig>(&a)?.validate().map_err(input_err)?;
+    let resume_from = match &a.resume {
+        Some(p) => Some(bptt::BpttCheckpoint::load(p).map_err(input_err)?),
+        None => None,
+    };
     let data = Dataset::load(&a.data).map_err(input_err)?;
     data.validate_min_len(cfg.seq_len + 1).map_err(input_err)?;
     let norm = Normalization::fit(&data);
     let data = data.normalized(&norm).map_err(input_err)?;
     let (trials, held) = split_holdout(data.trials(), a.holdout, cfg.seq_len + 1);
+    let ckpt_path = a
+        .checkpoint
+        .clone()
+        .unwrap_or_else(|| with_suffix(&a.out, ".ckpt"));
     eprintln!(
-        "training {:?} by BPTT (M={}, P={}) on {} trial(s), {} held out",
+        "training {:?} by BPTT (M={}, P={}) on {} trial(s), {} held out; checkpoints -> {}",
         cfg.variant,
         cfg.latent_dim,
         cfg.bases,
         trials.len(),
         held.iter().map(TimeSeries::len).sum::<usize>(),
+        ckpt_path.display()
     );
     let stop = Arc::new(AtomicBool::new(false));
     {
@@ -477,18 +481,21 @@ fn train_bptt(a: TrainArgs) -> Result<()> {
             .as_ref()
             .and_then(|h| held_out_score_buf(m, h).map(|r| r.0))
     };
-    let t0 = Instant::now();
-    let out = bptt::train(
-        &trials,
-        &cfg,
-        if held.is_empty() {
+    let hooks = bptt::BpttHooks {
+        evaluator: if held.is_empty() {
             None
         } else {
             Some(&mut eval)
         },
-        Some(&mut progress),
-        Some(&stop),
-    )
+        progress: Some(&mut progress),
+        stop: Some(&stop),
+        checkpoint: Some(&ckpt_path),
+    };
+    let t0 = Instant::now();
+    let out = match resume_from {
+        Some(c) => bptt::resume(&trials, &cfg, c, hooks),
+        None => bptt::train_with(&trials, &cfg, hooks),
+    }
     .context("training")?;
     pb.finish_and_clear();
     let secs = t0.elapsed().as_secs_f64();
@@ -507,7 +514,7 @@ fn train_bptt(a: TrainArgs) -> Result<()> {
         seconds: secs,
         kept,
         best_epoch,
-        stopped: false,
+        stopped: out.stopped,
     };
     write_outputs(
         &a,
