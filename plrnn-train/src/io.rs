@@ -43,6 +43,36 @@ pub fn read_file(path: &Path) -> io::Result<Vec<u8>> {
     fs::read(path).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))
 }
 
+/// Writes `value` as JSON atomically (round-trip floats: every f64 reads back bit for bit).
+/// The error is a one-line reason, for the caller to wrap with the path.
+pub fn write_json_atomic<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), String> {
+    let bytes = serde_json::to_vec(value).map_err(|e| e.to_string())?;
+    atomic_write(path, &bytes).map_err(|e| e.to_string())
+}
+
+/// Reads JSON written by [`write_json_atomic`]. The error is a one-line reason.
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, String> {
+    let bytes = read_file(path).map_err(|e| e.to_string())?;
+    serde_json::from_slice(&bytes).map_err(|e| e.to_string())
+}
+
+/// The first of the named fields that differs between two values of one struct, as
+/// (name, old value, new value) in `Debug` form; `None` when all agree. Used by the trainers to
+/// check a checkpoint against the configuration it is resumed with.
+macro_rules! first_difference {
+    ($old:expr, $new:expr; $($f:ident),* $(,)?) => {{
+        let (old, new) = (&$old, &$new);
+        let mut diff: Option<(&'static str, String, String)> = None;
+        $(
+            if diff.is_none() && old.$f != new.$f {
+                diff = Some((stringify!($f), format!("{:?}", old.$f), format!("{:?}", new.$f)));
+            }
+        )*
+        diff
+    }};
+}
+pub(crate) use first_difference;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -306,12 +306,10 @@ pub const BPTT_CHECKPOINT_FORMAT: u32 = 1;
 impl BpttCheckpoint {
     /// Writes the checkpoint atomically (temp file, sync, rename).
     pub fn save(&self, path: &Path) -> Result<(), BpttError> {
-        let err = |reason: String| BpttError::Checkpoint {
+        crate::io::write_json_atomic(path, self).map_err(|reason| BpttError::Checkpoint {
             path: path.display().to_string(),
             reason,
-        };
-        let bytes = serde_json::to_vec(self).map_err(|e| err(e.to_string()))?;
-        crate::io::atomic_write(path, &bytes).map_err(|e| err(e.to_string()))
+        })
     }
 
     /// Reads a checkpoint written by [`BpttCheckpoint::save`].
@@ -320,9 +318,7 @@ impl BpttCheckpoint {
             path: path.display().to_string(),
             reason,
         };
-        let bytes = crate::io::read_file(path).map_err(|e| err(e.to_string()))?;
-        let value: serde_json::Value =
-            serde_json::from_slice(&bytes).map_err(|e| err(e.to_string()))?;
+        let value: serde_json::Value = crate::io::read_json(path).map_err(err)?;
         if value.get("method").and_then(|m| m.as_str()) != Some("bptt") {
             return Err(err(
                 "not a BPTT checkpoint (written by `plrnn train --method vi`?)".into(),
@@ -419,18 +415,7 @@ pub fn resume(
 ) -> Result<BpttOutcome, BpttError> {
     let d = check_trials(trials, cfg)?;
     let (c, now) = (&checkpoint.config, cfg.get());
-    macro_rules! same {
-        ($($f:ident),*) => {$(
-            if c.$f != now.$f {
-                return Err(BpttError::CheckpointMismatch {
-                    field: stringify!($f),
-                    checkpoint: format!("{:?}", c.$f),
-                    current: format!("{:?}", now.$f),
-                });
-            }
-        )*};
-    }
-    same!(
+    let diff = crate::io::first_difference!(c, now;
         latent_dim,
         bases,
         variant,
@@ -445,6 +430,13 @@ pub fn resume(
         a_max,
         seed
     );
+    if let Some((field, checkpoint, current)) = diff {
+        return Err(BpttError::CheckpointMismatch {
+            field,
+            checkpoint,
+            current,
+        });
+    }
     let len = d.layout(cfg).len();
     let sizes = [
         ("n", checkpoint.n, d.n),

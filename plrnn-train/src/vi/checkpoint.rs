@@ -61,13 +61,9 @@ pub const CHECKPOINT_FORMAT: u32 = 1;
 impl Checkpoint {
     /// Writes the checkpoint atomically as JSON.
     pub fn save(&self, path: &Path) -> Result<(), TrainError> {
-        let bytes = serde_json::to_vec(self).map_err(|e| TrainError::Checkpoint {
+        crate::io::write_json_atomic(path, self).map_err(|reason| TrainError::Checkpoint {
             path: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
-        crate::io::atomic_write(path, &bytes).map_err(|e| TrainError::Checkpoint {
-            path: path.display().to_string(),
-            reason: e.to_string(),
+            reason,
         })
     }
 
@@ -77,8 +73,7 @@ impl Checkpoint {
             path: path.display().to_string(),
             reason,
         };
-        let bytes = crate::io::read_file(path).map_err(|e| err(e.to_string()))?;
-        let c: Self = serde_json::from_slice(&bytes).map_err(|e| err(e.to_string()))?;
+        let c: Self = crate::io::read_json(path).map_err(err)?;
         if c.format != CHECKPOINT_FORMAT {
             return Err(err(format!(
                 "format {} is not the supported {CHECKPOINT_FORMAT}",

@@ -359,18 +359,7 @@ pub fn resume(
     let pieces = cut(trials, cfg.seq_len)?;
     let c = &checkpoint.config;
     let now = cfg.get();
-    macro_rules! same {
-        ($($f:ident),*) => {$(
-            if c.$f != now.$f {
-                return Err(TrainError::CheckpointMismatch {
-                    field: stringify!($f),
-                    checkpoint: format!("{:?}", c.$f),
-                    current: format!("{:?}", now.$f),
-                });
-            }
-        )*};
-    }
-    same!(
+    let diff = crate::io::first_difference!(c, now;
         latent_dim,
         bases,
         variant,
@@ -394,6 +383,13 @@ pub fn resume(
         freeze_sigma_z_epochs,
         lr_final_ratio
     );
+    if let Some((field, checkpoint, current)) = diff {
+        return Err(TrainError::CheckpointMismatch {
+            field,
+            checkpoint,
+            current,
+        });
+    }
     let dims = [
         ("n", checkpoint.n, n),
         ("k", checkpoint.k, k),
