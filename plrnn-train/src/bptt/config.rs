@@ -2,7 +2,8 @@
 //! [`ValidBpttConfig`].
 
 use serde::{Deserialize, Serialize};
-use thiserror::Error;
+
+use crate::vi::config::check;
 
 pub use crate::vi::Variant;
 
@@ -127,41 +128,8 @@ impl std::ops::Deref for ValidBpttConfig {
     }
 }
 
-/// A setting that cannot be used, with the field's name and the value given.
-#[derive(Clone, Debug, PartialEq, Error)]
-#[non_exhaustive]
-pub enum BpttConfigError {
-    /// A field is out of its allowed range.
-    #[error("{field} must be {requirement}, got {value}")]
-    Invalid {
-        /// The TOML name of the field.
-        field: &'static str,
-        /// What the field must satisfy.
-        requirement: &'static str,
-        /// The value given, formatted.
-        value: String,
-    },
-    /// The TOML text could not be parsed.
-    #[error("config is not valid TOML for BpttConfig: {0}")]
-    Parse(String),
-}
-
-fn check(
-    ok: bool,
-    field: &'static str,
-    requirement: &'static str,
-    value: impl std::fmt::Debug,
-) -> Result<(), BpttConfigError> {
-    if ok {
-        Ok(())
-    } else {
-        Err(BpttConfigError::Invalid {
-            field,
-            requirement,
-            value: format!("{value:?}"),
-        })
-    }
-}
+/// A setting that cannot be used: the same error as the VI configuration's.
+pub type BpttConfigError = crate::vi::config::ConfigError;
 
 impl BpttConfig {
     /// Parses TOML text (unknown keys are errors; missing keys take defaults).

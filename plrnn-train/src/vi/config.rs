@@ -206,7 +206,8 @@ impl std::ops::Deref for ValidConfig {
     }
 }
 
-/// A setting that cannot be used, with the field's name and the value given.
+/// A setting that cannot be used, with the field's name and the value given (both trainers'
+/// configurations report through it).
 #[derive(Clone, Debug, PartialEq, Error)]
 #[non_exhaustive]
 pub enum ConfigError {
@@ -221,11 +222,12 @@ pub enum ConfigError {
         value: String,
     },
     /// The TOML text could not be parsed.
-    #[error("config is not valid TOML for TrainConfig: {0}")]
+    #[error("config is not valid TOML for this training method: {0}")]
     Parse(String),
 }
 
-fn check(
+/// `Ok` when `ok`, else [`ConfigError::Invalid`] naming the field, the requirement and the value.
+pub(crate) fn check(
     ok: bool,
     field: &'static str,
     requirement: &'static str,
