@@ -4,13 +4,17 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
+use crate::basis::{fill_pairs, key, BasisRef, ThetaRef};
 use crate::error::{LoadError, ShapeError};
-use crate::format::{check_frame, walk_payload, Header};
+use crate::format::{
+    check_frame, encode_parts, walk_payload, Header, FLAG_NORMALIZED, FORMAT_VERSION,
+};
 use crate::generator::{gen_step, GaussianSampler, Noise, StateBufs};
-use crate::model::{Dims, ModelRef, Param, ParamsRef, Variant};
+use crate::model::{validate, Dims, ModelRef, Param, ParamsRef, Variant};
 
 /// A model of run-time size owning its parameters (row-major, as in the file). Fields are public
-/// so a trainer can fill them; [`ModelBuf::as_model_ref`] validates them before any use.
+/// so a trainer can fill them; to step it, validate it into a [`ValidModel`], which also builds
+/// the sorted basis tables the step reads.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ModelBuf {
     /// The φ variant.
@@ -102,31 +106,56 @@ impl ModelBuf {
         }
     }
 
-    /// Validates sizes and values and returns the borrowed view every step goes through.
-    pub fn as_model_ref(&self) -> Result<ModelRef<'_>, LoadError> {
-        ModelRef::new(
-            self.variant,
-            self.dims(),
-            self.normalized,
-            ParamsRef {
-                a: &self.a,
-                w: &self.w,
-                h: &self.h,
-                alpha: &self.alpha,
-                theta: &self.theta,
-                c: &self.c,
-                b: &self.b,
-                sigma_z: &self.sigma_z,
-                sigma_x: &self.sigma_x,
-                data_mean: &self.data_mean,
-                data_std: &self.data_std,
-            },
-        )
+    fn params_ref(&self) -> ParamsRef<'_> {
+        ParamsRef {
+            a: &self.a,
+            w: &self.w,
+            h: &self.h,
+            alpha: &self.alpha,
+            c: &self.c,
+            b: &self.b,
+            sigma_z: &self.sigma_z,
+            sigma_x: &self.sigma_x,
+            data_mean: &self.data_mean,
+            data_std: &self.data_std,
+        }
+    }
+
+    /// Checks sizes and values (finite, positive scales, zero W diagonal, M and N ≥ 1): the
+    /// checks of the file format. [`ValidModel::new`] runs them.
+    pub fn validate(&self) -> Result<(), LoadError> {
+        validate(self.dims(), &self.params_ref(), &self.theta)
+    }
+
+    /// The header this model is written with.
+    fn header(&self) -> Header {
+        Header {
+            version: FORMAT_VERSION,
+            variant: self.variant,
+            flags: if self.normalized { FLAG_NORMALIZED } else { 0 },
+            dims: self.dims(),
+        }
     }
 
     /// Validates and writes the model file.
     pub fn encode(&self) -> Result<Vec<u8>, LoadError> {
-        Ok(self.as_model_ref()?.encode())
+        self.validate()?;
+        Ok(self.encode_unchecked())
+    }
+
+    fn encode_unchecked(&self) -> Vec<u8> {
+        let header = self.header();
+        let mut v = vec![0u8; header.file_len()];
+        // The buffer has exactly the needed length, so this cannot fail.
+        let n = encode_parts(
+            header,
+            self.params_ref(),
+            ThetaRef::Values(&self.theta),
+            &mut v,
+        )
+        .unwrap_or(0);
+        v.truncate(n);
+        v
     }
 
     /// Decodes any model file. The length implied by the header is checked against the bytes
@@ -232,25 +261,51 @@ impl<'m> DynGenerator<'m> {
     }
 }
 
-/// A [`ModelBuf`] that passed validation: holding one proves every check of the file format
-/// holds, so its view is available without re-checking (hosts step it millions of times).
+/// A [`ModelBuf`] that passed validation, with the basis tables of its sorted thresholds:
+/// holding one proves every check of the file format holds, so its view is available without
+/// re-checking (hosts step it millions of times). Steps are bit-identical to a [`Model`] of the
+/// same parameters (the tables are built by the same arithmetic).
+///
+/// [`Model`]: crate::Model
 #[derive(Clone, Debug, PartialEq)]
 pub struct ValidModel {
     buf: ModelBuf,
+    keys: Vec<u32>,
+    pairs: Vec<[f32; 2]>,
 }
 
 impl ValidModel {
-    /// Validates `buf`; on failure the error says which check failed.
+    /// Validates `buf` and builds its basis tables; on failure the error says which check
+    /// failed.
     pub fn new(buf: ModelBuf) -> Result<Self, LoadError> {
-        buf.as_model_ref()?;
-        Ok(Self { buf })
+        buf.validate()?;
+        let (m, p) = (buf.m, buf.p);
+        let mut keys = vec![0u32; m * p];
+        let mut pairs = vec![[0.0f32; 2]; m * p];
+        if p > 0 {
+            let mut order: Vec<usize> = (0..p).collect();
+            for ((th, kr), pr) in buf
+                .theta
+                .chunks_exact(p)
+                .zip(keys.chunks_exact_mut(p))
+                .zip(pairs.chunks_exact_mut(p))
+            {
+                // A stable sort by key: ties keep file order, as `Model`'s ranks do.
+                order.clear();
+                order.extend(0..p);
+                order.sort_by_key(|&b| key(th[b]));
+                for (k, &b) in kr.iter_mut().zip(&order) {
+                    *k = key(th[b]);
+                }
+                fill_pairs(order.iter().map(|&b| (th[b], buf.alpha[b])), pr);
+            }
+        }
+        Ok(Self { buf, keys, pairs })
     }
 
     /// Decodes and validates a model file of any size.
     pub fn decode(bytes: &[u8]) -> Result<Self, LoadError> {
-        Ok(Self {
-            buf: ModelBuf::decode(bytes)?,
-        })
+        Self::new(ModelBuf::decode(bytes)?)
     }
 
     /// The validated parameters.
@@ -270,24 +325,17 @@ impl ValidModel {
             b.variant,
             b.dims(),
             b.normalized,
-            ParamsRef {
-                a: &b.a,
-                w: &b.w,
-                h: &b.h,
-                alpha: &b.alpha,
-                theta: &b.theta,
-                c: &b.c,
-                b: &b.b,
-                sigma_z: &b.sigma_z,
-                sigma_x: &b.sigma_x,
-                data_mean: &b.data_mean,
-                data_std: &b.data_std,
+            b.params_ref(),
+            ThetaRef::Values(&b.theta),
+            BasisRef {
+                keys: &self.keys,
+                pairs: &self.pairs,
             },
         )
     }
 
     /// The model file.
     pub fn encode(&self) -> Vec<u8> {
-        self.model_ref().encode()
+        self.buf.encode_unchecked()
     }
 }

@@ -1,11 +1,12 @@
 //! The model file, format version 1. See the crate documentation for the byte layout.
 
 use serde::de::{self, DeserializeSeed, SeqAccess, Visitor};
-use serde::ser::{SerializeTuple, Serializer};
+use serde::ser::{SerializeSeq, SerializeTuple, Serializer};
 use serde::Serialize;
 
+use crate::basis::ThetaRef;
 use crate::error::{BufferTooSmall, Dim, LoadError};
-use crate::model::{Dims, Model, ModelRef, Param, Variant};
+use crate::model::{Dims, Model, ModelRef, Param, ParamsRef, Variant};
 
 /// The four magic bytes at the start of every model file.
 pub const MAGIC: [u8; 4] = *b"PLRN";
@@ -299,17 +300,75 @@ where
 }
 
 /// Serialises the payload: a postcard tuple of 11 sequences of f32, in [`Param::ALL`] order.
-struct PayloadSer<'a>(&'a ModelRef<'a>);
+struct PayloadSer<'a> {
+    dims: Dims,
+    params: ParamsRef<'a>,
+    theta: ThetaRef<'a>,
+}
+
+/// θ in file order, as a sequence.
+struct ThetaSer<'a> {
+    len: usize,
+    theta: ThetaRef<'a>,
+}
+
+impl Serialize for ThetaSer<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.len))?;
+        for i in 0..self.len {
+            seq.serialize_element(&self.theta.get(i).unwrap_or(0.0))?;
+        }
+        seq.end()
+    }
+}
 
 impl Serialize for PayloadSer<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let p = self.0.params();
         let mut t = s.serialize_tuple(Param::ALL.len())?;
         for param in Param::ALL {
-            t.serialize_element(p.block(param))?;
+            match self.params.block(param) {
+                Some(block) => t.serialize_element(block)?,
+                None => t.serialize_element(&ThetaSer {
+                    len: param.len(self.dims),
+                    theta: self.theta,
+                })?,
+            }
         }
         t.end()
     }
+}
+
+/// Writes a model file (header, payload, CRC) into `out`; returns the bytes written. The caller
+/// has validated the blocks.
+pub(crate) fn encode_parts(
+    header: Header,
+    params: ParamsRef<'_>,
+    theta: ThetaRef<'_>,
+    out: &mut [u8],
+) -> Result<usize, BufferTooSmall> {
+    let needed = header.file_len();
+    let too_small = BufferTooSmall {
+        needed,
+        available: out.len(),
+    };
+    let Some(out) = out.get_mut(..needed) else {
+        return Err(too_small);
+    };
+    let (head, rest) = out.split_at_mut(HEADER_LEN);
+    head.copy_from_slice(&header.to_bytes());
+    let (payload, _) = rest.split_at_mut(needed - HEADER_LEN - CRC_LEN);
+    let ser = PayloadSer {
+        dims: header.dims,
+        params,
+        theta,
+    };
+    let used = postcard::to_slice(&ser, payload)
+        .map_err(|_| too_small)?
+        .len();
+    debug_assert_eq!(used, payload.len());
+    let sum = crc32(&out[..needed - CRC_LEN]);
+    out[needed - CRC_LEN..].copy_from_slice(&sum.to_le_bytes());
+    Ok(needed)
 }
 
 impl ModelRef<'_> {
@@ -334,24 +393,7 @@ impl ModelRef<'_> {
 
     /// Writes the model file into `out`, returning the number of bytes written. Needs no heap.
     pub fn encode_into(&self, out: &mut [u8]) -> Result<usize, BufferTooSmall> {
-        let needed = self.encoded_len();
-        let too_small = BufferTooSmall {
-            needed,
-            available: out.len(),
-        };
-        let Some(out) = out.get_mut(..needed) else {
-            return Err(too_small);
-        };
-        let (head, rest) = out.split_at_mut(HEADER_LEN);
-        head.copy_from_slice(&self.header().to_bytes());
-        let (payload, _) = rest.split_at_mut(needed - HEADER_LEN - CRC_LEN);
-        let used = postcard::to_slice(&PayloadSer(self), payload)
-            .map_err(|_| too_small)?
-            .len();
-        debug_assert_eq!(used, payload.len());
-        let sum = crc32(&out[..needed - CRC_LEN]);
-        out[needed - CRC_LEN..].copy_from_slice(&sum.to_le_bytes());
-        Ok(needed)
+        encode_parts(self.header(), self.params(), self.theta_ref(), out)
     }
 
     /// The model file as a new vector.
@@ -414,6 +456,8 @@ impl<const M: usize, const N: usize, const P: usize, const K: usize> Model<M, N,
             }
             Ok(())
         })?;
+        // θ went into `pairs[j][b][0]`; sort it into keys and ranks, and sum the tables.
+        self.build_tables();
         self.variant = header.variant;
         self.normalized = header.normalized();
         Ok(())
@@ -425,7 +469,10 @@ impl<const M: usize, const N: usize, const P: usize, const K: usize> Model<M, N,
             Param::W => self.w.as_flattened_mut(),
             Param::H => &mut self.h,
             Param::Alpha => &mut self.alpha,
-            Param::Theta => self.theta.as_flattened_mut(),
+            Param::Theta => {
+                // Staged in the first half of each table pair until `build_tables`.
+                return self.pairs.as_flattened_mut().get_mut(i).map(|p| &mut p[0]);
+            }
             Param::C => self.c.as_flattened_mut(),
             Param::B => self.b.as_flattened_mut(),
             Param::SigmaZ => &mut self.sigma_z,

@@ -86,6 +86,7 @@
 #[cfg(feature = "alloc")]
 extern crate alloc;
 
+mod basis;
 #[cfg(feature = "alloc")]
 mod buf;
 mod error;

@@ -3,6 +3,7 @@
 
 use core::fmt;
 
+use crate::basis::{self, BasisRef, ThetaRef};
 use crate::error::{Dim, LoadError, ShapeError};
 use crate::step;
 
@@ -189,7 +190,9 @@ impl Dims {
     }
 }
 
-/// Borrowed parameter blocks, row-major, as handed to [`ModelRef::new`].
+/// Borrowed parameter blocks, row-major, in file order, except θ: a model keeps its thresholds
+/// sorted per unit for the step (module `basis`), so θ is read one value at a time through
+/// [`ModelRef::theta`] (or [`Model::theta`]).
 #[derive(Clone, Copy, Debug)]
 pub struct ParamsRef<'a> {
     /// A (M).
@@ -200,8 +203,6 @@ pub struct ParamsRef<'a> {
     pub h: &'a [f32],
     /// α (P).
     pub alpha: &'a [f32],
-    /// θ (M×P).
-    pub theta: &'a [f32],
     /// C (M×K).
     pub c: &'a [f32],
     /// B (N×M).
@@ -217,82 +218,83 @@ pub struct ParamsRef<'a> {
 }
 
 impl<'a> ParamsRef<'a> {
-    /// The block named by `p`.
-    pub const fn block(&self, p: Param) -> &'a [f32] {
-        match p {
+    /// The block named by `p`; `None` for [`Param::Theta`], which is not held as a slice.
+    pub const fn block(&self, p: Param) -> Option<&'a [f32]> {
+        Some(match p {
             Param::A => self.a,
             Param::W => self.w,
             Param::H => self.h,
             Param::Alpha => self.alpha,
-            Param::Theta => self.theta,
+            Param::Theta => return None,
             Param::C => self.c,
             Param::B => self.b,
             Param::SigmaZ => self.sigma_z,
             Param::SigmaX => self.sigma_x,
             Param::DataMean => self.data_mean,
             Param::DataStd => self.data_std,
-        }
+        })
     }
 }
 
-/// A validated model of run-time size, borrowing its parameters. Holding one proves the sizes
-/// are consistent and every value passed the checks of the file format; stepping it cannot
-/// fail except through a caller buffer of the wrong length, which the step functions report.
+/// Checks sizes and values of a model's blocks (finite, positive scales, zero W diagonal, M and
+/// N ≥ 1): the checks of the file format.
+pub(crate) fn validate(dims: Dims, params: &ParamsRef<'_>, theta: &[f32]) -> Result<(), LoadError> {
+    if dims.m == 0 {
+        return Err(LoadError::ZeroDimension { dim: Dim::M });
+    }
+    if dims.n == 0 {
+        return Err(LoadError::ZeroDimension { dim: Dim::N });
+    }
+    for p in Param::ALL {
+        let block = params.block(p).unwrap_or(theta);
+        if block.len() != p.len(dims) {
+            return Err(LoadError::DimensionMismatch {
+                dim: block_dim(p),
+                expected: p.len(dims),
+                found: block.len(),
+            });
+        }
+        for (i, &v) in block.iter().enumerate() {
+            p.check(dims, i, v)?;
+        }
+    }
+    Ok(())
+}
+
+/// A validated model of run-time size, borrowing its parameters and its basis tables. Holding
+/// one proves the sizes are consistent, every value passed the checks of the file format and the
+/// tables belong to the parameters; stepping it cannot fail except through a caller buffer of the
+/// wrong length, which the step functions report.
+///
+/// Obtained from a [`Model`] ([`Model::as_model_ref`]) or, with the `alloc` feature, from a
+/// `ValidModel` (`ValidModel::model_ref`); both give bit-identical steps.
 #[derive(Clone, Copy, Debug)]
 pub struct ModelRef<'a> {
     variant: Variant,
     dims: Dims,
     normalized: bool,
     p: ParamsRef<'a>,
+    theta: ThetaRef<'a>,
+    basis: BasisRef<'a>,
 }
 
 impl<'a> ModelRef<'a> {
-    /// Validates sizes and values (finite, positive scales, zero W diagonal).
-    pub fn new(
-        variant: Variant,
-        dims: Dims,
-        normalized: bool,
-        params: ParamsRef<'a>,
-    ) -> Result<Self, LoadError> {
-        if dims.m == 0 {
-            return Err(LoadError::ZeroDimension { dim: Dim::M });
-        }
-        if dims.n == 0 {
-            return Err(LoadError::ZeroDimension { dim: Dim::N });
-        }
-        for p in Param::ALL {
-            let block = params.block(p);
-            if block.len() != p.len(dims) {
-                return Err(LoadError::DimensionMismatch {
-                    dim: block_dim(p),
-                    expected: p.len(dims),
-                    found: block.len(),
-                });
-            }
-            for (i, &v) in block.iter().enumerate() {
-                p.check(dims, i, v)?;
-            }
-        }
-        Ok(Self {
-            variant,
-            dims,
-            normalized,
-            p: params,
-        })
-    }
-
-    /// Built from a [`Model`], whose construction already validated everything.
+    /// Built by a storage type whose construction validated everything and built the tables.
     pub(crate) const fn trusted(
         variant: Variant,
         dims: Dims,
         normalized: bool,
         p: ParamsRef<'a>,
+        theta: ThetaRef<'a>,
+        basis: BasisRef<'a>,
     ) -> Self {
         Self {
             variant,
             dims,
             normalized,
             p,
+            theta,
+            basis,
         }
     }
 
@@ -312,9 +314,23 @@ impl<'a> ModelRef<'a> {
         self.normalized
     }
 
-    /// The parameter blocks.
+    /// The parameter blocks other than θ.
     pub const fn params(&self) -> ParamsRef<'a> {
         self.p
+    }
+
+    /// θ at row-major index `i` (`θ[i / P][i % P]`, the file's order), exactly as loaded; `None`
+    /// past the end.
+    pub fn theta(&self, i: usize) -> Option<f32> {
+        self.theta.get(i)
+    }
+
+    pub(crate) const fn theta_ref(&self) -> ThetaRef<'a> {
+        self.theta
+    }
+
+    pub(crate) const fn basis(&self) -> BasisRef<'a> {
+        self.basis
     }
 
     /// One deterministic latent step z_next = A∘z + W φ(z) + h + C s, through the same kernel
@@ -367,8 +383,14 @@ const fn block_dim(p: Param) -> Dim {
     }
 }
 
-/// A model with sizes fixed at compile time: plain arrays of f32, no heap. M latent units,
-/// N observations, P bases, K inputs.
+/// A model with sizes fixed at compile time: plain arrays, no heap. M latent units,
+/// N observations, P bases (at most 256, checked at compile time), K inputs.
+///
+/// θ is not stored as given: each unit's thresholds are kept sorted, as order-preserving integer
+/// keys, with each threshold's rank (one byte) to give the file's order back exactly, next to
+/// the prefix sums the step evaluates the basis with (module `basis`). That is
+/// M·P·(4 + 1 + 8) bytes for θ and its tables, against M·P·4 for θ alone; [`Model::theta`]
+/// returns θ exactly as loaded.
 ///
 /// Fields are private: every `Model` was either built by [`Model::new_zeroed`], validated by
 /// [`Model::from_params`], or decoded by [`Model::decode_into`], so stepping it cannot fail.
@@ -382,7 +404,12 @@ pub struct Model<const M: usize, const N: usize, const P: usize, const K: usize>
     pub(crate) w: [[f32; M]; M],
     pub(crate) h: [f32; M],
     pub(crate) alpha: [f32; P],
-    pub(crate) theta: [[f32; P]; M],
+    /// θ of each row as sorted `basis::key`s.
+    pub(crate) keys: [[u32; P]; M],
+    /// `rank[j][b]`: the position of θ_jb in `keys[j]`.
+    pub(crate) rank: [[u8; P]; M],
+    /// `pairs[j][k − 1]` = (S_j[k], O_j[k]), k = 1..=P (module `basis`).
+    pub(crate) pairs: [[[f32; 2]; P]; M],
     pub(crate) c: [[f32; K]; M],
     pub(crate) b: [[f32; M]; N],
     pub(crate) sigma_z: [f32; M],
@@ -423,9 +450,23 @@ impl<const M: usize, const N: usize, const P: usize, const K: usize> Model<M, N,
         k: K,
     };
 
+    /// Ranks are stored in one byte.
+    const P_FITS: () = assert!(
+        P <= 256,
+        "plrnn_nostd::Model supports at most 256 bases (P)"
+    );
+
     /// A valid model with every weight zero, unit noise scales and identity data statistics:
     /// the storage to decode a file into. `const`, so it can initialise a `static`.
     pub const fn new_zeroed() -> Self {
+        #[allow(clippy::let_unit_value)]
+        let () = Self::P_FITS;
+        let mut rank = [0u8; P];
+        let mut i = 0;
+        while i < P {
+            rank[i] = i as u8;
+            i += 1;
+        }
         Self {
             variant: Variant::Relu,
             normalized: false,
@@ -433,7 +474,9 @@ impl<const M: usize, const N: usize, const P: usize, const K: usize> Model<M, N,
             w: [[0.0; M]; M],
             h: [0.0; M],
             alpha: [0.0; P],
-            theta: [[0.0; P]; M],
+            keys: [[basis::key(0.0); P]; M],
+            rank: [rank; M],
+            pairs: [[[0.0; 2]; P]; M],
             c: [[0.0; K]; M],
             b: [[0.0; M]; N],
             sigma_z: [1.0; M],
@@ -449,23 +492,36 @@ impl<const M: usize, const N: usize, const P: usize, const K: usize> Model<M, N,
         variant: Variant,
         params: ModelParams<M, N, P, K>,
     ) -> Result<Self, LoadError> {
-        let m = Self {
-            variant,
-            normalized: false,
-            a: params.a,
-            w: params.w,
-            h: params.h,
-            alpha: params.alpha,
-            theta: params.theta,
-            c: params.c,
-            b: params.b,
-            sigma_z: params.sigma_z,
-            sigma_x: params.sigma_x,
-            data_mean: [0.0; N],
-            data_std: [1.0; N],
-        };
-        ModelRef::new(variant, Self::DIMS, false, m.params_ref())?;
+        let mut m = Self::new_zeroed();
+        m.variant = variant;
+        m.a = params.a;
+        m.w = params.w;
+        m.h = params.h;
+        m.alpha = params.alpha;
+        m.c = params.c;
+        m.b = params.b;
+        m.sigma_z = params.sigma_z;
+        m.sigma_x = params.sigma_x;
+        validate(Self::DIMS, &m.params_ref(), params.theta.as_flattened())?;
+        for (pr, th) in m.pairs.iter_mut().zip(&params.theta) {
+            for (p, &t) in pr.iter_mut().zip(th) {
+                p[0] = t;
+            }
+        }
+        m.build_tables();
         Ok(m)
+    }
+
+    /// Sorts θ and computes the prefix sums. On entry `pairs[j][b][0]` holds θ_jb.
+    pub(crate) fn build_tables(&mut self) {
+        for ((kr, rr), pr) in self
+            .keys
+            .iter_mut()
+            .zip(&mut self.rank)
+            .zip(&mut self.pairs)
+        {
+            basis::build_row_in_place(&self.alpha, kr, rr, pr);
+        }
     }
 
     /// Attaches the training data's per-channel mean and standard deviation (validated), so that
@@ -489,7 +545,6 @@ impl<const M: usize, const N: usize, const P: usize, const K: usize> Model<M, N,
             w: self.w.as_flattened(),
             h: &self.h,
             alpha: &self.alpha,
-            theta: self.theta.as_flattened(),
             c: self.c.as_flattened(),
             b: self.b.as_flattened(),
             sigma_z: &self.sigma_z,
@@ -501,7 +556,21 @@ impl<const M: usize, const N: usize, const P: usize, const K: usize> Model<M, N,
 
     /// The same model as a run-time-sized view (no copy).
     pub fn as_model_ref(&self) -> ModelRef<'_> {
-        ModelRef::trusted(self.variant, Self::DIMS, self.normalized, self.params_ref())
+        ModelRef::trusted(
+            self.variant,
+            Self::DIMS,
+            self.normalized,
+            self.params_ref(),
+            ThetaRef::Ranked {
+                keys: self.keys.as_flattened(),
+                rank: self.rank.as_flattened(),
+                p: P,
+            },
+            BasisRef {
+                keys: self.keys.as_flattened(),
+                pairs: self.pairs.as_flattened(),
+            },
+        )
     }
 
     /// The φ variant.
@@ -534,9 +603,15 @@ impl<const M: usize, const N: usize, const P: usize, const K: usize> Model<M, N,
         &self.alpha
     }
 
-    /// θ.
-    pub const fn theta(&self) -> &[[f32; P]; M] {
-        &self.theta
+    /// θ, `theta[i][b]`, exactly as loaded (rebuilt from the sorted storage, hence by value).
+    pub fn theta(&self) -> [[f32; P]; M] {
+        let mut out = [[0.0f32; P]; M];
+        for ((o, kr), rr) in out.iter_mut().zip(&self.keys).zip(&self.rank) {
+            for (v, &r) in o.iter_mut().zip(rr) {
+                *v = kr.get(r as usize).map_or(0.0, |&k| basis::from_key(k));
+            }
+        }
+        out
     }
 
     /// C.
@@ -592,22 +667,35 @@ impl<const M: usize, const N: usize, const P: usize, const K: usize> Model<M, N,
 
     /// For `ClippedDendritic` models with every |A_ii| < 1: per-unit radii R with
     /// R_i = (Σ_j |W_ij| Φ_j + |h_i| + Σ_k |C_ik| s_max) / (1 − |A_ii|), Φ_j = Σ_b |α_b||θ_jb|,
-    /// where `s_max` bounds every |s_k|. Then a noiseless orbit satisfies
+    /// where `s_max` bounds every |s_k|. In exact arithmetic a noiseless orbit satisfies
     /// |z_t,i| ≤ max(|z_0,i|, R_i) for all t (and enters any neighbourhood of [−R_i, R_i]):
     /// |φ_j| ≤ Φ_j because each clipped basis term lies between 0 and −θ_jb.
-    /// Returns `None` for other variants or when some |A_ii| ≥ 1. Computed in f32; allow a
-    /// relative rounding margin of a few ulps when comparing.
+    /// Returns `None` for other variants or when some |A_ii| ≥ 1. Computed in f32.
+    ///
+    /// **Rounding margin.** The computed orbit obeys the same bound with R_i inflated to
+    /// R̂_i = (1 + γ)(X_i + E_i) / (1 − |A_ii|(1 + γ)), where X_i is the numerator above,
+    /// γ = n u / (1 − n u) with n = M + K + 2 and u = 2⁻²⁴, and
+    /// E_i = c u Σ_j |W_ij| (Θ_j Σ_b |α_b| + Φ_j) with Θ_j = max_b |θ_jb| and c = 2P + 1 to
+    /// first order (`tests/dynamics.rs` takes 2(2P + 1)) bounds the rounding of the
+    /// table-evaluated φ_j (its slope is exactly 0 beyond the thresholds and its value 0 below,
+    /// so the bound holds for every z). To first order R̂_i / R_i − 1 ≈ γ/(1 − |A_ii|) + E_i/X_i:
+    /// not a few ulps when |A_ii| is close to 1 (for M = 8, K = 1, |A_ii| = 0.999 the first term
+    /// is 6.6·10⁻⁴). `tests/dynamics.rs` checks orbits against R̂ computed this way.
     pub fn clipped_bound(&self, s_max: f32) -> Option<[f32; M]> {
         if self.variant != Variant::ClippedDendritic {
             return None;
         }
         let mut phi_max = [0.0f32; M];
-        for (pm, th) in phi_max.iter_mut().zip(&self.theta) {
+        for ((pm, kr), rr) in phi_max.iter_mut().zip(&self.keys).zip(&self.rank) {
+            // θ_jb in file order b, as before the sorted storage: Σ_b |α_b||θ_jb|.
             *pm = self
                 .alpha
                 .iter()
-                .zip(th)
-                .map(|(a, t)| libm::fabsf(*a) * libm::fabsf(*t))
+                .zip(rr)
+                .map(|(a, &r)| {
+                    let t = kr.get(r as usize).map_or(0.0, |&k| basis::from_key(k));
+                    libm::fabsf(*a) * libm::fabsf(t)
+                })
                 .sum();
         }
         let mut r = [0.0f32; M];

@@ -2,19 +2,30 @@
 //! const-generic [`Model`](crate::Model), the run-time-sized [`ModelRef`], the generators on the
 //! host and on the device — ends here, so equal inputs give equal bits everywhere.
 //!
-//! The order of every sum is fixed by the code below (Rust never reassociates or fuses float
-//! operations on its own), which is what makes host and Cortex-M4F results bit-identical:
+//! The order of every operation is fixed by the code below (Rust never reassociates or fuses
+//! float operations on its own), which is what makes host and Cortex-M4F results bit-identical:
 //!
 //! ```text
-//! φ_j      = Σ_b α_b · r_jb               (b = 0, 1, …; r as per variant)
+//! k_j      = #{b : θ_jb < z_j}                       (sorted keys, fixed-length binary search)
+//! φ_j      = z_j · s_j − O_j[k_j]                    (one product, one subtraction)
+//!            s_j = S_j[k_j]                           (dendritic; clipped with z_j ≤ 0)
+//!            s_j = S_j[k_j] − S_j[P]                  (clipped with z_j > 0; exactly 0 for k_j = P)
 //! z'_i     = ((A_i · z_i + Σ_j W_ij · φ_j) + h_i) + Σ_k C_ik · s_k   (left to right)
-//! x_n      = Σ_i B_ni · z_i
+//! x_n      = Σ_i B_ni · z_i                           (left to right, from 0)
 //! ```
 //!
-//! Written with iterator zips rather than indexing: there is no bounds check, hence no panic
-//! path, in the step. A zero-length block (P = 0 or K = 0) is handled before `chunks_exact`,
-//! which would panic on a chunk size of zero.
+//! S_j, O_j are the prefix sums of α and α·θ over row j's sorted thresholds, summed in f32 in
+//! sorted order when the model is built (module `basis`); (S_j[0], O_j[0]) = (0, 0).
+//! Every sum Σ is one accumulator, added in index order: the dot products are written out eight
+//! (then four) terms at a time, which changes the instructions, not the order.
+//!
+//! Written with slices, iterators and `get` rather than indexing: there is no bounds check that
+//! can fail, hence no panic path, in the step. A zero-length block (P = 0 or K = 0) is handled
+//! before `chunks_exact`, which would panic on a chunk size of zero. The instructions executed
+//! do not depend on the values (no data-dependent branch): the search always takes
+//! ⌊log₂ P⌋ + 1 probes.
 
+use crate::basis::{count_less, key, BasisRef, KEY_POS_ZERO};
 use crate::model::{ModelRef, Variant};
 
 #[inline(always)]
@@ -27,10 +38,67 @@ fn relu(x: f32) -> f32 {
     }
 }
 
+/// `acc += x[t] * y[t]` for the listed t, in order (written out: opt-level "s" does not unroll).
+macro_rules! mac {
+    ($acc:ident, $x:ident, $y:ident; $($t:literal)+) => {
+        $( $acc += $x[$t] * $y[$t]; )+
+    };
+}
+
+/// acc + Σ_i a_i·b_i, added left to right into the one accumulator (each product rounded, then
+/// each sum: no fused multiply-add, no reassociation), over the common length. Written out eight
+/// and four terms at a time so that the loop overhead is paid once per block (LLVM does not
+/// unroll at opt-level "s"); the order of the additions is the plain loop's.
+#[inline(always)]
+fn dot_from(mut acc: f32, a: &[f32], b: &[f32]) -> f32 {
+    let (mut a, mut b) = (a, b);
+    while let (Some((x, ra)), Some((y, rb))) =
+        (a.split_first_chunk::<8>(), b.split_first_chunk::<8>())
+    {
+        mac!(acc, x, y; 0 1 2 3 4 5 6 7);
+        (a, b) = (ra, rb);
+    }
+    if let (Some((x, ra)), Some((y, rb))) = (a.split_first_chunk::<4>(), b.split_first_chunk::<4>())
+    {
+        mac!(acc, x, y; 0 1 2 3);
+        (a, b) = (ra, rb);
+    }
+    for (&x, &y) in a.iter().zip(b) {
+        acc += x * y;
+    }
+    acc
+}
+
+/// The dendritic basis by table look-up (module `basis`): per unit a key, a fixed-length binary
+/// search for k = #{θ_jb < z_j} and φ_j = z_j·s − o with (s, o) = (S_j[k], O_j[k]); for the
+/// clipped variant and z_j > 0 the slope is S_j[k] − S_j[P].
+#[inline(always)]
+fn dendritic<const CLIPPED: bool>(basis: BasisRef<'_>, nb: usize, z: &[f32], phi: &mut [f32]) {
+    let (mut keys, mut pairs) = (basis.keys, basis.pairs);
+    for (o, &zj) in phi.iter_mut().zip(z) {
+        let (Some((kr, keys_rest)), Some((pr, pairs_rest))) =
+            (keys.split_at_checked(nb), pairs.split_at_checked(nb))
+        else {
+            return;
+        };
+        (keys, pairs) = (keys_rest, pairs_rest);
+        let kz = key(zj);
+        let k = count_less(kr, kz);
+        // k = 0 is the empty sum; `get` maps it (wrapped to usize::MAX) to (0, 0).
+        let [mut slope, offset] = pr.get(k.wrapping_sub(1)).copied().unwrap_or([0.0; 2]);
+        if CLIPPED {
+            // Loaded and subtracted whatever z is (x − 0.0 = x exactly, −0.0 included), so the
+            // step takes the same instructions for every z.
+            let total = pr.last().map_or(0.0, |t| t[0]);
+            slope -= if kz > KEY_POS_ZERO { total } else { 0.0 };
+        }
+        *o = zj * slope - offset;
+    }
+}
+
 /// φ(z) into `phi` (length M).
 #[inline(always)]
 pub(crate) fn basis(model: &ModelRef<'_>, z: &[f32], phi: &mut [f32]) {
-    let p = model.params();
     let nb = model.dims().p;
     match model.variant() {
         Variant::Relu => {
@@ -38,33 +106,10 @@ pub(crate) fn basis(model: &ModelRef<'_>, z: &[f32], phi: &mut [f32]) {
                 *o = relu(zi);
             }
         }
-        Variant::Dendritic => {
-            if nb == 0 {
-                phi.fill(0.0);
-                return;
-            }
-            for ((o, &zi), th) in phi.iter_mut().zip(z).zip(p.theta.chunks_exact(nb)) {
-                let mut acc = 0.0f32;
-                for (&al, &t) in p.alpha.iter().zip(th) {
-                    acc += al * relu(zi - t);
-                }
-                *o = acc;
-            }
-        }
-        Variant::ClippedDendritic => {
-            if nb == 0 {
-                phi.fill(0.0);
-                return;
-            }
-            for ((o, &zi), th) in phi.iter_mut().zip(z).zip(p.theta.chunks_exact(nb)) {
-                let r0 = relu(zi);
-                let mut acc = 0.0f32;
-                for (&al, &t) in p.alpha.iter().zip(th) {
-                    acc += al * (relu(zi - t) - r0);
-                }
-                *o = acc;
-            }
-        }
+        // No basis functions: φ = 0 (`chunks_exact` would panic on a chunk size of 0).
+        _ if nb == 0 => phi.fill(0.0),
+        Variant::Dendritic => dendritic::<false>(model.basis(), nb, z, phi),
+        Variant::ClippedDendritic => dendritic::<true>(model.basis(), nb, z, phi),
     }
 }
 
@@ -83,6 +128,7 @@ pub(crate) fn latent(
     }
     basis(model, z, phi);
     let p = model.params();
+    // z'_i = ((A_i z_i + Σ_j W_ij φ_j) + h_i) + Σ_k C_ik s_k, in that order.
     let rows = z_next
         .iter_mut()
         .zip(z)
@@ -91,23 +137,12 @@ pub(crate) fn latent(
         .zip(p.w.chunks_exact(d.m));
     if d.k == 0 {
         for ((((zn, &zi), &ai), &hi), wr) in rows {
-            let mut acc = ai * zi;
-            for (&wij, &fj) in wr.iter().zip(phi.iter()) {
-                acc += wij * fj;
-            }
-            *zn = acc + hi;
+            *zn = dot_from(ai * zi, wr, phi) + hi;
         }
     } else {
         for (((((zn, &zi), &ai), &hi), wr), cr) in rows.zip(p.c.chunks_exact(d.k)) {
-            let mut acc = ai * zi;
-            for (&wij, &fj) in wr.iter().zip(phi.iter()) {
-                acc += wij * fj;
-            }
-            acc += hi;
-            for (&cik, &sk) in cr.iter().zip(s) {
-                acc += cik * sk;
-            }
-            *zn = acc;
+            let acc = dot_from(ai * zi, wr, phi) + hi;
+            *zn = dot_from(acc, cr, s);
         }
     }
 }
@@ -120,10 +155,6 @@ pub(crate) fn observe(model: &ModelRef<'_>, z: &[f32], x: &mut [f32]) {
         return;
     }
     for (xn, br) in x.iter_mut().zip(model.params().b.chunks_exact(d.m)) {
-        let mut acc = 0.0f32;
-        for (&bni, &zi) in br.iter().zip(z) {
-            acc += bni * zi;
-        }
-        *xn = acc;
+        *xn = dot_from(0.0, br, z);
     }
 }

@@ -1,7 +1,7 @@
 //! The committed firmware models are exactly what `fw_models` generates, and their dynamics are
 //! bounded but not trivial.
 
-use plrnn_nostd::{DynGenerator, ModelBuf, Noise};
+use plrnn_nostd::{DynGenerator, ModelBuf, Noise, ValidModel};
 use plrnn_tests::fw_models::{self, ALL};
 
 fn committed(file: &str) -> Vec<u8> {
@@ -28,8 +28,8 @@ fn committed_models_match_generator() {
 fn deterministic_orbits_are_bounded_and_not_fixed_points() {
     for spec in ALL {
         let buf = ModelBuf::decode(&committed(spec.file)).unwrap();
-        let model = buf.as_model_ref().unwrap();
-        let mut gen = DynGenerator::new(model, 0);
+        let valid = ValidModel::new(buf).unwrap();
+        let mut gen = DynGenerator::new(valid.model_ref(), 0);
         let n = spec.dims.n;
         let mut x = vec![0.0f32; n];
         let mut tail = Vec::new();

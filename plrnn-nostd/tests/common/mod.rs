@@ -58,14 +58,17 @@ fn relu(x: f64) -> f64 {
     }
 }
 
-/// The latent step written plainly from the equations in f64, plus a bound on the rounding error
-/// of an f32 evaluation of it: Σ of |terms| (the standard error bound of a sum is
-/// γ_n · Σ|terms| with γ_n ≈ n·2⁻²⁴).
+/// The latent step written plainly from the equations in f64 (φ as the sum of relu terms, not
+/// the kernel's table), plus the magnitude the rounding bound of an f32 evaluation scales with:
+/// mag_i = |A_i z_i| + Σ_j |W_ij| Φ_j + |h_i| + Σ_k |C_ik s_k|, with Φ_j = |z_j| for `Relu` and
+/// Φ_j = Σ_b |α_b| (|z_j| + |θ_jb|) for the dendritic variants (a bound on |φ_j| and on the
+/// terms of its table evaluation; see `step_matches_f64_reference`).
 pub fn reference_step<const M: usize, const N: usize, const P: usize, const K: usize>(
     m: &Model<M, N, P, K>,
     z: &[f32; M],
     s: &[f32; K],
 ) -> ([f64; M], [f64; M]) {
+    let theta = m.theta();
     let mut phi = [0.0f64; M];
     let mut phi_abs = [0.0f64; M];
     for j in 0..M {
@@ -73,22 +76,22 @@ pub fn reference_step<const M: usize, const N: usize, const P: usize, const K: u
         match m.variant() {
             Variant::Relu => {
                 phi[j] = relu(zj);
-                phi_abs[j] = relu(zj);
+                phi_abs[j] = zj.abs();
             }
             Variant::Dendritic => {
                 for b in 0..P {
-                    let t = relu(zj - m.theta()[j][b] as f64);
+                    let t = relu(zj - theta[j][b] as f64);
                     phi[j] += m.alpha()[b] as f64 * t;
-                    phi_abs[j] += (m.alpha()[b] as f64).abs()
-                        * (t + zj.abs() + (m.theta()[j][b] as f64).abs());
+                    phi_abs[j] +=
+                        (m.alpha()[b] as f64).abs() * (zj.abs() + (theta[j][b] as f64).abs());
                 }
             }
             Variant::ClippedDendritic => {
                 for b in 0..P {
-                    let t = relu(zj - m.theta()[j][b] as f64) - relu(zj);
+                    let t = relu(zj - theta[j][b] as f64) - relu(zj);
                     phi[j] += m.alpha()[b] as f64 * t;
-                    phi_abs[j] += (m.alpha()[b] as f64).abs()
-                        * (2.0 * zj.abs() + (m.theta()[j][b] as f64).abs());
+                    phi_abs[j] +=
+                        (m.alpha()[b] as f64).abs() * (zj.abs() + (theta[j][b] as f64).abs());
                 }
             }
         }

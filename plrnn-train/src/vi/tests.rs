@@ -423,7 +423,8 @@ fn exported_model_loads_in_plrnn_nostd_and_steps_alike() {
         // One deterministic step in f32 on the device kernel agrees with the f64 step.
         let z0 = [0.3, -0.2, 0.5, 0.1];
         let want = out.model.observe(&out.model.step(&z0, &[]));
-        let mut gen = plrnn_nostd::DynGenerator::new(back.as_model_ref().unwrap(), 1);
+        let valid = plrnn_nostd::ValidModel::new(back).unwrap();
+        let mut gen = plrnn_nostd::DynGenerator::new(valid.model_ref(), 1);
         gen.set_state(&z0.map(|x| x as f32)).unwrap();
         let mut x = vec![0.0f32; 2];
         gen.step(&[], plrnn_nostd::Noise::None, &mut x).unwrap();
