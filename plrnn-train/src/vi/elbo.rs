@@ -18,6 +18,7 @@
 //!
 //! Speed: see the comment on [`loss_grad`] and BENCHMARKS.md.
 
+use super::basis::SortedBasis;
 use super::config::{InitialState, Variant};
 use super::encoder::EncView;
 use super::params::Layout;
@@ -56,11 +57,10 @@ pub struct Workspace {
     act: Vec<f64>,
     dact: Vec<f64>,
     wt: Vec<f64>,
-    theta_t: Vec<f64>,
+    basis: SortedBasis,
+    kidx: Vec<u32>,
     ct: Vec<f64>,
     dct: Vec<f64>,
-    acc_alpha: Vec<f64>,
-    acc_theta: Vec<f64>,
     acc_relu: Vec<f64>,
     inv_var_z: Vec<f64>,
     rsq_z: Vec<f64>,
@@ -252,12 +252,6 @@ fn loss_grad_impl(
             ws.wt[j * m + i] = w[i * m + j];
         }
     }
-    fit(&mut ws.theta_t, p * m);
-    for i in 0..m {
-        for bb in 0..p {
-            ws.theta_t[bb * m + i] = params[l.theta.start + i * p + bb];
-        }
-    }
     fit(&mut ws.ct, k * m);
     fit(&mut ws.dct, k * m);
     for i in 0..m {
@@ -265,8 +259,10 @@ fn loss_grad_impl(
             ws.ct[kk * m + i] = params[l.c.start + i * k + kk];
         }
     }
-    fit(&mut ws.acc_alpha, p * m);
-    fit(&mut ws.acc_theta, p * m);
+    let variant = l.variant;
+    if variant != Variant::Relu {
+        ws.basis.build(m, p, alpha, &params[l.theta.clone()]);
+    }
     fit(&mut ws.acc_relu, m);
     fit(&mut ws.inv_var_z, m);
     fit(&mut ws.rsq_z, m);
@@ -275,6 +271,8 @@ fn loss_grad_impl(
     fit(&mut ws.phid, TB * m);
     fit(&mut ws.dphi, TB * m);
     fit(&mut ws.g, TB * m);
+    ws.kidx.clear();
+    ws.kidx.resize(TB * m, 0);
     let mut log_sigma_z_sum = 0.0;
     for i in 0..m {
         let sz = set.sigma_z_min + params[l.log_sigma_z.start + i].exp();
@@ -290,19 +288,20 @@ fn loss_grad_impl(
     // Dendritic, φ_i = Σ_b α_b relu(z_i − θ_ib):
     //   dα_b = Σ_t Σ_i dφ_ti relu(z_ti − θ_ib);  dθ_ib = −α_b Σ_t dφ_ti [z_ti > θ_ib];
     //   φ'_i = Σ_b α_b [z_i > θ_ib].
+    // Evaluated through the sorted thresholds (see `SortedBasis`): per (t, i) one bucket index
+    // k_ti, φ = z S_α[k] − S_αθ[k], φ' = S_α[k], and dφ_ti is only summed per (i, k) bucket here;
+    // dα and dθ follow after the loop.
     // Clipped adds −(Σ_b α_b) relu(z_i): dα_b gets −Σ_t Σ_i dφ_ti relu(z_ti) for every b and
     //   φ'_i gets −(Σ_b α_b)[z_i > 0].
-    let variant = l.variant;
     {
         let Workspace {
             z,
             dz,
             wt,
-            theta_t,
+            basis,
+            kidx,
             ct,
             dct,
-            acc_alpha,
-            acc_theta,
             acc_relu,
             inv_var_z,
             rsq_z,
@@ -343,19 +342,23 @@ fn loss_grad_impl(
                 };
             }
             if variant != Variant::Relu {
-                for (th, &ab) in theta_t.chunks_exact(m).zip(alpha) {
-                    for ((fr, fdr), zr) in phi
-                        .chunks_exact_mut(m)
-                        .zip(phid.chunks_exact_mut(m))
-                        .zip(zb.chunks_exact(m))
+                for ((kr, (fr, fdr)), zr) in kidx[..nb * m]
+                    .chunks_exact_mut(m)
+                    .zip(phi.chunks_exact_mut(m).zip(phid.chunks_exact_mut(m)))
+                    .zip(zb.chunks_exact(m))
+                {
+                    for (j, (((kk, f), fd), &zi)) in kr
+                        .iter_mut()
+                        .zip(fr.iter_mut())
+                        .zip(fdr.iter_mut())
+                        .zip(zr)
+                        .enumerate()
                     {
-                        for (((f, fd), &zi), &thi) in
-                            fr.iter_mut().zip(fdr.iter_mut()).zip(zr).zip(th)
-                        {
-                            let d = zi - thi;
-                            *f += ab * relu(d);
-                            *fd += if d > 0.0 { ab } else { 0.0 };
-                        }
+                        let bk = basis.bucket(j, zi);
+                        *kk = bk as u32;
+                        let [sa, sat] = basis.prefix(j, bk);
+                        *f += zi * sa - sat;
+                        *fd += sa;
                     }
                 }
             }
@@ -435,28 +438,18 @@ fn loss_grad_impl(
                 }
             }
             if variant != Variant::Relu {
-                for (dr, zr) in dphi.chunks_exact(m).zip(zb.chunks_exact(m)) {
+                for ((dr, zr), kr) in dphi
+                    .chunks_exact(m)
+                    .zip(zb.chunks_exact(m))
+                    .zip(kidx.chunks_exact(m))
+                {
                     if variant == Variant::ClippedDendritic {
                         for ((ar, &zi), &df) in acc_relu.iter_mut().zip(zr).zip(dr) {
                             *ar += df * relu(zi);
                         }
                     }
-                    for ((th, acc_a), acc_t) in theta_t
-                        .chunks_exact(m)
-                        .zip(acc_alpha.chunks_exact_mut(m))
-                        .zip(acc_theta.chunks_exact_mut(m))
-                    {
-                        for ((((aa, at), &zi), &thi), &df) in acc_a
-                            .iter_mut()
-                            .zip(acc_t.iter_mut())
-                            .zip(zr)
-                            .zip(th)
-                            .zip(dr)
-                        {
-                            let d = zi - thi;
-                            *aa += df * relu(d);
-                            *at += if d > 0.0 { df } else { 0.0 };
-                        }
+                    for (j, ((&df, &zi), &bk)) in dr.iter().zip(zr).zip(kr).enumerate() {
+                        basis.accumulate(j, bk as usize, df, zi);
                     }
                 }
             }
@@ -466,15 +459,17 @@ fn loss_grad_impl(
             gw[i * m + i] = 0.0; // W keeps a zero diagonal
         }
     }
-    let relu_total: f64 = ws.acc_relu.iter().sum();
-    for bb in 0..p {
-        let mut s = ws.acc_alpha[bb * m..][..m].iter().sum::<f64>();
-        if variant == Variant::ClippedDendritic {
-            s -= relu_total;
-        }
-        grad[l.alpha.start + bb] = s;
-        for i in 0..m {
-            grad[l.theta.start + i * p + bb] = -alpha[bb] * ws.acc_theta[bb * m + i];
+    if variant != Variant::Relu {
+        let galpha =
+            ws.basis
+                .gradients(alpha, &params[l.theta.clone()], &mut grad[l.theta.clone()]);
+        let relu_total: f64 = ws.acc_relu.iter().sum();
+        for (g, &ga) in grad[l.alpha.clone()].iter_mut().zip(galpha) {
+            *g = if variant == Variant::ClippedDendritic {
+                ga - relu_total
+            } else {
+                ga
+            };
         }
     }
     for i in 0..m {

@@ -1,0 +1,125 @@
+//! The dendritic basis φ_i(z) = Σ_b α_b relu(z − θ_ib) of one unit as what it is: a
+//! piecewise-linear function of the scalar z with P knots. Built once per loss evaluation (the
+//! parameters are fixed during one), it evaluates φ, φ' and accumulates the α and θ gradients in
+//! O(log P) per (t, i) instead of O(P), plus O(M·P) once.
+//!
+//! Sort row i of θ ascending (θ_i(0) ≤ … ≤ θ_i(P−1), keeping which basis sits at each sorted
+//! position r) and let k(z) = #{r : θ_i(r) < z}. The active bases (z > θ) are exactly the
+//! first k sorted ones, so with the prefix sums S_α[k] = Σ_{r<k} α_(r) and
+//! S_αθ[k] = Σ_{r<k} α_(r) θ_i(r):
+//!
+//! ```text
+//! φ_i(z) = z S_α[k] − S_αθ[k],     φ_i'(z) = S_α[k].
+//! ```
+//! Gradients, with g_ti = ∂L/∂φ_ti: basis b at sorted position r is active at (t, i) iff
+//! k_ti > r, so with the bucket sums G0[k] = Σ_{t: k_ti = k} g_ti, G1[k] = Σ_{t: k_ti = k} g_ti z_ti
+//! and their suffix sums H0[q] = Σ_{k≥q} G0[k], H1[q] = Σ_{k≥q} G1[k]:
+//!
+//! ```text
+//! ∂L/∂θ_ib = −α_b Σ_t g_ti [z_ti > θ_ib]       = −α_b H0[r+1]
+//! ∂L/∂α_b  = Σ_i Σ_t g_ti relu(z_ti − θ_ib)    = Σ_i (H1[r_i(b)+1] − θ_ib H0[r_i(b)+1])
+//! ```
+//! Ties among thresholds are harmless: equal thresholds are all below z or all not.
+
+/// Sorted thresholds, prefix sums and gradient buckets of every unit's basis (reused buffers).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct SortedBasis {
+    p: usize,
+    /// Row length of `ts`: the smallest power of two > P (the search needs P + 1 outcomes).
+    width: usize,
+    /// M × width: each unit's thresholds ascending, padded with +∞ (never below any z).
+    ts: Vec<f64>,
+    /// M × P: the basis index at each sorted position.
+    perm: Vec<u32>,
+    /// M × (P+1): [S_α[k], S_αθ[k]].
+    prefix: Vec<[f64; 2]>,
+    /// M × (P+1): [G0[k], G1[k]].
+    buckets: Vec<[f64; 2]>,
+    /// P: ∂L/∂α (output of [`SortedBasis::gradients`]).
+    galpha: Vec<f64>,
+}
+
+impl SortedBasis {
+    /// Sorts every row of θ (M×P row-major), builds the prefix sums and zeroes the buckets.
+    pub fn build(&mut self, m: usize, p: usize, alpha: &[f64], theta: &[f64]) {
+        self.p = p;
+        self.width = (p + 1).next_power_of_two();
+        self.ts.clear();
+        self.ts.resize(m * self.width, f64::INFINITY);
+        self.perm.clear();
+        self.perm.extend((0..m).flat_map(|_| 0..p as u32));
+        self.prefix.clear();
+        self.prefix.resize(m * (p + 1), [0.0; 2]);
+        self.buckets.clear();
+        self.buckets.resize(m * (p + 1), [0.0; 2]);
+        for i in 0..m {
+            let th = &theta[i * p..][..p];
+            let perm = &mut self.perm[i * p..][..p];
+            // A stable sort with a total order: the same parameters give the same order.
+            perm.sort_by(|&a, &b| th[a as usize].total_cmp(&th[b as usize]));
+            let ts = &mut self.ts[i * self.width..][..p];
+            let prefix = &mut self.prefix[i * (p + 1)..][..p + 1];
+            let (mut sa, mut sat) = (0.0, 0.0);
+            for (r, &b) in perm.iter().enumerate() {
+                let (ab, tb) = (alpha[b as usize], th[b as usize]);
+                ts[r] = tb;
+                sa += ab;
+                sat += ab * tb;
+                prefix[r + 1] = [sa, sat];
+            }
+        }
+    }
+
+    /// k = #{b : θ_ib < z}: a branch-free binary search over the padded row (log₂ width steps,
+    /// each a compare and a conditional add).
+    #[inline(always)]
+    pub fn bucket(&self, i: usize, z: f64) -> usize {
+        let row = &self.ts[i * self.width..][..self.width];
+        let mut k = 0;
+        let mut step = self.width / 2;
+        while step > 0 {
+            k += step * usize::from(row[k + step - 1] < z);
+            step /= 2;
+        }
+        k
+    }
+
+    /// [S_α[k], S_αθ[k]] of unit i: φ_i(z) = z S_α − S_αθ and φ_i'(z) = S_α for k = bucket(i, z).
+    #[inline(always)]
+    pub fn prefix(&self, i: usize, k: usize) -> [f64; 2] {
+        self.prefix[i * (self.p + 1) + k]
+    }
+
+    /// Adds g = ∂L/∂φ_i at a point z in bucket k of unit i.
+    #[inline(always)]
+    pub fn accumulate(&mut self, i: usize, k: usize, g: f64, z: f64) {
+        let b = &mut self.buckets[i * (self.p + 1) + k];
+        b[0] += g;
+        b[1] += g * z;
+    }
+
+    /// Writes ∂L/∂θ into `gtheta` (M×P, overwritten) and returns ∂L/∂α (P) from the accumulated
+    /// buckets; `alpha` and `theta` must be those given to [`SortedBasis::build`].
+    pub fn gradients(&mut self, alpha: &[f64], theta: &[f64], gtheta: &mut [f64]) -> &[f64] {
+        let p = self.p;
+        self.galpha.clear();
+        self.galpha.resize(p, 0.0);
+        for (i, (buckets, perm)) in self
+            .buckets
+            .chunks_exact(p + 1)
+            .zip(self.perm.chunks_exact(p))
+            .enumerate()
+        {
+            let (mut h0, mut h1) = (0.0, 0.0);
+            for r in (0..p).rev() {
+                let [g0, g1] = buckets[r + 1];
+                h0 += g0;
+                h1 += g1;
+                let b = perm[r] as usize;
+                gtheta[i * p + b] = -alpha[b] * h0;
+                self.galpha[b] += h1 - theta[i * p + b] * h0;
+            }
+        }
+        &self.galpha
+    }
+}
