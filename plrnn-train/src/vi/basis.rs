@@ -71,9 +71,37 @@ impl SortedBasis {
     }
 
     /// k = #{b : θ_ib < z}: a branch-free binary search over the padded row (log₂ width steps,
-    /// each a compare and a conditional add).
+    /// each a compare and a conditional add). The row width is dispatched to a constant so that
+    /// the search is fully unrolled: as a loop, LLVM turned the conditional add into an
+    /// unpredictable branch (x86 cmov-to-branch conversion for loop-carried values) and the
+    /// update got slower (758 → 1031 µs CPU) despite 11 % fewer instructions.
     #[inline(always)]
     pub fn bucket(&self, i: usize, z: f64) -> usize {
+        match self.width {
+            1 => 0,
+            2 => self.search::<2>(i, z),
+            4 => self.search::<4>(i, z),
+            8 => self.search::<8>(i, z),
+            16 => self.search::<16>(i, z),
+            32 => self.search::<32>(i, z),
+            64 => self.search::<64>(i, z),
+            _ => self.search_any(i, z),
+        }
+    }
+
+    #[inline(always)]
+    fn search<const W: usize>(&self, i: usize, z: f64) -> usize {
+        let row: &[f64; W] = self.ts[i * W..][..W].try_into().unwrap();
+        let mut k = 0;
+        let mut step = W / 2;
+        while step > 0 {
+            k += step * usize::from(row[k + step - 1] < z);
+            step /= 2;
+        }
+        k
+    }
+
+    fn search_any(&self, i: usize, z: f64) -> usize {
         let row = &self.ts[i * self.width..][..self.width];
         let mut k = 0;
         let mut step = self.width / 2;
