@@ -29,6 +29,9 @@ pub(crate) struct SortedBasis {
     width: usize,
     /// M × width: each unit's thresholds ascending, padded with +∞ (never below any z).
     ts: Vec<f64>,
+    /// P × `lanes`·4: the same transposed (row r = every unit's r-th smallest threshold; padding
+    /// units +∞), for counting k with vector compares (see [`SortedBasis::transposed`]).
+    ts_t: Vec<[f64; 4]>,
     /// M × P: the basis index at each sorted position.
     perm: Vec<u32>,
     /// M × (P+1): [S_α[k], S_αθ[k]].
@@ -40,8 +43,9 @@ pub(crate) struct SortedBasis {
 }
 
 impl SortedBasis {
-    /// Sorts every row of θ (M×P row-major), builds the prefix sums and zeroes the buckets.
-    pub fn build(&mut self, m: usize, p: usize, alpha: &[f64], theta: &[f64]) {
+    /// Sorts every row of θ (M×P row-major), builds the prefix sums and zeroes the buckets;
+    /// `lanes` ≥ M/4 is the row length of [`SortedBasis::transposed`].
+    pub fn build(&mut self, m: usize, p: usize, lanes: usize, alpha: &[f64], theta: &[f64]) {
         self.p = p;
         self.width = (p + 1).next_power_of_two();
         self.ts.clear();
@@ -68,6 +72,20 @@ impl SortedBasis {
                 prefix[r + 1] = [sa, sat];
             }
         }
+        self.ts_t.clear();
+        self.ts_t.resize(p * lanes, [f64::INFINITY; 4]);
+        let ts_t = self.ts_t.as_flattened_mut();
+        for i in 0..m {
+            for r in 0..p {
+                ts_t[r * lanes * 4 + i] = self.ts[i * self.width + r];
+            }
+        }
+    }
+
+    /// The sorted thresholds transposed, P rows of `lanes` lanes: for unit i,
+    /// k = Σ_r [row_r[i] < z] equals [`SortedBasis::bucket`]`(i, z)`.
+    pub fn transposed(&self) -> &[[f64; 4]] {
+        &self.ts_t
     }
 
     /// k = #{b : θ_ib < z}: a branch-free binary search over the padded row (log₂ width steps,
