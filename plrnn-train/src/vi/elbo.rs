@@ -92,7 +92,7 @@ pub struct Workspace {
 /// all P thresholds) rather than by binary search; see the φ pass in `latent`.
 const COUNT_MAX_P: usize = 32;
 
-/// Time steps per block of the ∂W accumulation (32 rows of φ and g stay in L1).
+/// Time steps per block of the transition (see `latent`).
 const TW: usize = 32;
 
 /// Sizes a buffer and zeroes it.
@@ -489,81 +489,17 @@ fn latent<S: Simd, const V: usize>(
         }
     }
 
-    // ---- φ(z_t) and φ'(z_t) (the diagonal of ∂φ/∂z), t < T − 1 ----------------------------
-    // Dendritic, φ_i = Σ_b α_b relu(z_i − θ_ib), through the sorted thresholds (see
-    // `SortedBasis`): per (t, i) one bucket k_ti, φ = z S_α[k] − S_αθ[k], φ' = S_α[k].
-    // Clipped adds −(Σ_b α_b) relu(z_i), so φ'_i gets −(Σ_b α_b)[z_i > 0].
-    size(&mut ws.phi, steps * nl);
-    size(&mut ws.phid, steps * nl);
-    if variant == Variant::Relu {
-        for ((fr, fdr), zr) in ws.phi.iter_mut().zip(ws.phid.iter_mut()).zip(&ws.z) {
-            for q in 0..4 {
-                fr[q] = relu(zr[q]);
-                fdr[q] = if zr[q] > 0.0 { 1.0 } else { 0.0 };
-            }
-        }
-    } else {
-        ws.basis.build(m, p, nl, alpha, &params[l.theta.clone()]);
-        size(&mut ws.kidx, steps * m);
-        let clipped = variant == Variant::ClippedDendritic;
-        // k_ti by counting with vector compares, P·⌈M/4⌉ compare-and-adds per step, when
-        // P ≤ COUNT_MAX_P; by the binary search otherwise. Measured at M = P = 20 (callgrind):
-        // the search (5 dependent loads and compares per unit plus the prefix lookup) cost
-        // ≈ 70 instructions per (t, i), the count ≈ 25.
-        let count = p <= COUNT_MAX_P;
-        let ts_t = ws.basis.transposed();
-        for (((fr, fdr), zr), kr) in ws
-            .phi
-            .chunks_exact_mut(nl)
-            .zip(ws.phid.chunks_exact_mut(nl))
-            .zip(ws.z.chunks_exact(nl))
-            .zip(ws.kidx.chunks_exact_mut(m))
-        {
-            if count {
-                // counts as f64 in φ's row (overwritten below)
-                for tile in 0..tiles {
-                    let o = tile * V;
-                    let zv = load::<S, V>(arr(&zr[o..]));
-                    let mut c = [S::splat(0.0); V];
-                    for row in ts_t.chunks_exact(nl) {
-                        let th = load::<S, V>(arr(&row[o..]));
-                        for v in 0..V {
-                            c[v] = c[v].add(th[v].lt_one(zv[v]));
-                        }
-                    }
-                    store(&c, arr_mut::<V>(&mut fr[o..]));
-                }
-                for (kk, &c) in kr.iter_mut().zip(fr.as_flattened()) {
-                    *kk = c as u32;
-                }
-            } else {
-                for (j, (kk, &zi)) in kr.iter_mut().zip(zr.as_flattened()).enumerate() {
-                    *kk = ws.basis.bucket(j, zi) as u32;
-                }
-            }
-            let (fr, fpad) = fr.as_flattened_mut().split_at_mut(m);
-            let (fdr, fdpad) = fdr.as_flattened_mut().split_at_mut(m);
-            for (j, (((f, fd), &zi), &bk)) in fr
-                .iter_mut()
-                .zip(fdr.iter_mut())
-                .zip(zr.as_flattened())
-                .zip(kr.iter())
-                .enumerate()
-            {
-                let [sa, sat] = ws.basis.prefix(j, bk as usize);
-                *f = zi * sa - sat;
-                *fd = sa;
-                if clipped {
-                    *f -= alpha_sum * relu(zi);
-                    *fd -= if zi > 0.0 { alpha_sum } else { 0.0 };
-                }
-            }
-            fpad.fill(0.0);
-            fdpad.fill(0.0);
-        }
-    }
-
-    // ---- transition: forward and backward of each step -------------------------------------
+    // ---- the transition, in blocks of TW steps ---------------------------------------------
+    // Per block: φ and φ' of its steps, then forward and backward of each step, then the
+    // block's share of dW. φ, φ', g and the buckets live in block-sized buffers (TW rows, in L1)
+    // rather than T-sized ones: the whole-sequence version streamed ≈ 0.5 MB more through the
+    // caches per update.
+    //
+    // φ(z_t) and φ'(z_t) (the diagonal of ∂φ/∂z): Dendritic, φ_i = Σ_b α_b relu(z_i − θ_ib),
+    // through the sorted thresholds (see `SortedBasis`): per (t, i) one bucket k_ti,
+    // φ = z S_α[k] − S_αθ[k], φ' = S_α[k]. Clipped adds −(Σ_b α_b) relu(z_i), so φ'_i gets
+    // −(Σ_b α_b)[z_i > 0].
+    //
     // r_t = z_{t+1} − F(z_t); loss part c_l · ½ Σ r²/σ_z² ⇒ with g_t = c_l r_t/σ_z²:
     //   dz_{t+1} += g_t;  dF = −g_t
     //   dA_i = −Σ_t g_ti z_ti;  dh = −Σ_t g_t;  dW_ij = −Σ_t g_ti φ_tj (diagonal masked);
@@ -571,15 +507,28 @@ fn latent<S: Simd, const V: usize>(
     // Dendritic: dα, dθ from the per-(i, bucket) sums of dφ_ti (see `SortedBasis`); clipped adds
     //   −Σ_t Σ_i dφ_ti relu(z_ti) to every dα_b.
     // Each step's F is a register-resident row of V lanes updated by M broadcast-multiply-adds
-    // (columns of W), and likewise dφ (rows of W); dW is a separate blocked pass below.
+    // (columns of W), and likewise dφ (rows of W).
+    size(&mut ws.phi, TW * nl);
+    size(&mut ws.phid, TW * nl);
+    size(&mut ws.g, TW * nl);
+    size(&mut ws.kidx, TW * m);
     fit(&mut ws.dz, len * nl);
-    size(&mut ws.g, steps * nl);
     fit(&mut ws.dphi, nl);
     fit(&mut ws.ga, nl);
     fit(&mut ws.gh, nl);
     fit(&mut ws.rsq, nl);
     fit(&mut ws.gc, k * nl);
+    fit(&mut ws.gw, m * nl);
     fit(&mut ws.acc_relu, m);
+    if variant != Variant::Relu {
+        ws.basis.build(m, p, nl, alpha, &params[l.theta.clone()]);
+    }
+    let clipped = variant == Variant::ClippedDendritic;
+    // k_ti by counting with vector compares, P·⌈M/4⌉ compare-and-adds per step, when
+    // P ≤ COUNT_MAX_P; by the binary search otherwise. Measured at M = P = 20: the search
+    // (5 dependent loads and compares per unit, then the prefix lookup) cost ≈ 70 instructions
+    // per (t, i) in callgrind, the count ≈ 25, and the update went from 860 to 530 µs CPU.
+    let count = p <= COUNT_MAX_P;
     {
         let Workspace {
             z,
@@ -599,105 +548,164 @@ fn latent<S: Simd, const V: usize>(
             gh,
             rsq,
             gc,
+            gw,
             basis,
             acc_relu,
             ..
         } = ws;
         let s = seq.s;
-        for t in 0..steps {
-            for tile in 0..tiles {
-                let o = tile * V;
-                let zt = load::<S, V>(arr(&z[t * nl + o..]));
-                let (avt, hvt) = (load::<S, V>(arr(&av[o..])), load::<S, V>(arr(&hv[o..])));
-                let mut acc: [S; V] = std::array::from_fn(|v| hvt[v].add(avt[v].mul(zt[v])));
-                let ft = phi[t * nl..][..nl].as_flattened();
-                for (j, &f) in ft[..m].iter().enumerate() {
-                    madd(&mut acc, f, arr::<V>(&wt[j * nl + o..]));
+        let mut t0 = 0;
+        while t0 < steps {
+            let nb = TW.min(steps - t0);
+            let zb = &z[t0 * nl..(t0 + nb) * nl];
+            // φ and φ'
+            if variant == Variant::Relu {
+                for ((fr, fdr), zr) in phi.iter_mut().zip(phid.iter_mut()).zip(zb) {
+                    for q in 0..4 {
+                        fr[q] = relu(zr[q]);
+                        fdr[q] = if zr[q] > 0.0 { 1.0 } else { 0.0 };
+                    }
                 }
-                for kk in 0..k {
-                    madd(&mut acc, s[(t + 1) * k + kk], arr::<V>(&ct[kk * nl + o..]));
-                }
-                let zn = load::<S, V>(arr(&z[(t + 1) * nl + o..]));
-                let ivt = load::<S, V>(arr(&iv[o..]));
-                let c = S::splat(c_l);
-                let mut gt = acc;
-                for v in 0..V {
-                    let r = zn[v].sub(acc[v]);
-                    gt[v] = c.mul(r).mul(ivt[v]);
-                    let rs = &mut rsq[o + v];
-                    S::load(rs).add(r.mul(r)).store(rs);
-                    let gat = &mut ga[o + v];
-                    S::load(gat).sub(gt[v].mul(zt[v])).store(gat);
-                    let ght = &mut gh[o + v];
-                    S::load(ght).sub(gt[v]).store(ght);
-                    let dzn = &mut dz[(t + 1) * nl + o + v];
-                    S::load(dzn).add(gt[v]).store(dzn);
-                }
-                store(&gt, arr_mut::<V>(&mut g[t * nl + o..]));
-                for kk in 0..k {
-                    let gck = arr_mut::<V>(&mut gc[kk * nl + o..]);
-                    let mut a = load::<S, V>(gck);
-                    madd(&mut a, -s[(t + 1) * k + kk], arr(&g[t * nl + o..]));
-                    store(&a, gck);
-                }
-            }
-            let gtf = g[t * nl..][..nl].as_flattened();
-            for tile in 0..tiles {
-                let o = tile * V;
-                let mut acc = [S::splat(0.0); V];
-                for (i, &gi) in gtf[..m].iter().enumerate() {
-                    madd(&mut acc, -gi, arr::<V>(&wr[i * nl + o..]));
-                }
-                let (fd, gt, avt) = (
-                    load::<S, V>(arr(&phid[t * nl + o..])),
-                    load::<S, V>(arr(&g[t * nl + o..])),
-                    load::<S, V>(arr(&av[o..])),
-                );
-                let dzt = arr_mut::<V>(&mut dz[t * nl + o..]);
-                let mut d = load::<S, V>(dzt);
-                for v in 0..V {
-                    d[v] = d[v].add(acc[v].mul(fd[v]).sub(gt[v].mul(avt[v])));
-                }
-                store(&d, dzt);
-                store(&acc, arr_mut::<V>(&mut dphi[o..]));
-            }
-            if variant != Variant::Relu {
-                let dr = &dphi.as_flattened()[..m];
-                let zr = &z[t * nl..][..nl].as_flattened()[..m];
-                for (j, ((&df, &zi), &bk)) in dr.iter().zip(zr).zip(&kidx[t * m..][..m]).enumerate()
+            } else {
+                let ts_t = basis.transposed();
+                for (((fr, fdr), zr), kr) in phi
+                    .chunks_exact_mut(nl)
+                    .zip(phid.chunks_exact_mut(nl))
+                    .zip(zb.chunks_exact(nl))
+                    .zip(kidx.chunks_exact_mut(m))
                 {
-                    basis.accumulate(j, bk as usize, df, zi);
+                    if count {
+                        // counts as f64 in φ's row (overwritten below)
+                        for tile in 0..tiles {
+                            let o = tile * V;
+                            let zv = load::<S, V>(arr(&zr[o..]));
+                            let mut c = [S::splat(0.0); V];
+                            for row in ts_t.chunks_exact(nl) {
+                                let th = load::<S, V>(arr(&row[o..]));
+                                for v in 0..V {
+                                    c[v] = c[v].add(th[v].lt_one(zv[v]));
+                                }
+                            }
+                            store(&c, arr_mut::<V>(&mut fr[o..]));
+                        }
+                        for (kk, &c) in kr.iter_mut().zip(fr.as_flattened()) {
+                            *kk = c as u32;
+                        }
+                    } else {
+                        for (j, (kk, &zi)) in kr.iter_mut().zip(zr.as_flattened()).enumerate() {
+                            *kk = basis.bucket(j, zi) as u32;
+                        }
+                    }
+                    let (fr, fpad) = fr.as_flattened_mut().split_at_mut(m);
+                    let (fdr, fdpad) = fdr.as_flattened_mut().split_at_mut(m);
+                    for (j, (((f, fd), &zi), &bk)) in fr
+                        .iter_mut()
+                        .zip(fdr.iter_mut())
+                        .zip(zr.as_flattened())
+                        .zip(kr.iter())
+                        .enumerate()
+                    {
+                        let [sa, sat] = basis.prefix(j, bk as usize);
+                        *f = zi * sa - sat;
+                        *fd = sa;
+                        if clipped {
+                            *f -= alpha_sum * relu(zi);
+                            *fd -= if zi > 0.0 { alpha_sum } else { 0.0 };
+                        }
+                    }
+                    fpad.fill(0.0);
+                    fdpad.fill(0.0);
                 }
-                if variant == Variant::ClippedDendritic {
-                    for ((ar, &zi), &df) in acc_relu.iter_mut().zip(zr).zip(dr) {
-                        *ar += df * relu(zi);
+            }
+            // forward and backward of each step
+            for q in 0..nb {
+                let t = t0 + q;
+                for tile in 0..tiles {
+                    let o = tile * V;
+                    let zt = load::<S, V>(arr(&z[t * nl + o..]));
+                    let (avt, hvt) = (load::<S, V>(arr(&av[o..])), load::<S, V>(arr(&hv[o..])));
+                    let mut acc: [S; V] = std::array::from_fn(|v| hvt[v].add(avt[v].mul(zt[v])));
+                    let ft = phi[q * nl..][..nl].as_flattened();
+                    for (&f, wtj) in ft[..m].iter().zip(wt.chunks_exact(nl)) {
+                        madd(&mut acc, f, arr::<V>(&wtj[o..]));
+                    }
+                    for kk in 0..k {
+                        madd(&mut acc, s[(t + 1) * k + kk], arr::<V>(&ct[kk * nl + o..]));
+                    }
+                    let zn = load::<S, V>(arr(&z[(t + 1) * nl + o..]));
+                    let ivt = load::<S, V>(arr(&iv[o..]));
+                    let c = S::splat(c_l);
+                    let mut gt = acc;
+                    for v in 0..V {
+                        let r = zn[v].sub(acc[v]);
+                        gt[v] = c.mul(r).mul(ivt[v]);
+                        let rs = &mut rsq[o + v];
+                        S::load(rs).add(r.mul(r)).store(rs);
+                        let gat = &mut ga[o + v];
+                        S::load(gat).sub(gt[v].mul(zt[v])).store(gat);
+                        let ght = &mut gh[o + v];
+                        S::load(ght).sub(gt[v]).store(ght);
+                        let dzn = &mut dz[(t + 1) * nl + o + v];
+                        S::load(dzn).add(gt[v]).store(dzn);
+                    }
+                    store(&gt, arr_mut::<V>(&mut g[q * nl + o..]));
+                    for kk in 0..k {
+                        let gck = arr_mut::<V>(&mut gc[kk * nl + o..]);
+                        let mut a = load::<S, V>(gck);
+                        madd(&mut a, -s[(t + 1) * k + kk], arr(&g[q * nl + o..]));
+                        store(&a, gck);
+                    }
+                }
+                let gtf = g[q * nl..][..nl].as_flattened();
+                for tile in 0..tiles {
+                    let o = tile * V;
+                    let mut acc = [S::splat(0.0); V];
+                    for (&gi, wri) in gtf[..m].iter().zip(wr.chunks_exact(nl)) {
+                        madd(&mut acc, -gi, arr::<V>(&wri[o..]));
+                    }
+                    let (fd, gt, avt) = (
+                        load::<S, V>(arr(&phid[q * nl + o..])),
+                        load::<S, V>(arr(&g[q * nl + o..])),
+                        load::<S, V>(arr(&av[o..])),
+                    );
+                    let dzt = arr_mut::<V>(&mut dz[t * nl + o..]);
+                    let mut d = load::<S, V>(dzt);
+                    for v in 0..V {
+                        d[v] = d[v].add(acc[v].mul(fd[v]).sub(gt[v].mul(avt[v])));
+                    }
+                    store(&d, dzt);
+                    store(&acc, arr_mut::<V>(&mut dphi[o..]));
+                }
+                if variant != Variant::Relu {
+                    let dr = &dphi.as_flattened()[..m];
+                    let zr = &z[t * nl..][..nl].as_flattened()[..m];
+                    for (j, ((&df, &zi), &bk)) in
+                        dr.iter().zip(zr).zip(&kidx[q * m..][..m]).enumerate()
+                    {
+                        basis.accumulate(j, bk as usize, df, zi);
+                    }
+                    if clipped {
+                        for ((ar, &zi), &df) in acc_relu.iter_mut().zip(zr).zip(dr) {
+                            *ar += df * relu(zi);
+                        }
                     }
                 }
             }
-        }
-    }
-
-    // ---- dW_ij = −Σ_t g_ti φ_tj: per row i a register-resident row of lanes over j, time in
-    // blocks of TW steps so φ and g are re-read from L1.
-    fit(&mut ws.gw, m * nl);
-    {
-        let (g, phi, gw) = (&ws.g, &ws.phi, &mut ws.gw);
-        let mut t0 = 0;
-        while t0 < steps {
-            let t1 = (t0 + TW).min(steps);
+            // dW_ij −= Σ_t g_ti φ_tj over the block: per row i a register-resident row of
+            // lanes over j.
             for i in 0..m {
                 for tile in 0..tiles {
                     let o = tile * V;
                     let gwi = arr_mut::<V>(&mut gw[i * nl + o..]);
                     let mut acc = load::<S, V>(gwi);
-                    for t in t0..t1 {
-                        let gi = g[t * nl + i / 4][i % 4];
-                        madd(&mut acc, -gi, arr::<V>(&phi[t * nl + o..]));
+                    for q in 0..nb {
+                        let gi = g[q * nl + i / 4][i % 4];
+                        madd(&mut acc, -gi, arr::<V>(&phi[q * nl + o..]));
                     }
                     store(&acc, gwi);
                 }
             }
-            t0 = t1;
+            t0 += nb;
         }
     }
 
