@@ -130,16 +130,16 @@ impl SortedBasis {
         k
     }
 
-    /// [S_α[k], S_αθ[k]] of unit i: φ_i(z) = z S_α − S_αθ and φ_i'(z) = S_α for k = bucket(i, z).
-    #[inline(always)]
-    pub fn prefix(&self, i: usize, k: usize) -> [f64; 2] {
-        self.prefix[i * (self.p + 1) + k]
+    /// All prefix sums: unit i's bucket k at flat index i·(P+1) + k; index 0 (unit 0, k = 0)
+    /// is [0, 0], which padding units use.
+    pub fn prefix_table(&self) -> &[[f64; 2]] {
+        &self.prefix
     }
 
-    /// Adds g = ∂L/∂φ_i at a point z in bucket k of unit i.
+    /// Adds g = ∂L/∂φ_i at a point z whose bucket has flat index `ik` = i·(P+1) + k.
     #[inline(always)]
-    pub fn accumulate(&mut self, i: usize, k: usize, g: f64, z: f64) {
-        let b = &mut self.buckets[i * (self.p + 1) + k];
+    pub fn accumulate(&mut self, ik: usize, g: f64, z: f64) {
+        let b = &mut self.buckets[ik];
         b[0] += g;
         b[1] += g * z;
     }

@@ -86,6 +86,7 @@ pub struct Workspace {
     esq: Vec<f64>,
     head: Vec<Lane>,
     dlrow: Vec<Lane>,
+    unit_off: Vec<Lane>,
     basis: SortedBasis,
     acc_relu: Vec<f64>,
 }
@@ -170,6 +171,11 @@ trait Simd: Copy {
     fn mul(self, o: Self) -> Self;
     /// 1.0 in the lanes where self < o (ordered), else 0.0.
     fn lt_one(self, o: Self) -> Self;
+    /// max(self, 0) lane-wise (relu; NaN-free inputs).
+    fn relu(self) -> Self;
+    /// Lanes hold flat indices (exact small integers) into `table`: writes them to `idx` and
+    /// returns (table[i][0], table[i][1]) lane-wise. Panics if an index is out of bounds.
+    fn gather2(self, table: &[[f64; 2]], idx: &mut [u32; 4]) -> (Self, Self);
 }
 
 #[derive(Clone, Copy)]
@@ -202,6 +208,19 @@ impl Simd for Portable {
     fn mul(self, o: Self) -> Self {
         let (a, b) = (self.0, o.0);
         Portable([a[0] * b[0], a[1] * b[1], a[2] * b[2], a[3] * b[3]])
+    }
+    #[inline(always)]
+    fn relu(self) -> Self {
+        Portable(self.0.map(relu))
+    }
+    #[inline(always)]
+    fn gather2(self, table: &[[f64; 2]], idx: &mut [u32; 4]) -> (Self, Self) {
+        let (mut a, mut b) = ([0.0; 4], [0.0; 4]);
+        for q in 0..4 {
+            idx[q] = self.0[q] as u32;
+            [a[q], b[q]] = table[idx[q] as usize];
+        }
+        (Portable(a), Portable(b))
     }
     #[inline(always)]
     fn lt_one(self, o: Self) -> Self {
@@ -252,6 +271,26 @@ mod avx {
         #[inline(always)]
         fn mul(self, o: Self) -> Self {
             unsafe { Avx(_mm256_mul_pd(self.0, o.0)) }
+        }
+        #[inline(always)]
+        fn relu(self) -> Self {
+            // max(x, 0) returns the second operand for NaN or equal; x = ±0 → +0 like relu().
+            unsafe { Avx(_mm256_max_pd(self.0, _mm256_setzero_pd())) }
+        }
+        #[inline(always)]
+        fn gather2(self, table: &[[f64; 2]], idx: &mut [u32; 4]) -> (Self, Self) {
+            unsafe {
+                let i32x4 = _mm256_cvttpd_epi32(self.0);
+                _mm_storeu_si128(idx.as_mut_ptr().cast(), i32x4);
+                // The gathers below read table[i] for these i: check them (4 compares).
+                assert!(idx.iter().all(|&i| (i as usize) < table.len()));
+                let twice = _mm_slli_epi32::<1>(i32x4);
+                let base = table.as_ptr().cast::<f64>();
+                (
+                    Avx(_mm256_i32gather_pd::<8>(base, twice)),
+                    Avx(_mm256_i32gather_pd::<8>(base.add(1), twice)),
+                )
+            }
         }
         #[inline(always)]
         fn lt_one(self, o: Self) -> Self {
@@ -536,7 +575,7 @@ fn latent<S: Simd, const V: usize>(
     size(&mut ws.phi, TW * nl);
     size(&mut ws.phid, TW * nl);
     size(&mut ws.g, TW * nl);
-    size(&mut ws.kidx, TW * m);
+    size(&mut ws.kidx, TW * mp);
     fit(&mut ws.dz, len * nl);
     fit(&mut ws.dphi, nl);
     fit(&mut ws.ga, nl);
@@ -545,8 +584,12 @@ fn latent<S: Simd, const V: usize>(
     fit(&mut ws.gc, k * nl);
     fit(&mut ws.gw, m * nl);
     fit(&mut ws.acc_relu, m);
+    fit(&mut ws.unit_off, nl);
     if variant != Variant::Relu {
         ws.basis.build(m, p, nl, alpha, &params[l.theta.clone()]);
+        for (i, o) in ws.unit_off.as_flattened_mut()[..m].iter_mut().enumerate() {
+            *o = (i * (p + 1)) as f64;
+        }
     }
     let clipped = variant == Variant::ClippedDendritic;
     // k_ti by counting with vector compares, P·⌈M/4⌉ compare-and-adds per step, when
@@ -576,6 +619,7 @@ fn latent<S: Simd, const V: usize>(
             gw,
             basis,
             acc_relu,
+            unit_off,
             ..
         } = ws;
         let s = seq.s;
@@ -597,14 +641,14 @@ fn latent<S: Simd, const V: usize>(
                     .chunks_exact_mut(nl)
                     .zip(phid.chunks_exact_mut(nl))
                     .zip(zb.chunks_exact(nl))
-                    .zip(kidx.chunks_exact_mut(m))
+                    .zip(kidx.chunks_exact_mut(mp))
                 {
+                    // flat bucket indices i·(P+1) + k_ti as f64 in φ's row (overwritten below)
                     if count {
-                        // counts as f64 in φ's row (overwritten below)
                         for tile in 0..tiles {
                             let o = tile * V;
                             let zv = load::<S, V>(arr(&zr[o..]));
-                            let mut c = [S::splat(0.0); V];
+                            let mut c = load::<S, V>(arr(&unit_off[o..]));
                             for row in ts_t.chunks_exact(nl) {
                                 let th = load::<S, V>(arr(&row[o..]));
                                 for v in 0..V {
@@ -613,33 +657,33 @@ fn latent<S: Simd, const V: usize>(
                             }
                             store(&c, arr_mut::<V>(&mut fr[o..]));
                         }
-                        for (kk, &c) in kr.iter_mut().zip(fr.as_flattened()) {
-                            *kk = c as u32;
-                        }
                     } else {
-                        for (j, (kk, &zi)) in kr.iter_mut().zip(zr.as_flattened()).enumerate() {
-                            *kk = basis.bucket(j, zi) as u32;
+                        let fr = fr.as_flattened_mut();
+                        for (j, &zi) in zr.as_flattened()[..m].iter().enumerate() {
+                            fr[j] = (j * (p + 1) + basis.bucket(j, zi)) as f64;
                         }
+                        fr[m..].fill(0.0);
                     }
-                    let (fr, fpad) = fr.as_flattened_mut().split_at_mut(m);
-                    let (fdr, fdpad) = fdr.as_flattened_mut().split_at_mut(m);
-                    for (j, (((f, fd), &zi), &bk)) in fr
+                    // φ = z S_α[k] − S_αθ[k], φ' = S_α[k] by gathers from the prefix table
+                    // (scalar lookups: ≈ 20 instructions per unit in callgrind).
+                    let table = basis.prefix_table();
+                    let (asum, zero) = (S::splat(alpha_sum), S::splat(0.0));
+                    for ((fv, fdv), (zv, kv)) in fr
                         .iter_mut()
                         .zip(fdr.iter_mut())
-                        .zip(zr.as_flattened())
-                        .zip(kr.iter())
-                        .enumerate()
+                        .zip(zr.iter().zip(kr.chunks_exact_mut(4)))
                     {
-                        let [sa, sat] = basis.prefix(j, bk as usize);
-                        *f = zi * sa - sat;
-                        *fd = sa;
+                        let z4 = S::load(zv);
+                        let kv: &mut [u32; 4] = kv.try_into().unwrap();
+                        let (sa, sat) = S::load(fv).gather2(table, kv);
+                        let (mut f, mut fd) = (z4.mul(sa).sub(sat), sa);
                         if clipped {
-                            *f -= alpha_sum * relu(zi);
-                            *fd -= if zi > 0.0 { alpha_sum } else { 0.0 };
+                            f = f.sub(asum.mul(z4.relu()));
+                            fd = fd.sub(asum.mul(zero.lt_one(z4)));
                         }
+                        f.store(fv);
+                        fd.store(fdv);
                     }
-                    fpad.fill(0.0);
-                    fdpad.fill(0.0);
                 }
             }
             // forward and backward of each step
@@ -707,10 +751,8 @@ fn latent<S: Simd, const V: usize>(
                 if variant != Variant::Relu {
                     let dr = &dphi.as_flattened()[..m];
                     let zr = &z[t * nl..][..nl].as_flattened()[..m];
-                    for (j, ((&df, &zi), &bk)) in
-                        dr.iter().zip(zr).zip(&kidx[q * m..][..m]).enumerate()
-                    {
-                        basis.accumulate(j, bk as usize, df, zi);
+                    for ((&df, &zi), &bk) in dr.iter().zip(zr).zip(&kidx[q * mp..][..m]) {
+                        basis.accumulate(bk as usize, df, zi);
                     }
                     if clipped {
                         for ((ar, &zi), &df) in acc_relu.iter_mut().zip(zr).zip(dr) {
