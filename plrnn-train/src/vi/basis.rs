@@ -169,3 +169,42 @@ impl SortedBasis {
         &self.galpha
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::SortedBasis;
+
+    /// The binary search, the transposed count and a direct count agree, with ties, values
+    /// equal to a threshold and widths from 1 to 64.
+    #[test]
+    fn bucket_search_and_count_agree() {
+        for p in [0, 1, 2, 3, 7, 8, 20, 31, 32, 33, 63, 64, 70] {
+            let m: usize = 6;
+            let theta: Vec<f64> = (0..m * p)
+                .map(|q| ((q * 37 % 11) as f64 - 5.0) * 0.5)
+                .collect();
+            let alpha: Vec<f64> = (0..p).map(|b| 0.1 * b as f64 - 0.3).collect();
+            let lanes = m.div_ceil(4);
+            let mut sb = SortedBasis::default();
+            sb.build(m, p, lanes, &alpha, &theta);
+            for i in 0..m {
+                for z in [-3.0, -2.5, -0.5, 0.0, 0.25, 1.0, 2.5, 9.0] {
+                    let direct = theta[i * p..][..p].iter().filter(|&&t| t < z).count();
+                    let counted = sb
+                        .transposed()
+                        .chunks_exact(lanes)
+                        .filter(|row| row.as_flattened()[i] < z)
+                        .count();
+                    assert_eq!(sb.bucket(i, z), direct, "p {p} unit {i} z {z}");
+                    assert_eq!(counted, direct, "p {p} unit {i} z {z}");
+                    // φ from the prefix sums equals the direct sum.
+                    let [sa, sat] = sb.prefix_table()[i * (p + 1) + direct];
+                    let phi: f64 = (0..p)
+                        .map(|b| alpha[b] * (z - theta[i * p + b]).max(0.0))
+                        .sum();
+                    assert!((z * sa - sat - phi).abs() < 1e-12, "p {p} unit {i} z {z}");
+                }
+            }
+        }
+    }
+}

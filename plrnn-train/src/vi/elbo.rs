@@ -379,6 +379,20 @@ pub fn loss_grad(
     loss_grad_impl::<Portable>(l, params, seq, eps, set, ws, grad)
 }
 
+/// [`loss_grad`] without the AVX2 dispatch (for the bit-equality test).
+#[cfg(test)]
+pub(crate) fn loss_grad_portable(
+    l: &Layout,
+    params: &[f64],
+    seq: SeqRef<'_>,
+    eps: &[f64],
+    set: LossSettings,
+    ws: &mut Workspace,
+    grad: &mut [f64],
+) -> f64 {
+    loss_grad_impl::<Portable>(l, params, seq, eps, set, ws, grad)
+}
+
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn loss_grad_avx2(
