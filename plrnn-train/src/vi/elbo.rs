@@ -349,17 +349,29 @@ fn relu(x: f64) -> f64 {
 /// `l.len`). `eps` is the reparameterisation noise, T×M.
 ///
 /// Speed (criterion bench `vi_update`, M = P = 20, N = 3, T = 1000, one thread, on the shared
-/// 2-vCPU CI-class VM under load average 5–8): ≈ 0.76 ms of thread CPU time per update for
-/// `Dendritic` (0.53 ms `Relu`, 0.89 ms `ClippedDendritic`), against 35 ms for the reference;
-/// the 0.35 ms goal is not reached. What the bench and profile showed, and why the choices:
-/// plain f64 loops written as zip/axpy over the contiguous latent index (no floating-point
-/// reductions, so LLVM vectorises them) were 2.2× faster than indexed loops with reductions;
-/// the time-blocked order (see the transition) removed store-to-load chains; the kernel is
-/// compiled twice (baseline and AVX2, picked at run time; AVX-512 was slower at M = 20, and an
-/// FMA variant gave no gain while breaking bit-equality with machines without FMA); f64
-/// is kept: the finite-difference test needs it, and at M = 20 f32 would only halve the lane
-/// count of already-short loops. A GEMM crate was not added: the products are 20×20 per step
-/// and are fused with the element-wise work of the same step.
+/// 2-vCPU CI-class VM under load average 5–6): ≈ 0.46 ms of thread CPU time per update for
+/// `Dendritic` (0.47 ms `ClippedDendritic`, 0.41 ms `Relu`; 0.54 ms wall), down from 0.76 ms
+/// (callgrind: 5.6 M instructions per update, from 12.0 M). The 0.35 ms goal is not reached.
+/// What the bench and profile showed, and why the choices:
+/// - the dendritic basis is evaluated through each unit's sorted thresholds and prefix sums
+///   (`SortedBasis`): one bucket index per (t, i) instead of P terms, and dα, dθ from per-bucket
+///   sums (O(T·M + M·P) instead of O(T·M·P));
+/// - the bucket is found by counting with vector compares against all P sorted thresholds
+///   when P ≤ 32 (a binary search beyond): at P = 20 the branch-free search cost ≈ 70
+///   instructions per (t, i) and the update took 860 µs CPU, the count ≈ 25 and 530 µs (as a
+///   loop, LLVM even turned the search's conditional add into a mispredicted branch);
+/// - the latent index is padded to whole 4-lanes and each step's F and dφ are rows of
+///   register-resident lanes (a compile-time count V = ⌈M/4⌉ up to M = 32), written with
+///   explicit AVX intrinsics in the AVX2 copy: on plain arrays LLVM scalarised them;
+/// - time is processed in blocks of 32 steps with block-sized φ, φ', g buffers (in L1);
+/// - the encoder's linear-head sums are accumulated here in lanes (13 unpadded axpys per step
+///   in the encoder before: ≈ 1 M instructions per update);
+/// - the kernel is compiled twice (baseline and AVX2, picked at run time). No FMA: each lane
+///   operation is one IEEE multiply or add, so both copies give identical bits (tested); f64
+///   throughout (the finite-difference test needs it).
+///
+/// Left: drawing ε (rand_distr's ziggurat, ≈ 40 instructions per normal, 0.8 M per update in the
+/// bench), the per-bucket scatter of dφ (scalar), the observation pass and the heads' sums.
 pub fn loss_grad(
     l: &Layout,
     params: &[f64],
@@ -472,7 +484,7 @@ fn loss_grad_impl<S: Simd>(
         &ws.act,
         &ws.dmu,
         &ws.sd,
-        (&ws.head.as_flattened()[..], stride),
+        (ws.head.as_flattened(), stride),
         &mut ws.dact,
         grad,
     );
