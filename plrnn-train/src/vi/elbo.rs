@@ -18,7 +18,8 @@
 //!
 //! Speed: see the comment on [`loss_grad`] and BENCHMARKS.md.
 
-use super::config::{InitialState, Variant};
+use super::basis::SortedBasis;
+use super::config::{EncoderKind, InitialState, Variant};
 use super::encoder::EncView;
 use super::params::Layout;
 
@@ -44,46 +45,261 @@ pub struct LossSettings {
     pub initial_state: InitialState,
 }
 
+/// Four f64 lanes: the unit of every latent-index loop (one AVX2 register). The latent index is
+/// padded to whole lanes (zero units: their φ, rows and columns of W, A, h are zero, so they
+/// contribute nothing) so that no loop has a scalar remainder; with M = 20 the old axpy loops
+/// over 20 elements compiled to one 16-wide vector pass plus four scalar iterations.
+type Lane = [f64; 4];
+
 /// Reusable buffers for one sequence (one per worker thread).
 #[derive(Clone, Debug, Default)]
 pub struct Workspace {
+    // Encoder side, T×M.
     mu: Vec<f64>,
     logsd: Vec<f64>,
     sd: Vec<f64>,
-    z: Vec<f64>,
-    dz: Vec<f64>,
+    dmu: Vec<f64>,
     u: Vec<f64>,
     act: Vec<f64>,
     dact: Vec<f64>,
-    wt: Vec<f64>,
-    theta_t: Vec<f64>,
-    ct: Vec<f64>,
-    dct: Vec<f64>,
-    acc_alpha: Vec<f64>,
-    acc_theta: Vec<f64>,
+    // Latent side: rows of `nl` lanes (the padded latent index).
+    z: Vec<Lane>,
+    dz: Vec<Lane>,
+    phi: Vec<Lane>,
+    phid: Vec<Lane>,
+    g: Vec<Lane>,
+    dphi: Vec<Lane>,
+    kidx: Vec<u32>,
+    wt: Vec<Lane>,
+    wr: Vec<Lane>,
+    ct: Vec<Lane>,
+    bp: Vec<Lane>,
+    av: Vec<Lane>,
+    hv: Vec<Lane>,
+    iv: Vec<Lane>,
+    ga: Vec<Lane>,
+    gh: Vec<Lane>,
+    rsq: Vec<Lane>,
+    gw: Vec<Lane>,
+    gc: Vec<Lane>,
+    gb: Vec<Lane>,
+    esq: Vec<f64>,
+    head: Vec<Lane>,
+    dlrow: Vec<Lane>,
+    unit_off: Vec<Lane>,
+    basis: SortedBasis,
     acc_relu: Vec<f64>,
-    inv_var_z: Vec<f64>,
-    rsq_z: Vec<f64>,
-    pred: Vec<f64>,
-    phi: Vec<f64>,
-    phid: Vec<f64>,
-    dphi: Vec<f64>,
-    g: Vec<f64>,
 }
 
-/// Time steps processed together in the transition kernel.
-const TB: usize = 8;
+/// Largest P for which the bucket of every (t, i) is found by counting (vector compares against
+/// all P thresholds) rather than by binary search; see the φ pass in `latent`.
+const COUNT_MAX_P: usize = 32;
+
+/// Time steps per block of the transition (see `latent`).
+const TW: usize = 32;
 
 /// Sizes a buffer and zeroes it.
-fn fit(v: &mut Vec<f64>, len: usize) {
+fn fit<T: Clone + Default>(v: &mut Vec<T>, len: usize) {
     v.clear();
-    v.resize(len, 0.0);
+    v.resize(len, T::default());
 }
 
 /// Sizes a buffer whose every element is written before it is read (no zeroing: these are the
 /// T×M buffers, and zeroing them showed up in the profile).
-fn size(v: &mut Vec<f64>, len: usize) {
-    v.resize(len, 0.0);
+fn size<T: Clone + Default>(v: &mut Vec<T>, len: usize) {
+    v.resize(len, T::default());
+}
+
+/// The first V lanes of `s` as an array (a compile-time length lets LLVM keep them in registers).
+#[inline(always)]
+fn arr<const V: usize>(s: &[Lane]) -> &[Lane; V] {
+    s[..V].try_into().unwrap()
+}
+
+#[inline(always)]
+fn arr_mut<const V: usize>(s: &mut [Lane]) -> &mut [Lane; V] {
+    (&mut s[..V]).try_into().unwrap()
+}
+
+/// acc += c·x, lane-wise.
+#[inline(always)]
+fn madd<S: Simd, const V: usize>(acc: &mut [S; V], c: f64, x: &[Lane; V]) {
+    let c = S::splat(c);
+    for (a, x) in acc.iter_mut().zip(x) {
+        *a = a.add(c.mul(S::load(x)));
+    }
+}
+
+/// The first V lanes of `acc` += c·x. (A helper, not a closure: a closure was not inlined, so
+/// its AVX intrinsics became calls.)
+#[inline(always)]
+fn madd_into<S: Simd, const V: usize>(acc: &mut [Lane], c: f64, x: &[Lane; V]) {
+    let a = arr_mut::<V>(acc);
+    let mut v = load::<S, V>(a);
+    madd(&mut v, c, x);
+    store(&v, a);
+}
+
+#[inline(always)]
+fn load<S: Simd, const V: usize>(x: &[Lane; V]) -> [S; V] {
+    // (not `array::from_fn`: it was left as an out-of-line call for some V)
+    let mut out = [S::splat(0.0); V];
+    for (o, x) in out.iter_mut().zip(x) {
+        *o = S::load(x);
+    }
+    out
+}
+
+#[inline(always)]
+fn store<S: Simd, const V: usize>(a: &[S; V], out: &mut [Lane; V]) {
+    for (a, o) in a.iter().zip(out) {
+        a.store(o);
+    }
+}
+
+/// Four f64 lanes held as one value: `Portable` (plain arrays) in the baseline build, `Avx` (one
+/// AVX register) in the AVX2 build. Measured reason: written on plain `[f64; 4]` arrays, LLVM
+/// scalarised the register-resident accumulators of the transition (vmulsd/vaddsd with
+/// spills; 9.6 M instructions per update). Each operation is one IEEE operation per lane
+/// (multiply and add separately, never fused), so both builds give bit-identical results.
+trait Simd: Copy {
+    fn splat(x: f64) -> Self;
+    fn load(x: &Lane) -> Self;
+    fn store(self, out: &mut Lane);
+    fn add(self, o: Self) -> Self;
+    fn sub(self, o: Self) -> Self;
+    fn mul(self, o: Self) -> Self;
+    /// 1.0 in the lanes where self < o (ordered), else 0.0.
+    fn lt_one(self, o: Self) -> Self;
+    /// max(self, 0) lane-wise (relu; NaN-free inputs).
+    fn relu(self) -> Self;
+    /// Lanes hold flat indices (exact small integers) into `table`: writes them to `idx` and
+    /// returns (table[i][0], table[i][1]) lane-wise. Panics if an index is out of bounds.
+    fn gather2(self, table: &[[f64; 2]], idx: &mut [u32; 4]) -> (Self, Self);
+}
+
+#[derive(Clone, Copy)]
+struct Portable(Lane);
+
+impl Simd for Portable {
+    #[inline(always)]
+    fn splat(x: f64) -> Self {
+        Portable([x; 4])
+    }
+    #[inline(always)]
+    fn load(x: &Lane) -> Self {
+        Portable(*x)
+    }
+    #[inline(always)]
+    fn store(self, out: &mut Lane) {
+        *out = self.0;
+    }
+    #[inline(always)]
+    fn add(self, o: Self) -> Self {
+        let (a, b) = (self.0, o.0);
+        Portable([a[0] + b[0], a[1] + b[1], a[2] + b[2], a[3] + b[3]])
+    }
+    #[inline(always)]
+    fn sub(self, o: Self) -> Self {
+        let (a, b) = (self.0, o.0);
+        Portable([a[0] - b[0], a[1] - b[1], a[2] - b[2], a[3] - b[3]])
+    }
+    #[inline(always)]
+    fn mul(self, o: Self) -> Self {
+        let (a, b) = (self.0, o.0);
+        Portable([a[0] * b[0], a[1] * b[1], a[2] * b[2], a[3] * b[3]])
+    }
+    #[inline(always)]
+    fn relu(self) -> Self {
+        Portable(self.0.map(relu))
+    }
+    #[inline(always)]
+    fn gather2(self, table: &[[f64; 2]], idx: &mut [u32; 4]) -> (Self, Self) {
+        let (mut a, mut b) = ([0.0; 4], [0.0; 4]);
+        for q in 0..4 {
+            idx[q] = self.0[q] as u32;
+            [a[q], b[q]] = table[idx[q] as usize];
+        }
+        (Portable(a), Portable(b))
+    }
+    #[inline(always)]
+    fn lt_one(self, o: Self) -> Self {
+        Portable(std::array::from_fn(|q| {
+            if self.0[q] < o.0[q] {
+                1.0
+            } else {
+                0.0
+            }
+        }))
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx {
+    use super::{Lane, Simd};
+    use std::arch::x86_64::*;
+
+    /// Only ever created inside `loss_grad_avx2`, which runs after AVX2 was detected; its methods
+    /// are inlined there, so the intrinsics compile to single AVX instructions.
+    #[derive(Clone, Copy)]
+    pub(super) struct Avx(__m256d);
+
+    // SAFETY (every block below): these values exist only in code reached from
+    // `loss_grad_avx2`, i.e. after `is_x86_feature_detected!("avx2")` returned true; the
+    // loads and stores go through references to 4 f64 (unaligned forms).
+    impl Simd for Avx {
+        #[inline(always)]
+        fn splat(x: f64) -> Self {
+            unsafe { Avx(_mm256_set1_pd(x)) }
+        }
+        #[inline(always)]
+        fn load(x: &Lane) -> Self {
+            unsafe { Avx(_mm256_loadu_pd(x.as_ptr())) }
+        }
+        #[inline(always)]
+        fn store(self, out: &mut Lane) {
+            unsafe { _mm256_storeu_pd(out.as_mut_ptr(), self.0) }
+        }
+        #[inline(always)]
+        fn add(self, o: Self) -> Self {
+            unsafe { Avx(_mm256_add_pd(self.0, o.0)) }
+        }
+        #[inline(always)]
+        fn sub(self, o: Self) -> Self {
+            unsafe { Avx(_mm256_sub_pd(self.0, o.0)) }
+        }
+        #[inline(always)]
+        fn mul(self, o: Self) -> Self {
+            unsafe { Avx(_mm256_mul_pd(self.0, o.0)) }
+        }
+        #[inline(always)]
+        fn relu(self) -> Self {
+            // max(x, 0) returns the second operand for NaN or equal; x = ±0 → +0 like relu().
+            unsafe { Avx(_mm256_max_pd(self.0, _mm256_setzero_pd())) }
+        }
+        #[inline(always)]
+        fn gather2(self, table: &[[f64; 2]], idx: &mut [u32; 4]) -> (Self, Self) {
+            unsafe {
+                let i32x4 = _mm256_cvttpd_epi32(self.0);
+                _mm_storeu_si128(idx.as_mut_ptr().cast(), i32x4);
+                // The gathers below read table[i] for these i: check them (4 compares).
+                assert!(idx.iter().all(|&i| (i as usize) < table.len()));
+                let twice = _mm_slli_epi32::<1>(i32x4);
+                let base = table.as_ptr().cast::<f64>();
+                (
+                    Avx(_mm256_i32gather_pd::<8>(base, twice)),
+                    Avx(_mm256_i32gather_pd::<8>(base.add(1), twice)),
+                )
+            }
+        }
+        #[inline(always)]
+        fn lt_one(self, o: Self) -> Self {
+            unsafe {
+                let lt = _mm256_cmp_pd::<_CMP_LT_OQ>(self.0, o.0);
+                Avx(_mm256_and_pd(lt, _mm256_set1_pd(1.0)))
+            }
+        }
+    }
 }
 
 /// e^x to within a few ulp, branch-free so that a loop over it vectorises (the libm call was
@@ -120,24 +336,6 @@ pub fn exp_fast(x: f64) -> f64 {
     p * f64::from_bits(k.wrapping_add(1023) << 52)
 }
 
-/// Dot product with four partial sums, so it vectorises (a fixed order: deterministic).
-#[inline(always)]
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    let mut acc = [0.0; 4];
-    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for q in 0..4 {
-            acc[q] += x[q] * y[q];
-        }
-    }
-    let mut s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-    for (x, y) in ra.iter().zip(rb) {
-        s += x * y;
-    }
-    s
-}
-
 #[inline(always)]
 fn relu(x: f64) -> f64 {
     if x > 0.0 {
@@ -147,23 +345,33 @@ fn relu(x: f64) -> f64 {
     }
 }
 
-use super::encoder::axpy;
-
 /// Computes the loss of one sequence and writes its gradient into `grad` (overwritten; length
 /// `l.len`). `eps` is the reparameterisation noise, T×M.
 ///
 /// Speed (criterion bench `vi_update`, M = P = 20, N = 3, T = 1000, one thread, on the shared
-/// 2-vCPU CI-class VM under load average 5–8): ≈ 0.76 ms of thread CPU time per update for
-/// `Dendritic` (0.53 ms `Relu`, 0.89 ms `ClippedDendritic`), against 35 ms for the reference;
-/// the 0.35 ms goal is not reached. What the bench and profile showed, and why the choices:
-/// plain f64 loops written as zip/axpy over the contiguous latent index (no floating-point
-/// reductions, so LLVM vectorises them) were 2.2× faster than indexed loops with reductions;
-/// the time-blocked order (see the transition) removed store-to-load chains; the kernel is
-/// compiled twice (baseline and AVX2, picked at run time; AVX-512 was slower at M = 20, and an
-/// FMA variant gave no gain while breaking bit-equality with machines without FMA); f64
-/// is kept: the finite-difference test needs it, and at M = 20 f32 would only halve the lane
-/// count of already-short loops. A GEMM crate was not added: the products are 20×20 per step
-/// and are fused with the element-wise work of the same step.
+/// 2-vCPU CI-class VM under load average 5–6): ≈ 0.46 ms of thread CPU time per update for
+/// `Dendritic` (0.47 ms `ClippedDendritic`, 0.41 ms `Relu`; 0.54 ms wall), down from 0.76 ms
+/// (callgrind: 5.6 M instructions per update, from 12.0 M). The 0.35 ms goal is not reached.
+/// What the bench and profile showed, and why the choices:
+/// - the dendritic basis is evaluated through each unit's sorted thresholds and prefix sums
+///   (`SortedBasis`): one bucket index per (t, i) instead of P terms, and dα, dθ from per-bucket
+///   sums (O(T·M + M·P) instead of O(T·M·P));
+/// - the bucket is found by counting with vector compares against all P sorted thresholds
+///   when P ≤ 32 (a binary search beyond): at P = 20 the branch-free search cost ≈ 70
+///   instructions per (t, i) and the update took 860 µs CPU, the count ≈ 25 and 530 µs (as a
+///   loop, LLVM even turned the search's conditional add into a mispredicted branch);
+/// - the latent index is padded to whole 4-lanes and each step's F and dφ are rows of
+///   register-resident lanes (a compile-time count V = ⌈M/4⌉ up to M = 32), written with
+///   explicit AVX intrinsics in the AVX2 copy: on plain arrays LLVM scalarised them;
+/// - time is processed in blocks of 32 steps with block-sized φ, φ', g buffers (in L1);
+/// - the encoder's linear-head sums are accumulated here in lanes (13 unpadded axpys per step
+///   in the encoder before: ≈ 1 M instructions per update);
+/// - the kernel is compiled twice (baseline and AVX2, picked at run time). No FMA: each lane
+///   operation is one IEEE multiply or add, so both copies give identical bits (tested); f64
+///   throughout (the finite-difference test needs it).
+///
+/// Left: drawing ε (rand_distr's ziggurat, ≈ 40 instructions per normal, 0.8 M per update in the
+/// bench), the per-bucket scatter of dφ (scalar), the observation pass and the heads' sums.
 pub fn loss_grad(
     l: &Layout,
     params: &[f64],
@@ -180,7 +388,21 @@ pub fn loss_grad(
             return unsafe { loss_grad_avx2(l, params, seq, eps, set, ws, grad) };
         }
     }
-    loss_grad_impl(l, params, seq, eps, set, ws, grad)
+    loss_grad_impl::<Portable>(l, params, seq, eps, set, ws, grad)
+}
+
+/// [`loss_grad`] without the AVX2 dispatch (for the bit-equality test).
+#[cfg(test)]
+pub(crate) fn loss_grad_portable(
+    l: &Layout,
+    params: &[f64],
+    seq: SeqRef<'_>,
+    eps: &[f64],
+    set: LossSettings,
+    ws: &mut Workspace,
+    grad: &mut [f64],
+) -> f64 {
+    loss_grad_impl::<Portable>(l, params, seq, eps, set, ws, grad)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -196,11 +418,11 @@ unsafe fn loss_grad_avx2(
 ) -> f64 {
     // Same code, vectorised 4-wide. No FMA contraction happens (Rust never contracts), so the
     // results are bit-identical to the baseline build.
-    loss_grad_impl(l, params, seq, eps, set, ws, grad)
+    loss_grad_impl::<avx::Avx>(l, params, seq, eps, set, ws, grad)
 }
 
 #[inline(always)]
-fn loss_grad_impl(
+fn loss_grad_impl<S: Simd>(
     l: &Layout,
     params: &[f64],
     seq: SeqRef<'_>,
@@ -209,7 +431,7 @@ fn loss_grad_impl(
     ws: &mut Workspace,
     grad: &mut [f64],
 ) -> f64 {
-    let (m, n, p, k) = (l.m, l.n, l.p, l.k);
+    let (m, n) = (l.m, l.n);
     let x = seq.x;
     let len = x.len() / n;
     debug_assert_eq!(eps.len(), len * m);
@@ -219,19 +441,11 @@ fn loss_grad_impl(
     let c_l = (1.0 - set.obs_weight) / tf;
     let c_o = set.obs_weight / tf;
 
-    let a = &params[l.a.clone()];
-    let w = &params[l.w.clone()];
-    let h = &params[l.h.clone()];
-    let alpha = &params[l.alpha.clone()];
-    let b = &params[l.b.clone()];
-    let alpha_sum: f64 = alpha.iter().sum();
-
-    // ---- encoder and reparameterised sample -------------------------------------------
+    // ---- encoder ---------------------------------------------------------------------------
     size(&mut ws.mu, len * m);
     size(&mut ws.logsd, len * m);
     size(&mut ws.sd, len * m);
-    size(&mut ws.z, len * m);
-    fit(&mut ws.dz, len * m);
+    size(&mut ws.dmu, len * m);
     size(&mut ws.u, len * n);
     size(&mut ws.act, len * l.hidden);
     fit(&mut ws.dact, len * l.hidden);
@@ -241,312 +455,543 @@ fn loss_grad_impl(
         *sd = exp_fast(ls);
     }
     let entropy: f64 = ws.logsd.iter().sum();
-    for (((z, &mu), &sd), &e) in ws.z.iter_mut().zip(&ws.mu).zip(&ws.sd).zip(eps) {
-        *z = mu + sd * e;
+
+    // ---- latent part, on the latent index padded to whole lanes ------------------------------
+    // Up to M = 32 one tile of V = ⌈M/4⌉ lanes, a compile-time length, so that a row of the
+    // transition's accumulators lives in registers; beyond, tiles of 4 lanes.
+    let args = (l, params, seq, eps, set, c_l, c_o);
+    let (v, tiles) = if m <= 32 {
+        (m.div_ceil(4).max(1), 1)
+    } else {
+        (4, m.div_ceil(16))
+    };
+    let latent_terms = match v {
+        1 => latent::<S, 1>(args, tiles, ws, grad),
+        2 => latent::<S, 2>(args, tiles, ws, grad),
+        3 => latent::<S, 3>(args, tiles, ws, grad),
+        4 => latent::<S, 4>(args, tiles, ws, grad),
+        5 => latent::<S, 5>(args, tiles, ws, grad),
+        6 => latent::<S, 6>(args, tiles, ws, grad),
+        7 => latent::<S, 7>(args, tiles, ws, grad),
+        _ => latent::<S, 8>(args, tiles, ws, grad),
+    };
+
+    // `latent` left dμ in dmu, dℓ in sd and the linear heads' sums in head.
+    let stride = 4 * v * tiles;
+    enc.backward(
+        l,
+        x,
+        &ws.act,
+        &ws.dmu,
+        &ws.sd,
+        (ws.head.as_flattened(), stride),
+        &mut ws.dact,
+        grad,
+    );
+
+    latent_terms - c_l * entropy
+}
+
+type LatentArgs<'a> = (
+    &'a Layout,
+    &'a [f64],
+    SeqRef<'a>,
+    &'a [f64],
+    LossSettings,
+    f64,
+    f64,
+);
+
+/// Everything between the encoder's output and its gradient: z, the transition, the initial
+/// state and the observations. Writes ∂L/∂z into `ws.dmu` (T×M) and the gradients of the
+/// latent-model parameters into `grad`; returns the loss without the entropy term. `V` lanes
+/// per tile, `tiles` tiles: nl = V·tiles lanes ≥ M/4.
+#[inline(always)]
+fn latent<S: Simd, const V: usize>(
+    (l, params, seq, eps, set, c_l, c_o): LatentArgs<'_>,
+    tiles: usize,
+    ws: &mut Workspace,
+    grad: &mut [f64],
+) -> f64 {
+    let (m, n, p, k) = (l.m, l.n, l.p, l.k);
+    let x = seq.x;
+    let len = x.len() / n;
+    let tf = len as f64;
+    let nl = V * tiles;
+    let mp = 4 * nl;
+    let steps = len.saturating_sub(1);
+    let variant = l.variant;
+    let w = &params[l.w.clone()];
+    let alpha = &params[l.alpha.clone()];
+    let alpha_sum: f64 = alpha.iter().sum();
+
+    // ---- reparameterised sample, padded ----------------------------------------------------
+    size(&mut ws.z, len * nl);
+    for (t, zr) in ws.z.chunks_exact_mut(nl).enumerate() {
+        let (zr, pad) = zr.as_flattened_mut().split_at_mut(m);
+        for (((zi, &mu), &sd), &e) in zr
+            .iter_mut()
+            .zip(&ws.mu[t * m..][..m])
+            .zip(&ws.sd[t * m..][..m])
+            .zip(&eps[t * m..][..m])
+        {
+            *zi = mu + sd * e;
+        }
+        pad.fill(0.0);
     }
 
-    // ---- transposed copies so every inner loop runs over the contiguous latent index -------
-    fit(&mut ws.wt, m * m);
-    for i in 0..m {
-        for j in 0..m {
-            ws.wt[j * m + i] = w[i * m + j];
+    // ---- padded copies of the parameters -------------------------------------------------------
+    fit(&mut ws.wt, m * nl);
+    fit(&mut ws.wr, m * nl);
+    fit(&mut ws.av, nl);
+    fit(&mut ws.hv, nl);
+    fit(&mut ws.iv, nl);
+    fit(&mut ws.ct, k * nl);
+    fit(&mut ws.bp, n * nl);
+    {
+        let (wt, wr) = (ws.wt.as_flattened_mut(), ws.wr.as_flattened_mut());
+        for i in 0..m {
+            for j in 0..m {
+                wt[j * mp + i] = w[i * m + j];
+                wr[i * mp + j] = w[i * m + j];
+            }
+        }
+        ws.av.as_flattened_mut()[..m].copy_from_slice(&params[l.a.clone()]);
+        ws.hv.as_flattened_mut()[..m].copy_from_slice(&params[l.h.clone()]);
+        let ct = ws.ct.as_flattened_mut();
+        for i in 0..m {
+            for kk in 0..k {
+                ct[kk * mp + i] = params[l.c.start + i * k + kk];
+            }
+        }
+        let bp = ws.bp.as_flattened_mut();
+        for j in 0..n {
+            bp[j * mp..][..m].copy_from_slice(&params[l.b.start + j * m..][..m]);
         }
     }
-    fit(&mut ws.theta_t, p * m);
-    for i in 0..m {
-        for bb in 0..p {
-            ws.theta_t[bb * m + i] = params[l.theta.start + i * p + bb];
-        }
-    }
-    fit(&mut ws.ct, k * m);
-    fit(&mut ws.dct, k * m);
-    for i in 0..m {
-        for kk in 0..k {
-            ws.ct[kk * m + i] = params[l.c.start + i * k + kk];
-        }
-    }
-    fit(&mut ws.acc_alpha, p * m);
-    fit(&mut ws.acc_theta, p * m);
-    fit(&mut ws.acc_relu, m);
-    fit(&mut ws.inv_var_z, m);
-    fit(&mut ws.rsq_z, m);
-    fit(&mut ws.pred, TB * m);
-    fit(&mut ws.phi, TB * m);
-    fit(&mut ws.phid, TB * m);
-    fit(&mut ws.dphi, TB * m);
-    fit(&mut ws.g, TB * m);
     let mut log_sigma_z_sum = 0.0;
-    for i in 0..m {
-        let sz = set.sigma_z_min + params[l.log_sigma_z.start + i].exp();
-        ws.inv_var_z[i] = 1.0 / (sz * sz);
-        log_sigma_z_sum += sz.ln();
+    {
+        let iv = ws.iv.as_flattened_mut();
+        for i in 0..m {
+            let sz = set.sigma_z_min + params[l.log_sigma_z.start + i].exp();
+            iv[i] = 1.0 / (sz * sz);
+            log_sigma_z_sum += sz.ln();
+        }
     }
 
-    // ---- transition: fused forward/backward over t -----------------------------------------
+    // ---- the transition, in blocks of TW steps ---------------------------------------------
+    // Per block: φ and φ' of its steps, then forward and backward of each step, then the
+    // block's share of dW. φ, φ', g and the buckets live in block-sized buffers (TW rows, in L1)
+    // rather than T-sized ones: the whole-sequence version streamed ≈ 0.5 MB more through the
+    // caches per update.
+    //
+    // φ(z_t) and φ'(z_t) (the diagonal of ∂φ/∂z): Dendritic, φ_i = Σ_b α_b relu(z_i − θ_ib),
+    // through the sorted thresholds (see `SortedBasis`): per (t, i) one bucket k_ti,
+    // φ = z S_α[k] − S_αθ[k], φ' = S_α[k]. Clipped adds −(Σ_b α_b) relu(z_i), so φ'_i gets
+    // −(Σ_b α_b)[z_i > 0].
+    //
     // r_t = z_{t+1} − F(z_t); loss part c_l · ½ Σ r²/σ_z² ⇒ with g_t = c_l r_t/σ_z²:
     //   dz_{t+1} += g_t;  dF = −g_t
     //   dA_i = −Σ_t g_ti z_ti;  dh = −Σ_t g_t;  dW_ij = −Σ_t g_ti φ_tj (diagonal masked);
     //   dC_ik = −Σ_t g_ti s_{t+1,k};  dφ_t = −Wᵀ g_t;  dz_t += −A∘g_t + φ'(z_t)∘dφ_t
-    // Dendritic, φ_i = Σ_b α_b relu(z_i − θ_ib):
-    //   dα_b = Σ_t Σ_i dφ_ti relu(z_ti − θ_ib);  dθ_ib = −α_b Σ_t dφ_ti [z_ti > θ_ib];
-    //   φ'_i = Σ_b α_b [z_i > θ_ib].
-    // Clipped adds −(Σ_b α_b) relu(z_i): dα_b gets −Σ_t Σ_i dφ_ti relu(z_ti) for every b and
-    //   φ'_i gets −(Σ_b α_b)[z_i > 0].
-    let variant = l.variant;
+    // Dendritic: dα, dθ from the per-(i, bucket) sums of dφ_ti (see `SortedBasis`); clipped adds
+    //   −Σ_t Σ_i dφ_ti relu(z_ti) to every dα_b.
+    // Each step's F is a register-resident row of V lanes updated by M broadcast-multiply-adds
+    // (columns of W), and likewise dφ (rows of W).
+    size(&mut ws.phi, TW * nl);
+    size(&mut ws.phid, TW * nl);
+    size(&mut ws.g, TW * nl);
+    size(&mut ws.kidx, TW * mp);
+    fit(&mut ws.dz, len * nl);
+    fit(&mut ws.dphi, nl);
+    fit(&mut ws.ga, nl);
+    fit(&mut ws.gh, nl);
+    fit(&mut ws.rsq, nl);
+    fit(&mut ws.gc, k * nl);
+    fit(&mut ws.gw, m * nl);
+    fit(&mut ws.acc_relu, m);
+    fit(&mut ws.unit_off, nl);
+    if variant != Variant::Relu {
+        ws.basis.build(m, p, nl, alpha, &params[l.theta.clone()]);
+        for (i, o) in ws.unit_off.as_flattened_mut()[..m].iter_mut().enumerate() {
+            *o = (i * (p + 1)) as f64;
+        }
+    }
+    let clipped = variant == Variant::ClippedDendritic;
+    // k_ti by counting with vector compares, P·⌈M/4⌉ compare-and-adds per step, when
+    // P ≤ COUNT_MAX_P; by the binary search otherwise. Measured at M = P = 20: the search
+    // (5 dependent loads and compares per unit, then the prefix lookup) cost ≈ 70 instructions
+    // per (t, i) in callgrind, the count ≈ 25, and the update went from 860 to 530 µs CPU.
+    let count = p <= COUNT_MAX_P;
     {
         let Workspace {
             z,
             dz,
-            wt,
-            theta_t,
-            ct,
-            dct,
-            acc_alpha,
-            acc_theta,
-            acc_relu,
-            inv_var_z,
-            rsq_z,
-            pred,
             phi,
             phid,
-            dphi,
             g,
+            dphi,
+            kidx,
+            wt,
+            wr,
+            ct,
+            av,
+            hv,
+            iv,
+            ga,
+            gh,
+            rsq,
+            gc,
+            gw,
+            basis,
+            acc_relu,
+            unit_off,
             ..
         } = ws;
-        let (ga, rest) = grad[l.a.start..].split_at_mut(m);
-        let (gw, rest) = rest.split_at_mut(m * m);
-        let gh = &mut rest[..m];
-        let (a, h) = (&a[..m], &h[..m]);
-        let (inv_var_z, rsq_z, acc_relu) = (&inv_var_z[..m], &mut rsq_z[..m], &mut acc_relu[..m]);
-        // Time is processed in blocks of TB steps with the time loop innermost wherever a row is
-        // accumulated into: consecutive updates then hit different rows, so no update waits for
-        // the store of the previous one (the profile showed such store-to-load chains dominating).
-        let steps = len.saturating_sub(1);
+        let s = seq.s;
         let mut t0 = 0;
         while t0 < steps {
-            let nb = TB.min(steps - t0);
-            let zb = &z[t0 * m..(t0 + nb) * m];
-            let phi = &mut phi[..nb * m];
-            let phid = &mut phid[..nb * m];
-            let pred = &mut pred[..nb * m];
-            let g = &mut g[..nb * m];
-            let dphi = &mut dphi[..nb * m];
-            // φ(z_t) and φ'(z_t) (the diagonal of ∂φ/∂z)
-            for ((f, fd), &zi) in phi.iter_mut().zip(phid.iter_mut()).zip(zb) {
-                let on = zi > 0.0;
-                (*f, *fd) = match variant {
-                    Variant::Relu => (relu(zi), if on { 1.0 } else { 0.0 }),
-                    Variant::Dendritic => (0.0, 0.0),
-                    Variant::ClippedDendritic => {
-                        (-alpha_sum * relu(zi), if on { -alpha_sum } else { 0.0 })
-                    }
-                };
-            }
-            if variant != Variant::Relu {
-                for (th, &ab) in theta_t.chunks_exact(m).zip(alpha) {
-                    for ((fr, fdr), zr) in phi
-                        .chunks_exact_mut(m)
-                        .zip(phid.chunks_exact_mut(m))
-                        .zip(zb.chunks_exact(m))
-                    {
-                        for (((f, fd), &zi), &thi) in
-                            fr.iter_mut().zip(fdr.iter_mut()).zip(zr).zip(th)
-                        {
-                            let d = zi - thi;
-                            *f += ab * relu(d);
-                            *fd += if d > 0.0 { ab } else { 0.0 };
-                        }
+            let nb = TW.min(steps - t0);
+            let zb = &z[t0 * nl..(t0 + nb) * nl];
+            // φ and φ'
+            if variant == Variant::Relu {
+                for ((fr, fdr), zr) in phi.iter_mut().zip(phid.iter_mut()).zip(zb) {
+                    for q in 0..4 {
+                        fr[q] = relu(zr[q]);
+                        fdr[q] = if zr[q] > 0.0 { 1.0 } else { 0.0 };
                     }
                 }
-            }
-            // F(z_t, s_{t+1})
-            for (pr, zr) in pred.chunks_exact_mut(m).zip(zb.chunks_exact(m)) {
-                for (((p, &hi), &ai), &zi) in pr.iter_mut().zip(h).zip(a).zip(zr) {
-                    *p = hi + ai * zi;
-                }
-            }
-            for (j, wtj) in wt.chunks_exact(m).enumerate() {
-                for (pr, fr) in pred.chunks_exact_mut(m).zip(phi.chunks_exact(m)) {
-                    axpy(pr, fr[j], wtj);
-                }
-            }
-            for (kk, ctk) in ct.chunks_exact(m).enumerate() {
-                for (q, pr) in pred.chunks_exact_mut(m).enumerate() {
-                    axpy(pr, seq.s[(t0 + q + 1) * k + kk], ctk);
-                }
-            }
-            for (gr, (pr, zn)) in g
-                .chunks_exact_mut(m)
-                .zip(pred.chunks_exact(m).zip(z[(t0 + 1) * m..].chunks_exact(m)))
-            {
-                for ((((gi, rs), &zi), &p), &iv) in gr
-                    .iter_mut()
-                    .zip(rsq_z.iter_mut())
-                    .zip(zn)
-                    .zip(pr)
-                    .zip(inv_var_z)
+            } else {
+                let ts_t = basis.transposed();
+                for (((fr, fdr), zr), kr) in phi
+                    .chunks_exact_mut(nl)
+                    .zip(phid.chunks_exact_mut(nl))
+                    .zip(zb.chunks_exact(nl))
+                    .zip(kidx.chunks_exact_mut(mp))
                 {
-                    let r = zi - p;
-                    *rs += r * r;
-                    *gi = c_l * r * iv;
+                    // flat bucket indices i·(P+1) + k_ti as f64 in φ's row (overwritten below)
+                    if count {
+                        for tile in 0..tiles {
+                            let o = tile * V;
+                            let zv = load::<S, V>(arr(&zr[o..]));
+                            let mut c = load::<S, V>(arr(&unit_off[o..]));
+                            for row in ts_t.chunks_exact(nl) {
+                                let th = load::<S, V>(arr(&row[o..]));
+                                for v in 0..V {
+                                    c[v] = c[v].add(th[v].lt_one(zv[v]));
+                                }
+                            }
+                            store(&c, arr_mut::<V>(&mut fr[o..]));
+                        }
+                    } else {
+                        let fr = fr.as_flattened_mut();
+                        for (j, &zi) in zr.as_flattened()[..m].iter().enumerate() {
+                            fr[j] = (j * (p + 1) + basis.bucket(j, zi)) as f64;
+                        }
+                        fr[m..].fill(0.0);
+                    }
+                    // φ = z S_α[k] − S_αθ[k], φ' = S_α[k] by gathers from the prefix table
+                    // (scalar lookups: ≈ 20 instructions per unit in callgrind).
+                    let table = basis.prefix_table();
+                    let (asum, zero) = (S::splat(alpha_sum), S::splat(0.0));
+                    for ((fv, fdv), (zv, kv)) in fr
+                        .iter_mut()
+                        .zip(fdr.iter_mut())
+                        .zip(zr.iter().zip(kr.chunks_exact_mut(4)))
+                    {
+                        let z4 = S::load(zv);
+                        let kv: &mut [u32; 4] = kv.try_into().unwrap();
+                        let (sa, sat) = S::load(fv).gather2(table, kv);
+                        let (mut f, mut fd) = (z4.mul(sa).sub(sat), sa);
+                        if clipped {
+                            f = f.sub(asum.mul(z4.relu()));
+                            fd = fd.sub(asum.mul(zero.lt_one(z4)));
+                        }
+                        f.store(fv);
+                        fd.store(fdv);
+                    }
                 }
             }
-            // backward
-            for ((gr, zr), fr) in g
-                .chunks_exact(m)
-                .zip(zb.chunks_exact(m))
-                .zip(phi.chunks_exact(m))
-            {
-                for (((gai, ghi), &gi), &zi) in ga.iter_mut().zip(gh.iter_mut()).zip(gr).zip(zr) {
-                    *gai -= gi * zi;
-                    *ghi -= gi;
-                }
-                for (gwi, &gi) in gw.chunks_exact_mut(m).zip(gr) {
-                    axpy(gwi, -gi, fr);
-                }
-            }
-            for (q, gr) in g.chunks_exact(m).enumerate() {
-                for (kk, dctk) in dct.chunks_exact_mut(m).enumerate() {
-                    axpy(dctk, -seq.s[(t0 + q + 1) * k + kk], gr);
-                }
-            }
-            dphi.iter_mut().for_each(|v| *v = 0.0);
-            for (i, wi) in w.chunks_exact(m).enumerate() {
-                for (dr, gr) in dphi.chunks_exact_mut(m).zip(g.chunks_exact(m)) {
-                    axpy(dr, -gr[i], wi);
-                }
-            }
+            // forward and backward of each step
             for q in 0..nb {
                 let t = t0 + q;
-                let (dzp, dzn) = dz[t * m..(t + 2) * m].split_at_mut(m);
-                let gr = &g[q * m..][..m];
-                let dr = &dphi[q * m..][..m];
-                let fdr = &phid[q * m..][..m];
-                for (((((dp, dn), &gi), &ai), &df), &fd) in dzp
-                    .iter_mut()
-                    .zip(dzn.iter_mut())
-                    .zip(gr)
-                    .zip(a)
-                    .zip(dr)
-                    .zip(fdr)
-                {
-                    *dn += gi;
-                    *dp += df * fd - gi * ai;
+                for tile in 0..tiles {
+                    let o = tile * V;
+                    let zt = load::<S, V>(arr(&z[t * nl + o..]));
+                    let (avt, hvt) = (load::<S, V>(arr(&av[o..])), load::<S, V>(arr(&hv[o..])));
+                    let mut acc = hvt;
+                    for v in 0..V {
+                        acc[v] = hvt[v].add(avt[v].mul(zt[v]));
+                    }
+                    let ft = phi[q * nl..][..nl].as_flattened();
+                    for (&f, wtj) in ft[..m].iter().zip(wt.chunks_exact(nl)) {
+                        madd(&mut acc, f, arr::<V>(&wtj[o..]));
+                    }
+                    for kk in 0..k {
+                        madd(&mut acc, s[(t + 1) * k + kk], arr::<V>(&ct[kk * nl + o..]));
+                    }
+                    let zn = load::<S, V>(arr(&z[(t + 1) * nl + o..]));
+                    let ivt = load::<S, V>(arr(&iv[o..]));
+                    let c = S::splat(c_l);
+                    let mut gt = acc;
+                    for v in 0..V {
+                        let r = zn[v].sub(acc[v]);
+                        gt[v] = c.mul(r).mul(ivt[v]);
+                        let rs = &mut rsq[o + v];
+                        S::load(rs).add(r.mul(r)).store(rs);
+                        let gat = &mut ga[o + v];
+                        S::load(gat).sub(gt[v].mul(zt[v])).store(gat);
+                        let ght = &mut gh[o + v];
+                        S::load(ght).sub(gt[v]).store(ght);
+                        let dzn = &mut dz[(t + 1) * nl + o + v];
+                        S::load(dzn).add(gt[v]).store(dzn);
+                    }
+                    store(&gt, arr_mut::<V>(&mut g[q * nl + o..]));
+                    for kk in 0..k {
+                        let gck = arr_mut::<V>(&mut gc[kk * nl + o..]);
+                        let mut a = load::<S, V>(gck);
+                        madd(&mut a, -s[(t + 1) * k + kk], arr(&g[q * nl + o..]));
+                        store(&a, gck);
+                    }
                 }
-            }
-            if variant != Variant::Relu {
-                for (dr, zr) in dphi.chunks_exact(m).zip(zb.chunks_exact(m)) {
-                    if variant == Variant::ClippedDendritic {
+                let gtf = g[q * nl..][..nl].as_flattened();
+                for tile in 0..tiles {
+                    let o = tile * V;
+                    let mut acc = [S::splat(0.0); V];
+                    for (&gi, wri) in gtf[..m].iter().zip(wr.chunks_exact(nl)) {
+                        madd(&mut acc, -gi, arr::<V>(&wri[o..]));
+                    }
+                    let (fd, gt, avt) = (
+                        load::<S, V>(arr(&phid[q * nl + o..])),
+                        load::<S, V>(arr(&g[q * nl + o..])),
+                        load::<S, V>(arr(&av[o..])),
+                    );
+                    let dzt = arr_mut::<V>(&mut dz[t * nl + o..]);
+                    let mut d = load::<S, V>(dzt);
+                    for v in 0..V {
+                        d[v] = d[v].add(acc[v].mul(fd[v]).sub(gt[v].mul(avt[v])));
+                    }
+                    store(&d, dzt);
+                    store(&acc, arr_mut::<V>(&mut dphi[o..]));
+                }
+                if variant != Variant::Relu {
+                    let dr = &dphi.as_flattened()[..m];
+                    let zr = &z[t * nl..][..nl].as_flattened()[..m];
+                    for ((&df, &zi), &bk) in dr.iter().zip(zr).zip(&kidx[q * mp..][..m]) {
+                        basis.accumulate(bk as usize, df, zi);
+                    }
+                    if clipped {
                         for ((ar, &zi), &df) in acc_relu.iter_mut().zip(zr).zip(dr) {
                             *ar += df * relu(zi);
                         }
                     }
-                    for ((th, acc_a), acc_t) in theta_t
-                        .chunks_exact(m)
-                        .zip(acc_alpha.chunks_exact_mut(m))
-                        .zip(acc_theta.chunks_exact_mut(m))
-                    {
-                        for ((((aa, at), &zi), &thi), &df) in acc_a
-                            .iter_mut()
-                            .zip(acc_t.iter_mut())
-                            .zip(zr)
-                            .zip(th)
-                            .zip(dr)
-                        {
-                            let d = zi - thi;
-                            *aa += df * relu(d);
-                            *at += if d > 0.0 { df } else { 0.0 };
-                        }
+                }
+            }
+            // dW_ij −= Σ_t g_ti φ_tj over the block: per row i a register-resident row of
+            // lanes over j.
+            for i in 0..m {
+                for tile in 0..tiles {
+                    let o = tile * V;
+                    let gwi = arr_mut::<V>(&mut gw[i * nl + o..]);
+                    let mut acc = load::<S, V>(gwi);
+                    for q in 0..nb {
+                        let gi = g[q * nl + i / 4][i % 4];
+                        madd(&mut acc, -gi, arr::<V>(&phi[q * nl + o..]));
                     }
+                    store(&acc, gwi);
                 }
             }
             t0 += nb;
         }
+    }
+
+    // ---- gradients of the transition parameters, unpadded ----------------------------------
+    {
+        let (ga, gh, gw) = (
+            ws.ga.as_flattened(),
+            ws.gh.as_flattened(),
+            ws.gw.as_flattened(),
+        );
+        grad[l.a.clone()].copy_from_slice(&ga[..m]);
+        grad[l.h.clone()].copy_from_slice(&gh[..m]);
         for i in 0..m {
-            gw[i * m + i] = 0.0; // W keeps a zero diagonal
+            let row = &mut grad[l.w.start + i * m..][..m];
+            row.copy_from_slice(&gw[i * mp..][..m]);
+            row[i] = 0.0; // W keeps a zero diagonal
+        }
+        let gc = ws.gc.as_flattened();
+        for i in 0..m {
+            for kk in 0..k {
+                grad[l.c.start + i * k + kk] = gc[kk * mp + i];
+            }
         }
     }
-    let relu_total: f64 = ws.acc_relu.iter().sum();
-    for bb in 0..p {
-        let mut s = ws.acc_alpha[bb * m..][..m].iter().sum::<f64>();
-        if variant == Variant::ClippedDendritic {
-            s -= relu_total;
-        }
-        grad[l.alpha.start + bb] = s;
-        for i in 0..m {
-            grad[l.theta.start + i * p + bb] = -alpha[bb] * ws.acc_theta[bb * m + i];
-        }
-    }
-    for i in 0..m {
-        for kk in 0..k {
-            grad[l.c.start + i * k + kk] = ws.dct[kk * m + i];
+    if variant != Variant::Relu {
+        let galpha =
+            ws.basis
+                .gradients(alpha, &params[l.theta.clone()], &mut grad[l.theta.clone()]);
+        let relu_total: f64 = ws.acc_relu.iter().sum();
+        for (g, &ga) in grad[l.alpha.clone()].iter_mut().zip(galpha) {
+            *g = if variant == Variant::ClippedDendritic {
+                ga - relu_total
+            } else {
+                ga
+            };
         }
     }
     // σ_z = σ_min + e^ℓ: loss part c_l [½ Σ_i rsq_i/σ_i² + (T−1) Σ_i log σ_i]
     //   ⇒ dℓ_i = c_l [−rsq_i/σ_i³ + (T−1)/σ_i] e^ℓ_i.
     let mut trans_sq = 0.0;
-    for i in 0..m {
-        let el = params[l.log_sigma_z.start + i].exp();
-        let sz = set.sigma_z_min + el;
-        trans_sq += ws.rsq_z[i] * ws.inv_var_z[i];
-        grad[l.log_sigma_z.start + i] =
-            c_l * (-ws.rsq_z[i] / (sz * sz * sz) + (tf - 1.0) / sz) * el;
+    {
+        let (rsq, iv) = (ws.rsq.as_flattened(), ws.iv.as_flattened());
+        for i in 0..m {
+            let el = params[l.log_sigma_z.start + i].exp();
+            let sz = set.sigma_z_min + el;
+            trans_sq += rsq[i] * iv[i];
+            grad[l.log_sigma_z.start + i] = c_l * (-rsq[i] / (sz * sz * sz) + (tf - 1.0) / sz) * el;
+        }
     }
     let latent_trans = 0.5 * trans_sq + (tf - 1.0) * log_sigma_z_sum;
 
     // ---- initial state: c_l [½ Σ (z_1 − z0)²/σ_z0² + Σ log σ_z0] -------------------------
     // ⇒ dz_1 += c_l d/σ_z0², dz0 −= the same, dℓ_z0 = c_l (1 − d²/σ_z0²), d = z_1 − z0.
     let mut init_term = 0.0;
-    for i in 0..m {
-        let lz0 = params[l.log_sigma_z0.start + i];
-        let inv_var = (-2.0 * lz0).exp();
-        let z0 = match set.initial_state {
-            InitialState::PerSequence => params[l.z0.start + seq.z0_index * m + i],
-            InitialState::Encoder => 0.0,
-        };
-        let d = ws.z[i] - z0;
-        init_term += 0.5 * d * d * inv_var + lz0;
-        let gz = c_l * d * inv_var;
-        ws.dz[i] += gz;
-        if set.initial_state == InitialState::PerSequence {
-            grad[l.z0.start + seq.z0_index * m + i] = -gz;
+    {
+        let (z1, dz1) = (ws.z[..nl].as_flattened(), ws.dz[..nl].as_flattened_mut());
+        for i in 0..m {
+            let lz0 = params[l.log_sigma_z0.start + i];
+            let inv_var = (-2.0 * lz0).exp();
+            let z0 = match set.initial_state {
+                InitialState::PerSequence => params[l.z0.start + seq.z0_index * m + i],
+                InitialState::Encoder => 0.0,
+            };
+            let d = z1[i] - z0;
+            init_term += 0.5 * d * d * inv_var + lz0;
+            let gz = c_l * d * inv_var;
+            dz1[i] += gz;
+            if set.initial_state == InitialState::PerSequence {
+                grad[l.z0.start + seq.z0_index * m + i] = -gz;
+            }
+            grad[l.log_sigma_z0.start + i] = c_l * (1.0 - d * d * inv_var);
         }
-        grad[l.log_sigma_z0.start + i] = c_l * (1.0 - d * d * inv_var);
     }
 
     // ---- observations: c_o [½ Σ e²/σ_x² + T Σ log σ_x],  e_t = x_t − B z_t ---------------
     // ⇒ with q_t = c_o e_t/σ_x²: dB_j· = −Σ_t q_tj z_t, dz_t −= Bᵀ q_t,
     //   dℓ_x,j = c_o (T − Σ_t e_tj²/σ_x,j²).
     let mut obs_term = 0.0;
+    fit(&mut ws.gb, n * nl);
+    fit(&mut ws.esq, n);
     {
-        for j in 0..n {
-            let lx = params[l.log_sigma_x.start + j];
-            let inv_var = (-2.0 * lx).exp();
-            let bj = &b[j * m..][..m];
-            let gbj = &mut grad[l.b.start + j * m..][..m];
-            let mut esq = 0.0;
-            for t in 0..len {
-                let zt = &ws.z[t * m..][..m];
-                let e = x[t * n + j] - dot(bj, zt);
-                esq += e * e;
-                let q = c_o * e * inv_var;
-                axpy(gbj, -q, zt);
-                axpy(&mut ws.dz[t * m..][..m], -q, bj);
+        let inv_var: Vec<f64> = (0..n)
+            .map(|j| (-2.0 * params[l.log_sigma_x.start + j]).exp())
+            .collect();
+        let Workspace {
+            z, dz, bp, gb, esq, ..
+        } = ws;
+        for ((t, zt), dzt) in z.chunks_exact(nl).enumerate().zip(dz.chunks_exact_mut(nl)) {
+            for j in 0..n {
+                let bj = &bp[j * nl..][..nl];
+                let mut acc = S::splat(0.0);
+                for (bv, zv) in bj.iter().zip(zt) {
+                    acc = acc.add(S::load(bv).mul(S::load(zv)));
+                }
+                let mut a4 = [0.0; 4];
+                acc.store(&mut a4);
+                let e = x[t * n + j] - ((a4[0] + a4[1]) + (a4[2] + a4[3]));
+                esq[j] += e * e;
+                let qj = c_o * e * inv_var[j];
+                for ((gv, dv), (zv, bv)) in gb[j * nl..][..nl]
+                    .iter_mut()
+                    .zip(dzt.iter_mut())
+                    .zip(zt.iter().zip(bj))
+                {
+                    let q = S::splat(qj);
+                    S::load(gv).sub(q.mul(S::load(zv))).store(gv);
+                    S::load(dv).sub(q.mul(S::load(bv))).store(dv);
+                }
             }
-            obs_term += 0.5 * esq * inv_var + tf * lx;
-            grad[l.log_sigma_x.start + j] = c_o * (tf - esq * inv_var);
+        }
+        let gb = gb.as_flattened();
+        for j in 0..n {
+            grad[l.b.start + j * m..][..m].copy_from_slice(&gb[j * mp..][..m]);
+            let lx = params[l.log_sigma_x.start + j];
+            obs_term += 0.5 * esq[j] * inv_var[j] + tf * lx;
+            grad[l.log_sigma_x.start + j] = c_o * (tf - esq[j] * inv_var[j]);
         }
     }
 
-    // ---- reparameterisation and entropy --------------------------------------------------
-    // z = μ + e^ℓ ε ⇒ dμ = dz, dℓ = dz ∘ σ ∘ ε; entropy −c_l Σ ℓ adds −c_l to dℓ.
-    // dz is reused for dμ and sd for dℓ.
-    for idx in 0..len * m {
-        ws.sd[idx] = ws.dz[idx] * ws.sd[idx] * eps[idx] - c_l;
+    // ---- to the encoder ------------------------------------------------------------------------
+    // z = μ + e^ℓ ε ⇒ dμ = dz, dℓ = dz ∘ σ ∘ ε; the entropy −c_l Σ ℓ adds −c_l to dℓ. Both go
+    // out unpadded (dℓ over σ in `ws.sd`) for the MLP part of the encoder; the sums the linear
+    // heads need (see `EncView::backward`) are accumulated here in lanes: done inside the
+    // encoder's own loop over t they were 13 unpadded axpys per step, ≈ 1.3 M instructions per
+    // update (callgrind) against ≈ 0.3 M here.
+    let smoothing = l.encoder == EncoderKind::Smoothing;
+    let heads = if smoothing { 4 * n + 1 } else { 2 * n + 1 };
+    fit(&mut ws.head, heads * nl);
+    fit(&mut ws.dlrow, nl);
+    {
+        let Workspace {
+            dz,
+            dmu,
+            sd,
+            u,
+            head,
+            dlrow,
+            ..
+        } = ws;
+        let mut delta = [0.0; 8];
+        for (t, ((dzr, dmr), sdr)) in dz
+            .chunks_exact(nl)
+            .zip(dmu.chunks_exact_mut(m))
+            .zip(sd.chunks_exact_mut(m))
+            .enumerate()
+        {
+            dmr.copy_from_slice(&dzr.as_flattened()[..m]);
+            let dl = &mut dlrow.as_flattened_mut()[..m];
+            for (((d, s), &dzi), &e) in dl
+                .iter_mut()
+                .zip(sdr.iter_mut())
+                .zip(dmr.iter())
+                .zip(&eps[t * m..][..m])
+            {
+                *d = dzi * *s * e - c_l;
+                *s = *d;
+            }
+            let ut = &u[t * n..][..n];
+            if smoothing && n <= delta.len() {
+                let (tp, tn) = (t.saturating_sub(1), (t + 1).min(len - 1));
+                for j in 0..n {
+                    delta[j] = x[tp * n + j] - 2.0 * x[t * n + j] + x[tn * n + j];
+                }
+            }
+            for tile in 0..tiles {
+                let o = tile * V;
+                let dm = arr::<V>(&dzr[o..]);
+                let dlv = arr::<V>(&dlrow[o..]);
+                for j in 0..n {
+                    madd_into::<S, V>(&mut head[j * nl + o..], ut[j], dm);
+                    madd_into::<S, V>(&mut head[(n + j) * nl + o..], ut[j], dlv);
+                }
+                madd_into::<S, V>(&mut head[2 * n * nl + o..], 1.0, dlv);
+                if smoothing {
+                    for j in 0..n {
+                        let dj = if n <= delta.len() {
+                            delta[j]
+                        } else {
+                            let (tp, tn) = (t.saturating_sub(1), (t + 1).min(len - 1));
+                            x[tp * n + j] - 2.0 * x[t * n + j] + x[tn * n + j]
+                        };
+                        madd_into::<S, V>(&mut head[(2 * n + 1 + j) * nl + o..], dj, dm);
+                        madd_into::<S, V>(&mut head[(3 * n + 1 + j) * nl + o..], dj, dlv);
+                    }
+                }
+            }
+        }
     }
-    enc.backward(l, x, &ws.u, &ws.act, &ws.dz, &ws.sd, &mut ws.dact, grad);
 
-    c_l * (init_term + latent_trans - entropy) + c_o * obs_term
+    c_l * (init_term + latent_trans) + c_o * obs_term
 }
 
 /// Manifold-attractor regulariser over the first ⌊share·M⌋ units, added to the loss and its

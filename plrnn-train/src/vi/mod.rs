@@ -9,6 +9,7 @@
 // written so they vectorise).
 #![allow(clippy::needless_range_loop)]
 
+mod basis;
 pub mod checkpoint;
 pub mod config;
 pub mod elbo;
