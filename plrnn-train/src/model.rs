@@ -3,6 +3,7 @@
 //! metrics use — which runs the very f32 kernel of `plrnn-nostd`, so evaluation judges exactly
 //! what the device will run.
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
 use plrnn_nostd::{Header, LoadError, ModelBuf, ValidModel, Variant};
@@ -36,6 +37,19 @@ pub enum ModelFileError {
 pub struct DesktopModel {
     model: ValidModel,
     file_len: usize,
+}
+
+thread_local! {
+    /// Per-thread f32 buffers of the f64 interface ([`DesktopModel::step_f64`] and
+    /// [`DesktopModel::observe_f64`] run once per step of every metric, from rayon workers), so
+    /// a step allocates nothing.
+    static SCRATCH: RefCell<[Vec<f32>; 4]> = RefCell::new(Default::default());
+}
+
+/// `dst` = `src` rounded to f32.
+fn fill_f32(dst: &mut Vec<f32>, src: &[f64]) {
+    dst.clear();
+    dst.extend(src.iter().map(|&v| v as f32));
 }
 
 impl DesktopModel {
@@ -129,29 +143,35 @@ impl DesktopModel {
     /// One deterministic step through the f32 kernel, in f64 at the interface.
     pub fn step_f64(&self, z: &[f64], z_next: &mut [f64]) {
         let r = self.model.model_ref();
-        let m = self.m();
-        let z32: Vec<f32> = z.iter().map(|&v| v as f32).collect();
-        let s = vec![0.0f32; r.dims().k];
-        let mut scratch = vec![0.0f32; m];
-        let mut next = vec![0.0f32; m];
-        // Lengths match the model by construction; a mismatch would be a caller bug.
-        if r.latent_step(&z32, &s, &mut scratch, &mut next).is_ok() {
-            for (o, v) in z_next.iter_mut().zip(next) {
-                *o = v as f64;
+        let (m, k) = (self.m(), r.dims().k);
+        SCRATCH.with_borrow_mut(|[z32, s, scratch, next]| {
+            fill_f32(z32, z);
+            s.clear();
+            s.resize(k, 0.0);
+            scratch.resize(m, 0.0);
+            next.resize(m, 0.0);
+            // Lengths match the model by construction; a mismatch would be a caller bug.
+            if r.latent_step(z32, s, scratch, next).is_ok() {
+                for (o, &v) in z_next.iter_mut().zip(next.iter()) {
+                    *o = v as f64;
+                }
             }
-        }
+        });
     }
 
     /// x = B z through the f32 kernel.
     pub fn observe_f64(&self, z: &[f64], x: &mut [f64]) {
         let r = self.model.model_ref();
-        let z32: Vec<f32> = z.iter().map(|&v| v as f32).collect();
-        let mut x32 = vec![0.0f32; self.n()];
-        if r.observe(&z32, &mut x32).is_ok() {
-            for (o, v) in x.iter_mut().zip(x32) {
-                *o = v as f64;
+        let n = self.n();
+        SCRATCH.with_borrow_mut(|[z32, x32, _, _]| {
+            fill_f32(z32, z);
+            x32.resize(n, 0.0);
+            if r.observe(z32, x32).is_ok() {
+                for (o, &v) in x.iter_mut().zip(x32.iter()) {
+                    *o = v as f64;
+                }
             }
-        }
+        });
     }
 
     /// Minimum-norm least-squares latent state for an observation: z = Bᵀ (B Bᵀ + εI)⁻¹ x.
