@@ -26,6 +26,7 @@
 //! ⌊log₂ P⌋ + 1 probes.
 
 use crate::basis::{count_less, key, BasisRef, KEY_POS_ZERO};
+use crate::kernel;
 use crate::model::{ModelRef, Variant};
 
 #[inline(always)]
@@ -38,31 +39,15 @@ fn relu(x: f32) -> f32 {
     }
 }
 
-/// `acc += x[t] * y[t]` for the listed t, in order (written out: opt-level "s" does not unroll).
-macro_rules! mac {
-    ($acc:ident, $x:ident, $y:ident; $($t:literal)+) => {
-        $( $acc += $x[$t] * $y[$t]; )+
-    };
-}
-
 /// acc + Σ_i a_i·b_i, added left to right into the one accumulator (each product rounded, then
-/// each sum: no fused multiply-add, no reassociation), over the common length. Written out eight
-/// and four terms at a time so that the loop overhead is paid once per block (LLVM does not
-/// unroll at opt-level "s"); the order of the additions is the plain loop's.
+/// each sum: no fused multiply-add, no reassociation), over the common length. The whole blocks
+/// of four terms go through module `kernel` (inline assembly with block loads on the Cortex-M4F,
+/// written-out Rust elsewhere; eight terms at a time, then four), the last 0–3 terms through the
+/// loop below; the order of the additions is the plain loop's.
 #[inline(always)]
-fn dot_from(mut acc: f32, a: &[f32], b: &[f32]) -> f32 {
-    let (mut a, mut b) = (a, b);
-    while let (Some((x, ra)), Some((y, rb))) =
-        (a.split_first_chunk::<8>(), b.split_first_chunk::<8>())
-    {
-        mac!(acc, x, y; 0 1 2 3 4 5 6 7);
-        (a, b) = (ra, rb);
-    }
-    if let (Some((x, ra)), Some((y, rb))) = (a.split_first_chunk::<4>(), b.split_first_chunk::<4>())
-    {
-        mac!(acc, x, y; 0 1 2 3);
-        (a, b) = (ra, rb);
-    }
+fn dot_from(acc: f32, a: &[f32], b: &[f32]) -> f32 {
+    let (mut acc, done) = kernel::mac_blocks(acc, a, b);
+    let (a, b) = (a.get(done..).unwrap_or(&[]), b.get(done..).unwrap_or(&[]));
     for (&x, &y) in a.iter().zip(b) {
         acc += x * y;
     }
