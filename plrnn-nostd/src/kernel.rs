@@ -99,3 +99,107 @@ pub(crate) fn mac_blocks(acc: f32, a: &[f32], b: &[f32]) -> (f32, usize) {
     }
     (acc, len)
 }
+
+/// Two dot products with a common right-hand side, as [`mac_blocks`] for each:
+/// (acc0 + Σ_{t<n} a0_t·b_t, acc1 + Σ_{t<n} a1_t·b_t) with n = min(len a0, len a1, len b)
+/// rounded down to a multiple of 4, each added left to right into its own accumulator (the
+/// two sums are interleaved, which changes neither); returns both sums and n.
+#[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
+#[inline(always)]
+pub(crate) fn mac_blocks2(
+    acc0: f32,
+    acc1: f32,
+    a0: &[f32],
+    a1: &[f32],
+    b: &[f32],
+) -> (f32, f32, usize) {
+    let len = a0.len().min(a1.len()).min(b.len()) & !3;
+    if len == 0 {
+        return (acc0, acc1, 0);
+    }
+    let (mut bits0, mut bits1) = (acc0.to_bits(), acc1.to_bits());
+    // SAFETY: as in `mac_blocks`, with three pointers: `len` ≤ the length of each slice and is
+    // a multiple of 4; the asm reads exactly `len` consecutive f32 from the start of each slice
+    // (blocks of 8, then 4 if bit 2 of `len` is set), 4-byte aligned. No memory writes, no
+    // stack; it changes only its operands, the clobbered s0–s25 and the flags.
+    unsafe {
+        core::arch::asm!(
+            "vmov s24, {acc0}",
+            "vmov s25, {acc1}",
+            "lsrs {n}, {len}, #3",
+            "beq 3f",
+            "2:",
+            "vldmia {pb}!, {{s0-s7}}",
+            "vldmia {pa0}!, {{s8-s15}}",
+            "vldmia {pa1}!, {{s16-s23}}",
+            "vmla.f32 s24, s8, s0",
+            "vmla.f32 s25, s16, s0",
+            "vmla.f32 s24, s9, s1",
+            "vmla.f32 s25, s17, s1",
+            "vmla.f32 s24, s10, s2",
+            "vmla.f32 s25, s18, s2",
+            "vmla.f32 s24, s11, s3",
+            "vmla.f32 s25, s19, s3",
+            "vmla.f32 s24, s12, s4",
+            "vmla.f32 s25, s20, s4",
+            "vmla.f32 s24, s13, s5",
+            "vmla.f32 s25, s21, s5",
+            "vmla.f32 s24, s14, s6",
+            "vmla.f32 s25, s22, s6",
+            "vmla.f32 s24, s15, s7",
+            "vmla.f32 s25, s23, s7",
+            "subs {n}, {n}, #1",
+            "bne 2b",
+            "3:",
+            "lsls {n}, {len}, #30",
+            "bcc 4f",
+            "vldmia {pb}, {{s0-s3}}",
+            "vldmia {pa0}, {{s8-s11}}",
+            "vldmia {pa1}, {{s16-s19}}",
+            "vmla.f32 s24, s8, s0",
+            "vmla.f32 s25, s16, s0",
+            "vmla.f32 s24, s9, s1",
+            "vmla.f32 s25, s17, s1",
+            "vmla.f32 s24, s10, s2",
+            "vmla.f32 s25, s18, s2",
+            "vmla.f32 s24, s11, s3",
+            "vmla.f32 s25, s19, s3",
+            "4:",
+            "vmov {acc0}, s24",
+            "vmov {acc1}, s25",
+            acc0 = inout(reg) bits0,
+            acc1 = inout(reg) bits1,
+            len = in(reg) len,
+            n = out(reg) _,
+            pa0 = inout(reg) a0.as_ptr() => _,
+            pa1 = inout(reg) a1.as_ptr() => _,
+            pb = inout(reg) b.as_ptr() => _,
+            out("s0") _, out("s1") _, out("s2") _, out("s3") _,
+            out("s4") _, out("s5") _, out("s6") _, out("s7") _,
+            out("s8") _, out("s9") _, out("s10") _, out("s11") _,
+            out("s12") _, out("s13") _, out("s14") _, out("s15") _,
+            out("s16") _, out("s17") _, out("s18") _, out("s19") _,
+            out("s20") _, out("s21") _, out("s22") _, out("s23") _,
+            out("s24") _, out("s25") _,
+            options(pure, readonly, nostack),
+        );
+    }
+    (f32::from_bits(bits0), f32::from_bits(bits1), len)
+}
+
+/// Portable version of the above: each sum exactly as [`mac_blocks`] computes it.
+#[cfg(not(all(target_arch = "arm", target_abi = "eabihf")))]
+#[inline(always)]
+pub(crate) fn mac_blocks2(
+    acc0: f32,
+    acc1: f32,
+    a0: &[f32],
+    a1: &[f32],
+    b: &[f32],
+) -> (f32, f32, usize) {
+    let len = a0.len().min(a1.len()).min(b.len()) & !3;
+    let b = b.get(..len).unwrap_or(&[]);
+    let (r0, _) = mac_blocks(acc0, a0, b);
+    let (r1, _) = mac_blocks(acc1, a1, b);
+    (r0, r1, len)
+}
