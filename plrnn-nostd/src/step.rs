@@ -16,14 +16,17 @@
 //!
 //! S_j, O_j are the prefix sums of α and α·θ over row j's sorted thresholds, summed in f32 in
 //! sorted order when the model is built (module `basis`); (S_j[0], O_j[0]) = (0, 0).
-//! Every sum Σ is one accumulator, added in index order: the dot products are written out eight
-//! (then four) terms at a time, which changes the instructions, not the order.
+//! Every sum Σ is one accumulator, added in index order. The dot products go through module
+//! `kernel` in blocks of eight, then four terms (on the Cortex-M4F an inline-assembly loop with
+//! `vldmia` block loads and non-fused `vmla.f32`; elsewhere written-out Rust), and the rows of
+//! W φ and B z two at a time so that the two rows share the loads of φ or z: that changes the
+//! instructions, not the order of any row's additions.
 //!
 //! Written with slices, iterators and `get` rather than indexing: there is no bounds check that
-//! can fail, hence no panic path, in the step. A zero-length block (P = 0 or K = 0) is handled
-//! before `chunks_exact`, which would panic on a chunk size of zero. The instructions executed
-//! do not depend on the values (no data-dependent branch): the search always takes
-//! ⌊log₂ P⌋ + 1 probes.
+//! can fail, hence no panic path, in the step. A zero-length block (P = 0) is handled before
+//! the basis tables are split into rows; an empty C row (K = 0) leaves the sum unchanged. The
+//! instructions executed do not depend on the values (no data-dependent branch): the search
+//! always takes ⌊log₂ P⌋ + 1 probes.
 
 use crate::basis::{count_less, key, BasisRef, KEY_POS_ZERO};
 use crate::kernel;
