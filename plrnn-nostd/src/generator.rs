@@ -149,6 +149,10 @@ pub struct Generator<'m, const M: usize, const N: usize, const P: usize, const K
     seed: u64,
     sampler: GaussianSampler,
     clamp: Option<f32>,
+    /// Scratch of the step (the next state, φ(z)); fully overwritten by every step, kept here
+    /// so that a step does not clear two fresh arrays first.
+    next: [f32; M],
+    phi: [f32; M],
 }
 
 impl<'m, const M: usize, const N: usize, const P: usize, const K: usize> Generator<'m, M, N, P, K> {
@@ -166,6 +170,8 @@ impl<'m, const M: usize, const N: usize, const P: usize, const K: usize> Generat
             seed,
             sampler: GaussianSampler::new(seed),
             clamp: None,
+            next: [0.0; M],
+            phi: [0.0; M],
         }
     }
 
@@ -208,12 +214,10 @@ impl<'m, const M: usize, const N: usize, const P: usize, const K: usize> Generat
     /// One step with input `s`, writing the observation into `x`.
     #[inline]
     pub fn step(&mut self, s: &[f32; K], noise: Noise, x: &mut [f32; N]) {
-        let mut next = [0.0f32; M];
-        let mut phi = [0.0f32; M];
         let st = StateBufs {
             z: &mut self.z,
-            next: &mut next,
-            phi: &mut phi,
+            next: &mut self.next,
+            phi: &mut self.phi,
         };
         gen_step(
             &self.model.as_model_ref(),

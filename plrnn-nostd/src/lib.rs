@@ -92,6 +92,7 @@ mod buf;
 mod error;
 pub mod format;
 mod generator;
+mod kernel;
 mod model;
 mod step;
 

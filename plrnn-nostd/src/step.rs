@@ -16,16 +16,20 @@
 //!
 //! S_j, O_j are the prefix sums of α and α·θ over row j's sorted thresholds, summed in f32 in
 //! sorted order when the model is built (module `basis`); (S_j[0], O_j[0]) = (0, 0).
-//! Every sum Σ is one accumulator, added in index order: the dot products are written out eight
-//! (then four) terms at a time, which changes the instructions, not the order.
+//! Every sum Σ is one accumulator, added in index order. The dot products go through module
+//! `kernel` in blocks of eight, then four terms (on the Cortex-M4F an inline-assembly loop with
+//! `vldmia` block loads and non-fused `vmla.f32`; elsewhere written-out Rust), and the rows of
+//! W φ and B z two at a time so that the two rows share the loads of φ or z: that changes the
+//! instructions, not the order of any row's additions.
 //!
 //! Written with slices, iterators and `get` rather than indexing: there is no bounds check that
-//! can fail, hence no panic path, in the step. A zero-length block (P = 0 or K = 0) is handled
-//! before `chunks_exact`, which would panic on a chunk size of zero. The instructions executed
-//! do not depend on the values (no data-dependent branch): the search always takes
-//! ⌊log₂ P⌋ + 1 probes.
+//! can fail, hence no panic path, in the step. A zero-length block (P = 0) is handled before
+//! the basis tables are split into rows; an empty C row (K = 0) leaves the sum unchanged. The
+//! instructions executed do not depend on the values (no data-dependent branch): the search
+//! always takes ⌊log₂ P⌋ + 1 probes.
 
 use crate::basis::{count_less, key, BasisRef, KEY_POS_ZERO};
+use crate::kernel;
 use crate::model::{ModelRef, Variant};
 
 #[inline(always)]
@@ -38,35 +42,29 @@ fn relu(x: f32) -> f32 {
     }
 }
 
-/// `acc += x[t] * y[t]` for the listed t, in order (written out: opt-level "s" does not unroll).
-macro_rules! mac {
-    ($acc:ident, $x:ident, $y:ident; $($t:literal)+) => {
-        $( $acc += $x[$t] * $y[$t]; )+
-    };
-}
-
 /// acc + Σ_i a_i·b_i, added left to right into the one accumulator (each product rounded, then
-/// each sum: no fused multiply-add, no reassociation), over the common length. Written out eight
-/// and four terms at a time so that the loop overhead is paid once per block (LLVM does not
-/// unroll at opt-level "s"); the order of the additions is the plain loop's.
+/// each sum: no fused multiply-add, no reassociation), over the common length. The whole blocks
+/// of four terms go through module `kernel` (inline assembly with block loads on the Cortex-M4F,
+/// written-out Rust elsewhere; eight terms at a time, then four), the last 0–3 terms through the
+/// loop below; the order of the additions is the plain loop's.
 #[inline(always)]
-fn dot_from(mut acc: f32, a: &[f32], b: &[f32]) -> f32 {
-    let (mut a, mut b) = (a, b);
-    while let (Some((x, ra)), Some((y, rb))) =
-        (a.split_first_chunk::<8>(), b.split_first_chunk::<8>())
-    {
-        mac!(acc, x, y; 0 1 2 3 4 5 6 7);
-        (a, b) = (ra, rb);
-    }
-    if let (Some((x, ra)), Some((y, rb))) = (a.split_first_chunk::<4>(), b.split_first_chunk::<4>())
-    {
-        mac!(acc, x, y; 0 1 2 3);
-        (a, b) = (ra, rb);
-    }
+fn dot_from(acc: f32, a: &[f32], b: &[f32]) -> f32 {
+    let (mut acc, done) = kernel::mac_blocks(acc, a, b);
+    let (a, b) = (a.get(done..).unwrap_or(&[]), b.get(done..).unwrap_or(&[]));
     for (&x, &y) in a.iter().zip(b) {
         acc += x * y;
     }
     acc
+}
+
+/// (acc0 + a0·b, acc1 + a1·b), each exactly as [`dot_from`] computes it; the block loads of `b`
+/// are shared by the two rows (module `kernel`).
+#[inline(always)]
+fn dot2_from(acc0: f32, acc1: f32, a0: &[f32], a1: &[f32], b: &[f32]) -> (f32, f32) {
+    let (acc0, acc1, done) = kernel::mac_blocks2(acc0, acc1, a0, a1, b);
+    let b = b.get(done..).unwrap_or(&[]);
+    let (a0, a1) = (a0.get(done..).unwrap_or(&[]), a1.get(done..).unwrap_or(&[]));
+    (dot_from(acc0, a0, b), dot_from(acc1, a1, b))
 }
 
 /// The dendritic basis by table look-up (module `basis`): per unit a key, a fixed-length binary
@@ -128,33 +126,60 @@ pub(crate) fn latent(
     }
     basis(model, z, phi);
     let p = model.params();
-    // z'_i = ((A_i z_i + Σ_j W_ij φ_j) + h_i) + Σ_k C_ik s_k, in that order.
-    let rows = z_next
-        .iter_mut()
-        .zip(z)
-        .zip(p.a)
-        .zip(p.h)
-        .zip(p.w.chunks_exact(d.m));
-    if d.k == 0 {
-        for ((((zn, &zi), &ai), &hi), wr) in rows {
-            *zn = dot_from(ai * zi, wr, phi) + hi;
-        }
-    } else {
-        for (((((zn, &zi), &ai), &hi), wr), cr) in rows.zip(p.c.chunks_exact(d.k)) {
-            let acc = dot_from(ai * zi, wr, phi) + hi;
-            *zn = dot_from(acc, cr, s);
+    let (m, k) = (d.m, d.k);
+    // z'_i = ((A_i z_i + Σ_j W_ij φ_j) + h_i) + Σ_k C_ik s_k, in that order; rows two at a time
+    // (sharing the loads of φ), the last one alone when M is odd. `get` with ranges: no panic
+    // path (an empty C row for K = 0 leaves the sum as it is).
+    let finish = |acc: f32, hi: f32, i: usize| {
+        let cr = p.c.get(i * k..(i + 1) * k).unwrap_or(&[]);
+        dot_from(acc + hi, cr, s)
+    };
+    for i in (0..m - 1).step_by(2) {
+        let (Some([n0, n1]), Some(&[z0, z1]), Some(&[a0, a1]), Some(&[h0, h1]), Some(w0), Some(w1)) = (
+            z_next.get_mut(i..i + 2),
+            z.get(i..i + 2),
+            p.a.get(i..i + 2),
+            p.h.get(i..i + 2),
+            p.w.get(i * m..(i + 1) * m),
+            p.w.get((i + 1) * m..(i + 2) * m),
+        ) else {
+            continue;
+        };
+        let (r0, r1) = dot2_from(a0 * z0, a1 * z1, w0, w1, phi);
+        *n0 = finish(r0, h0, i);
+        *n1 = finish(r1, h1, i + 1);
+    }
+    if m % 2 == 1 {
+        let i = m - 1;
+        if let (Some(zn), Some(&zi), Some(&ai), Some(&hi), Some(wr)) = (
+            z_next.get_mut(i),
+            z.get(i),
+            p.a.get(i),
+            p.h.get(i),
+            p.w.get(i * m..(i + 1) * m),
+        ) {
+            *zn = finish(dot_from(ai * zi, wr, phi), hi, i);
         }
     }
 }
 
-/// x = B z.
+/// x = B z, rows two at a time (sharing the loads of z), the last one alone when N is odd.
 #[inline(always)]
 pub(crate) fn observe(model: &ModelRef<'_>, z: &[f32], x: &mut [f32]) {
     let d = model.dims();
     if d.m == 0 {
         return;
     }
-    for (xn, br) in x.iter_mut().zip(model.params().b.chunks_exact(d.m)) {
-        *xn = dot_from(0.0, br, z);
+    let b = model.params().b;
+    for (xx, bp) in x.chunks_exact_mut(2).zip(b.chunks_exact(2 * d.m)) {
+        if let ([x0, x1], Some((b0, b1))) = (xx, bp.split_at_checked(d.m)) {
+            (*x0, *x1) = dot2_from(0.0, 0.0, b0, b1, z);
+        }
+    }
+    if d.n % 2 == 1 {
+        let i = d.n - 1;
+        if let (Some(xn), Some(br)) = (x.get_mut(i), b.get(i * d.m..(i + 1) * d.m)) {
+            *xn = dot_from(0.0, br, z);
+        }
     }
 }
