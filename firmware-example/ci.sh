@@ -5,7 +5,8 @@
 #  1. builds the firmware (release: opt-level "s", fat LTO); the build includes the no-panic
 #     check binary, which links only if no panic is reachable from loading and stepping;
 #  2. runs the firmware under QEMU and the same scenario on the host (tests/src/bin/fw_parity.rs)
-#     and diffs the outputs: they must be equal byte for byte;
+#     and diffs the outputs: they must be equal byte for byte (M=20 model at both profiles, and
+#     the M=50 model);
 #  3. prints flash/RAM sizes (semihosting and defmt builds) and checks the budgets;
 #  4. counts instructions per closed-loop step with the QEMU plugin in qemu-icount/ for
 #     (M, P) = (20, 20) and (50, 30), in the release and the speed profile.
@@ -95,6 +96,14 @@ cp "$elf_dir/speed/firmware-example" "$out/firmware-speed.elf"
 ./qemu-run.sh "$out/firmware-speed.elf" >"$out/firmware-speed.txt" || fail "speed firmware failed"
 diff -u "$out/host.txt" "$out/firmware-speed.txt" || fail "speed-profile firmware and host outputs differ"
 echo "parity (speed profile): equal"
+
+step "parity, large model (M=50 N=10 P=30: partial blocks in every dot product)"
+(cd "$root" && cargo run -q -p plrnn-tests --bin fw_parity -- large) >"$out/host-large.txt"
+cargo build -q --release --features large-model --bin firmware-example
+cp "$elf_dir/release/firmware-example" "$out/firmware-large.elf"
+./qemu-run.sh "$out/firmware-large.elf" >"$out/firmware-large.txt" || fail "large-model firmware failed"
+diff -u "$out/host-large.txt" "$out/firmware-large.txt" || fail "large-model firmware and host outputs differ"
+echo "parity (large model): equal ($(wc -l <"$out/firmware-large.txt") lines)"
 
 step "defmt build"
 cargo build --release --features defmt --bin firmware-example

@@ -2,7 +2,8 @@
 //! scenario.rs`) on the same embedded model through plrnn-nostd and prints exactly what the
 //! firmware prints over semihosting. `firmware-example/ci.sh` diffs the two.
 //!
-//! Usage: `cargo run -p plrnn-tests --bin fw_parity`
+//! Usage: `cargo run -p plrnn-tests --bin fw_parity [large]` (`large`: the M = 50 model of the
+//! firmware's `large-model` feature).
 
 #[path = "../../../firmware-example/src/models.rs"]
 #[allow(dead_code)]
@@ -12,8 +13,6 @@ mod models;
 mod scenario;
 
 use std::io::Write;
-
-use models::lorenz63 as fw_model;
 
 struct Stdout(std::io::StdoutLock<'static>);
 
@@ -27,12 +26,25 @@ impl scenario::Sink for Stdout {
 }
 
 fn main() {
-    // Boxed: the device keeps the model in static storage, the host on the heap; same bits.
-    let mut model = Box::new(fw_model::Model::new_zeroed());
-    if let Err(e) = model.decode_into(fw_model::FILE) {
+    if std::env::args().nth(1).as_deref() == Some("large") {
+        let mut model = Box::new(models::large::Model::new_zeroed());
+        replay(&mut model, models::large::NAME, models::large::FILE);
+    } else {
+        let mut model = Box::new(models::lorenz63::Model::new_zeroed());
+        replay(&mut model, models::lorenz63::NAME, models::lorenz63::FILE);
+    }
+}
+
+fn replay<const M: usize, const N: usize, const P: usize, const K: usize>(
+    // Boxed by the caller: the device keeps the model in static storage, the host on the heap.
+    model: &mut plrnn_nostd::Model<M, N, P, K>,
+    name: &str,
+    file: &[u8],
+) {
+    if let Err(e) = model.decode_into(file) {
         eprintln!("error: cannot load the embedded model: {e}");
         std::process::exit(1);
     }
     let mut out = Stdout(std::io::stdout().lock());
-    scenario::run(&*model, fw_model::NAME, fw_model::FILE, &mut out);
+    scenario::run(model, name, file, &mut out);
 }
