@@ -4,14 +4,9 @@
 
 use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use plrnn_train::vi::config::{EncoderKind, InitialState, TrainConfig, Variant};
-use plrnn_train::vi::elbo::{loss_grad, LossSettings, SeqRef, Workspace};
-use plrnn_train::vi::optim::{clip_grad_norm, Adam};
-use plrnn_train::vi::params::{init, Layout};
-use rand::RngExt;
-use rand_distr::StandardNormal;
-use rand_xoshiro::rand_core::SeedableRng;
-use rand_xoshiro::Xoshiro256PlusPlus;
+
+#[path = "common/vi_update_setup.rs"]
+mod setup;
 
 /// CPU time of the calling thread. The CI-class machine is shared (load average 6–8 on 2
 /// cores while this was written), so wall time mostly measures the neighbours; the thread's
@@ -67,59 +62,10 @@ impl Measurement for ThreadCpu {
 }
 
 fn bench_update<M: Measurement + 'static>(c: &mut Criterion<M>, tag: &str) {
-    for (name, variant, encoder) in [
-        (
-            "clipped_smoothing",
-            Variant::ClippedDendritic,
-            EncoderKind::Smoothing,
-        ),
-        (
-            "dendritic_smoothing",
-            Variant::Dendritic,
-            EncoderKind::Smoothing,
-        ),
-        ("relu_smoothing", Variant::Relu, EncoderKind::Smoothing),
-        ("clipped_mlp", Variant::ClippedDendritic, EncoderKind::Mlp),
-    ] {
-        let cfg = TrainConfig {
-            latent_dim: 20,
-            bases: 20,
-            variant,
-            encoder,
-            ..TrainConfig::default()
-        }
-        .validate()
-        .unwrap();
-        let (n, t) = (3, 1000);
-        let layout = Layout::new(&cfg, n, 0, 100);
-        let mut params = init(&layout, 1);
-        // A Lorenz-like smooth signal keeps the ReLU patterns realistic.
-        let x: Vec<f64> = (0..t * n)
-            .map(|i| ((i / n) as f64 * 0.05 * (1.0 + (i % n) as f64)).sin())
-            .collect();
-        let mut adam = Adam::new(layout.len, 1e-3);
-        let mut ws = Workspace::default();
-        let mut grad = vec![0.0; layout.len];
-        let mut eps = vec![0.0; t * layout.m];
-        let mut rng = Xoshiro256PlusPlus::seed_from_u64(3);
-        let set = LossSettings {
-            obs_weight: 0.5,
-            sigma_z_min: 0.0,
-            initial_state: InitialState::PerSequence,
-        };
+    for (name, variant, encoder) in setup::CASES {
+        let mut s = setup::Setup::new(variant, encoder);
         c.bench_function(&format!("{tag}_m20_p20_t1000/{name}"), |b| {
-            b.iter(|| {
-                eps.iter_mut().for_each(|e| *e = rng.sample(StandardNormal));
-                let seq = SeqRef {
-                    x: &x,
-                    s: &[],
-                    z0_index: 7,
-                };
-                let loss = loss_grad(&layout, &params, seq, &eps, set, &mut ws, &mut grad);
-                clip_grad_norm(&mut grad, 1.0);
-                adam.step(&mut params, &grad);
-                loss
-            })
+            b.iter(|| s.update())
         });
     }
 }
