@@ -404,3 +404,76 @@ fn train_by_bptt_writes_a_loadable_model() {
     ]);
     assert_input_error(&out, &["encoder"]);
 }
+
+/// `--inputs` trains C s_t (K = 1 here: a pulse train; with all-zero inputs C gets no gradient
+/// and keeps its initial value, so a C that differs was trained), and inputs that do not match
+/// the data trial for trial are rejected by name.
+#[test]
+fn train_with_inputs_learns_c_and_rejects_mismatched_inputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d.csv");
+    let out = plrnn(&["simulate", "lorenz63", "--steps", "3000", "--out", p(&data)]);
+    assert!(out.status.success());
+    let pulses = |rows: usize| {
+        let mut t = String::from("s\n");
+        for i in 0..rows {
+            t.push_str(if i % 50 < 5 { "1.0\n" } else { "0.0\n" });
+        }
+        t
+    };
+    let inputs = dir.path().join("s.csv");
+    std::fs::write(&inputs, pulses(3000)).unwrap();
+    let model = dir.path().join("m.plrnn");
+    let train = |extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            "--data",
+            p(&data),
+            "--latent-dim",
+            "6",
+            "--bases",
+            "3",
+            "--epochs",
+            "3",
+            "--seq-len",
+            "200",
+            "--holdout",
+            "0",
+            "--out",
+            p(&model),
+        ];
+        args.extend_from_slice(extra);
+        plrnn(&args)
+    };
+    let out = train(&["--inputs", p(&inputs)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let m = DesktopModel::load(&model).unwrap();
+    assert_eq!((m.m(), m.n(), m.buf().k), (6, 3, 1));
+    let zeros = dir.path().join("zeros.csv");
+    std::fs::write(&zeros, format!("s\n{}", "0.0\n".repeat(3000))).unwrap();
+    let out = train(&["--inputs", p(&zeros)]);
+    assert!(out.status.success());
+    let untrained = DesktopModel::load(&model).unwrap();
+    assert_eq!(untrained.buf().k, 1);
+    assert_ne!(
+        m.buf().c,
+        untrained.buf().c,
+        "C did not move with the pulses"
+    );
+
+    // Two input series for one data trial.
+    let out = train(&["--inputs", p(&inputs), p(&inputs)]);
+    assert_input_error(&out, &["--inputs", "2 trial(s)", "holds 1"]);
+    // One step short.
+    let short = dir.path().join("short.csv");
+    std::fs::write(&short, pulses(2999)).unwrap();
+    let out = train(&["--inputs", p(&short)]);
+    assert_input_error(&out, &["short.csv", "2999", "equally long"]);
+    // BPTT has no C.
+    let out = train(&["--method", "bptt", "--inputs", p(&inputs)]);
+    assert_input_error(&out, &["--inputs needs --method vi"]);
+}

@@ -36,6 +36,12 @@ pub struct TrainArgs {
     /// Training data files (.csv/.npy); several files are several trials.
     #[arg(long, required = true, num_args = 1..)]
     pub data: Vec<PathBuf>,
+    /// External inputs s_t (.csv/.npy; e.g. a stimulation pulse train), trial for trial with
+    /// `--data`: the same number of trials, each with the same number of time steps. Learned as
+    /// C s_t (VI only), taken as given (not z-scored). The held-out metrics that pick the best
+    /// model run it with zero input.
+    #[arg(long, num_args = 1..)]
+    pub inputs: Vec<PathBuf>,
     /// Training method: `vi` (variational inference, the default) or `bptt` (backpropagation
     /// through time with sparse teacher forcing; see BENCHMARKS.md for the comparison).
     #[arg(long, value_enum, default_value = "vi")]
@@ -240,6 +246,7 @@ struct TrainSummary<'a> {
 fn run_training(
     cfg: &ValidConfig,
     trials: &[TimeSeries],
+    inputs: &[TimeSeries],
     held: &[TimeSeries],
     ckpt_path: &Path,
     resume_from: Option<Checkpoint>,
@@ -292,8 +299,8 @@ fn run_training(
         checkpoint_path: Some(ckpt_path.to_owned()),
     };
     let out = match resume_from {
-        Some(c) => vi::resume(trials, &[], cfg, c, &mut hooks),
-        None => vi::train(trials, cfg, &mut hooks),
+        Some(c) => vi::resume(trials, inputs, cfg, c, &mut hooks),
+        None => vi::train_with_inputs(trials, inputs, cfg, &mut hooks),
     }
     .context("training")?;
     pb.finish_and_clear();
@@ -323,9 +330,12 @@ pub fn train(a: TrainArgs) -> Result<()> {
     let cfg = resolve_config(&a)?;
     let data = Dataset::load(&a.data).map_err(input_err)?;
     data.validate_min_len(cfg.seq_len).map_err(input_err)?;
+    let inputs = load_inputs(&a.inputs, &data)?;
     let norm = Normalization::fit(&data);
     let data = data.normalized(&norm).map_err(input_err)?;
     let (trials, held) = split_holdout(data.trials(), a.holdout, cfg.seq_len);
+    // Lengths are equal trial for trial, so the inputs are cut exactly where the data are.
+    let (inputs, _) = split_holdout(&inputs, a.holdout, cfg.seq_len);
     let ckpt_path = a
         .checkpoint
         .clone()
@@ -345,7 +355,15 @@ pub fn train(a: TrainArgs) -> Result<()> {
         ckpt_path.display()
     );
     let t0 = Instant::now();
-    let outcome = run_training(&cfg, &trials, &held, &ckpt_path, resume_from, false)?;
+    let outcome = run_training(
+        &cfg,
+        &trials,
+        &inputs,
+        &held,
+        &ckpt_path,
+        resume_from,
+        false,
+    )?;
     let secs = t0.elapsed().as_secs_f64();
     let (chosen, kept, best_epoch) = match &outcome.best {
         Some(b) => (&b.model, "best held-out score", Some(b.epoch)),
@@ -440,8 +458,41 @@ fn write_outputs(
     Ok(())
 }
 
+/// Reads `--inputs` and checks them against the data, trial for trial (none: no inputs).
+fn load_inputs(paths: &[PathBuf], data: &Dataset) -> Result<Vec<TimeSeries>> {
+    if paths.is_empty() {
+        return Ok(Vec::new());
+    }
+    let inputs = Dataset::load(paths).map_err(input_err)?;
+    if inputs.num_trials() != data.num_trials() {
+        return Err(input_err(anyhow::anyhow!(
+            "--inputs: {} hold {} trial(s), but --data holds {}; give one input series per data trial",
+            paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
+            inputs.num_trials(),
+            data.num_trials()
+        )));
+    }
+    for (i, (s, x)) in inputs.trials().iter().zip(data.trials()).enumerate() {
+        if s.len() != x.len() {
+            return Err(input_err(anyhow::anyhow!(
+                "{}: {} time steps, but its data trial {} has {}; inputs and data must be equally long",
+                inputs.sources()[i],
+                s.len(),
+                data.sources()[i],
+                x.len()
+            )));
+        }
+    }
+    Ok(inputs.into_trials())
+}
+
 /// `plrnn train --method bptt`.
 fn train_bptt(a: TrainArgs) -> Result<()> {
+    if !a.inputs.is_empty() {
+        return Err(input_err(anyhow::anyhow!(
+            "--inputs needs --method vi: the BPTT trainer has no input matrix C"
+        )));
+    }
     let cfg = resolve::<BpttConfig>(&a)?.validate().map_err(input_err)?;
     let resume_from = match &a.resume {
         Some(p) => Some(bptt::BpttCheckpoint::load(p).map_err(input_err)?),
@@ -586,7 +637,7 @@ pub fn demo(a: DemoArgs) -> Result<()> {
         cfg.variant
     );
     let ckpt = a.out.join("model.plrnn.ckpt");
-    let outcome = run_training(&cfg, &trials, &held, &ckpt, None, false)?;
+    let outcome = run_training(&cfg, &trials, &[], &held, &ckpt, None, false)?;
     let chosen = outcome.best.as_ref().map_or(&outcome.model, |b| &b.model);
     let model = export(chosen, &norm)?;
     let model_path = a.out.join("model.plrnn");
