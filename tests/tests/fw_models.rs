@@ -1,7 +1,8 @@
-//! The committed firmware models are exactly what `fw_models` generates, and their dynamics are
+//! The committed firmware models: the generated stand-in is exactly what `fw_models` writes, the
+//! trained one has the sizes the firmware's storage expects, and the dynamics of both are
 //! bounded but not trivial.
 
-use plrnn_nostd::{DynGenerator, ModelBuf, Noise, ValidModel};
+use plrnn_nostd::{Dims, DynGenerator, ModelBuf, Noise, ValidModel, Variant};
 use plrnn_tests::fw_models::{self, ALL};
 
 fn committed(file: &str) -> Vec<u8> {
@@ -24,21 +25,41 @@ fn committed_models_match_generator() {
     }
 }
 
+/// The scenario's model, written by `plrnn train` (the commands are in
+/// `firmware-example/README.md`), in the sizes of `firmware_example::models::lorenz63::Model`.
+const TRAINED: &str = "lorenz63-m20-p20.plrnn";
+
+#[test]
+fn trained_model_has_the_firmware_sizes() {
+    let buf = ModelBuf::decode(&committed(TRAINED)).unwrap();
+    assert_eq!(
+        buf.dims(),
+        Dims {
+            m: 20,
+            n: 3,
+            p: 20,
+            k: 1
+        }
+    );
+    assert_eq!(buf.variant, Variant::Dendritic);
+    assert!(buf.normalized, "trained on data: statistics attached");
+    assert!(buf.c.iter().any(|&c| c != 0.0));
+}
+
 #[test]
 fn deterministic_orbits_are_bounded_and_not_fixed_points() {
-    for spec in ALL {
-        let buf = ModelBuf::decode(&committed(spec.file)).unwrap();
+    for file in ALL.iter().map(|s| s.file).chain([TRAINED]) {
+        let buf = ModelBuf::decode(&committed(file)).unwrap();
+        let n = buf.n;
         let valid = ValidModel::new(buf).unwrap();
         let mut gen = DynGenerator::new(valid.model_ref(), 0);
-        let n = spec.dims.n;
         let mut x = vec![0.0f32; n];
         let mut tail = Vec::new();
         for t in 0..3000 {
             gen.step(&[], Noise::None, &mut x).unwrap();
             assert!(
                 x.iter().all(|v| v.is_finite() && v.abs() < 1e3),
-                "{} t={t}",
-                spec.file
+                "{file} t={t}"
             );
             if t >= 2000 {
                 tail.push(x[0]);
@@ -46,11 +67,10 @@ fn deterministic_orbits_are_bounded_and_not_fixed_points() {
         }
         let mean = tail.iter().sum::<f32>() / tail.len() as f32;
         let var = tail.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / tail.len() as f32;
-        eprintln!("{}: tail mean {mean} std {}", spec.file, var.sqrt());
+        eprintln!("{file}: tail mean {mean} std {}", var.sqrt());
         assert!(
             var.sqrt() > 1e-2,
-            "{}: orbit settles (std {})",
-            spec.file,
+            "{file}: orbit settles (std {})",
             var.sqrt()
         );
     }

@@ -1,4 +1,5 @@
-//! Writes the stand-in models of `firmware-example/models/` (see `plrnn_tests::fw_models`).
+//! Writes the stand-in model of `firmware-example/models/` (see `plrnn_tests::fw_models`; the
+//! scenario's M = 20 model is trained, see `firmware-example/README.md`).
 //!
 //! Usage: `cargo run -p plrnn-tests --bin fw_models -- firmware-example/models`
 
