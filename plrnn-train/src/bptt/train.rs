@@ -681,14 +681,6 @@ fn run(
             // Saved before the partial epoch is booked, so a resumed run finishes this epoch
             // exactly as an uninterrupted run would.
             checkpoint(&st)?;
-            if st.epoch_seqs > 0 {
-                st.last_loss = Some(st.epoch_loss / st.epoch_seqs as f64);
-                st.epochs_done = epoch + 1;
-            }
-            if let Some(p) = hooks.progress.as_mut() {
-                p(epoch + 1, st.last_loss.unwrap_or(f64::NAN));
-            }
-            break;
         }
         if st.epoch_seqs > 0 {
             st.last_loss = Some(st.epoch_loss / st.epoch_seqs as f64);
@@ -696,6 +688,9 @@ fn run(
         }
         if let Some(p) = hooks.progress.as_mut() {
             p(epoch + 1, st.last_loss.unwrap_or(f64::NAN));
+        }
+        if stopped {
+            break;
         }
         if cfg.eval_every > 0 && (epoch + 1) % cfg.eval_every == 0 && epoch + 1 < cfg.epochs {
             let loss = st.last_loss.unwrap_or(f64::NAN);
