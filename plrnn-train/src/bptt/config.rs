@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::vi::config::check;
+use crate::vi::config::{check, check_loop_settings, LoopSettings};
 
 pub use crate::vi::Variant;
 
@@ -152,35 +152,15 @@ impl BpttConfig {
             "in 1..=4096 for the dendritic variants",
             c.bases,
         )?;
-        check(c.epochs >= 1, "epochs", ">= 1", c.epochs)?;
-        if let Some(b) = c.time_budget_secs {
-            check(
-                b.is_finite() && b > 0.0,
-                "time_budget_secs",
-                "> 0 and finite",
-                b,
-            )?;
-        }
         check(c.seq_len >= 1, "seq_len", ">= 1", c.seq_len)?;
-        check(c.batch_size >= 1, "batch_size", ">= 1", c.batch_size)?;
-        check(
-            c.learning_rate.is_finite() && c.learning_rate > 0.0,
-            "learning_rate",
-            "> 0 and finite",
-            c.learning_rate,
-        )?;
-        check(
-            c.lr_final_ratio.is_finite() && c.lr_final_ratio > 0.0 && c.lr_final_ratio <= 1.0,
-            "lr_final_ratio",
-            "in (0, 1]",
-            c.lr_final_ratio,
-        )?;
-        check(
-            c.grad_clip.is_finite() && c.grad_clip >= 0.0,
-            "grad_clip",
-            ">= 0 and finite",
-            c.grad_clip,
-        )?;
+        check_loop_settings(&LoopSettings {
+            epochs: c.epochs,
+            time_budget_secs: c.time_budget_secs,
+            batch_size: c.batch_size,
+            learning_rate: c.learning_rate,
+            lr_final_ratio: c.lr_final_ratio,
+            grad_clip: c.grad_clip,
+        })?;
         check(
             (0.0..=1.0).contains(&c.tf_alpha),
             "tf_alpha",

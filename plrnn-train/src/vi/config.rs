@@ -244,6 +244,48 @@ pub(crate) fn check(
     }
 }
 
+/// The settings of the training loop that both trainers have, checked one way.
+pub(crate) struct LoopSettings {
+    pub(crate) epochs: usize,
+    pub(crate) time_budget_secs: Option<f64>,
+    pub(crate) batch_size: usize,
+    pub(crate) learning_rate: f64,
+    pub(crate) lr_final_ratio: f64,
+    pub(crate) grad_clip: f64,
+}
+
+/// Checks [`LoopSettings`], naming the first field out of range.
+pub(crate) fn check_loop_settings(c: &LoopSettings) -> Result<(), ConfigError> {
+    check(c.epochs >= 1, "epochs", ">= 1", c.epochs)?;
+    if let Some(b) = c.time_budget_secs {
+        check(
+            b.is_finite() && b > 0.0,
+            "time_budget_secs",
+            "> 0 and finite",
+            b,
+        )?;
+    }
+    check(c.batch_size >= 1, "batch_size", ">= 1", c.batch_size)?;
+    check(
+        c.learning_rate.is_finite() && c.learning_rate > 0.0,
+        "learning_rate",
+        "> 0",
+        c.learning_rate,
+    )?;
+    check(
+        c.lr_final_ratio.is_finite() && c.lr_final_ratio > 0.0 && c.lr_final_ratio <= 1.0,
+        "lr_final_ratio",
+        "in (0, 1]",
+        c.lr_final_ratio,
+    )?;
+    check(
+        c.grad_clip.is_finite() && c.grad_clip >= 0.0,
+        "grad_clip",
+        ">= 0",
+        c.grad_clip,
+    )
+}
+
 impl TrainConfig {
     /// Parses TOML text (unknown keys are errors; missing keys take defaults).
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
@@ -272,29 +314,15 @@ impl TrainConfig {
             "<= 64",
             c.encoder_window,
         )?;
-        check(c.epochs >= 1, "epochs", ">= 1", c.epochs)?;
-        if let Some(b) = c.time_budget_secs {
-            check(
-                b.is_finite() && b > 0.0,
-                "time_budget_secs",
-                "> 0 and finite",
-                b,
-            )?;
-        }
         check(c.seq_len >= 2, "seq_len", ">= 2", c.seq_len)?;
-        check(c.batch_size >= 1, "batch_size", ">= 1", c.batch_size)?;
-        check(
-            c.learning_rate.is_finite() && c.learning_rate > 0.0,
-            "learning_rate",
-            "> 0",
-            c.learning_rate,
-        )?;
-        check(
-            c.grad_clip.is_finite() && c.grad_clip >= 0.0,
-            "grad_clip",
-            ">= 0",
-            c.grad_clip,
-        )?;
+        check_loop_settings(&LoopSettings {
+            epochs: c.epochs,
+            time_budget_secs: c.time_budget_secs,
+            batch_size: c.batch_size,
+            learning_rate: c.learning_rate,
+            lr_final_ratio: c.lr_final_ratio,
+            grad_clip: c.grad_clip,
+        })?;
         check(
             (0.0..=1.0).contains(&c.obs_weight),
             "obs_weight",
