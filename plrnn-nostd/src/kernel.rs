@@ -203,3 +203,189 @@ pub(crate) fn mac_blocks2(
     let (r1, _) = mac_blocks(acc1, a1, b);
     (r0, r1, len)
 }
+
+/// The zero pair (S[0], O[0]) = (0, 0) that the basis kernel reads for k = 0 (the tables store
+/// only k = 1..=P).
+#[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
+static ZERO_PAIR: [f32; 2] = [0.0; 2];
+
+/// Largest P the basis kernel handles: the first probe is a load with a negative 8-bit offset,
+/// 4·(2^⌊log₂ P⌋ − 1) ≤ 255.
+#[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
+const DENDRITIC_MAX_P: usize = 127;
+
+/// φ_j = z_j·s − o for every unit j < min(len z, len phi), by the table look-up of module
+/// `basis` (rows of `p` sorted keys and `p` prefix pairs), exactly as the portable loop in module
+/// `step` computes it; returns `false` without writing anything when the kernel does not apply
+/// (P = 0 or P > 127, tables shorter than M·P), and the caller runs the portable loop.
+///
+/// The search is `basis::count_less` in pointer form, written out per level: with
+/// `kn = &keys[P − 1]` of the row and top = 2^L the largest power of two ≤ P, the first probe is
+/// keys[P − top] at the fixed offset −4(top − 1) from `kn`; then levels h = top/2, …, 1 each
+/// load keys[base + h − 1] at a fixed offset from the pointer `b = &keys[base − 1]`, compare and
+/// conditionally advance `b`. k = 0 (b = &keys[−1]) reads [`ZERO_PAIR`].
+#[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
+#[inline(always)]
+pub(crate) fn dendritic<const CLIPPED: bool>(
+    keys: &[u32],
+    pairs: &[[f32; 2]],
+    p: usize,
+    z: &[f32],
+    phi: &mut [f32],
+) -> bool {
+    let m = z.len().min(phi.len());
+    let fits = m
+        .checked_mul(p)
+        .is_some_and(|n| keys.len() >= n && pairs.len() >= n);
+    if p == 0 || p > DENDRITIC_MAX_P || m == 0 || !fits {
+        return false;
+    }
+    match usize::BITS - 1 - p.leading_zeros() {
+        0 => dendritic_rows::<CLIPPED, 0>(keys, pairs, p, m, z, phi),
+        1 => dendritic_rows::<CLIPPED, 1>(keys, pairs, p, m, z, phi),
+        2 => dendritic_rows::<CLIPPED, 2>(keys, pairs, p, m, z, phi),
+        3 => dendritic_rows::<CLIPPED, 3>(keys, pairs, p, m, z, phi),
+        4 => dendritic_rows::<CLIPPED, 4>(keys, pairs, p, m, z, phi),
+        5 => dendritic_rows::<CLIPPED, 5>(keys, pairs, p, m, z, phi),
+        _ => dendritic_rows::<CLIPPED, 6>(keys, pairs, p, m, z, phi),
+    }
+    true
+}
+
+/// The basis kernel for 2^L ≤ P < 2^(L+1): `m` ≥ 1 units, P ≤ 127, tables of at least m·P
+/// entries (checked by [`dendritic`]).
+#[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
+#[inline(always)]
+fn dendritic_rows<const CLIPPED: bool, const L: u32>(
+    keys: &[u32],
+    pairs: &[[f32; 2]],
+    p: usize,
+    m: usize,
+    z: &[f32],
+    phi: &mut [f32],
+) {
+    // Row j: keys at keys + 4Pj, pairs at pairs + 8Pj. `kn` starts at &keys[−1] (never read
+    // there) and is advanced by 4P at the top of each unit to &keys[P − 1] of that row. The pair
+    // for count k ≥ 1 is pairs_row[k − 1] = d + 2·b with b = &keys_row[k − 1] and
+    // d = pairs − 2·keys (the same for every row: pairs advance by 8P, keys by 4P); the row's
+    // S[P] is pairs_row[P − 1] = d + 2·kn. Plain integers (wrapping), only the asm dereferences.
+    let kn = (keys.as_ptr() as usize).wrapping_sub(4);
+    let d = (pairs.as_ptr() as usize).wrapping_sub((keys.as_ptr() as usize).wrapping_mul(2));
+    // SAFETY: m ≥ 1, 1 ≤ P ≤ 127 with 2^L ≤ P < 2^(L+1), `keys` and `pairs` hold at least m·P
+    // entries, `z` and `phi` at least m (checked by `dendritic`). For each unit j < m the asm
+    // reads z[j] and writes phi[j] (one f32 each, through the post-incremented pointers); reads
+    // keys_row_j[P − 2^L] and, per level h = 2^(L−1), …, 1, keys_row_j[base + h − 1] with
+    // base + h − 1 ≤ P − 1 (the invariant of `basis::count_less`); reads pairs_row_j[k − 1] for
+    // the count k ≥ 1 (k ≤ P) or the two f32 of `ZERO_PAIR` for k = 0; with `CLIPPED` also
+    // pairs_row_j[P − 1][0]. All in bounds and 4-byte aligned. Nothing else is read or written,
+    // no stack. Registers changed: the operands, s0, s2–s4, s6, s7 (clobbered) and the flags.
+    unsafe {
+        core::arch::asm!(
+            "vmov s6, {t}",
+            ".if {clipped}",
+            "vldr s7, [{t}]",
+            ".endif",
+            "2:",
+            "ldr {key}, [{z}], #4",
+            "vmov s0, {key}",
+            // key = bits ^ ((bits >> 31, arithmetic) | 0x8000_0000): `basis::key`.
+            "asr {t}, {key}, #31",
+            "orr {t}, {t}, #0x80000000",
+            "eor {key}, {key}, {t}",
+            "add {kn}, {kn}, {f}",
+            // Clipped: s4 = S[P] if z > 0 (key > key(+0.0)), else +0.0 (s7).
+            ".if {clipped}",
+            "add {t}, {d}, {kn}, lsl #1",
+            "vldr s4, [{t}]",
+            "cmp {key}, #0x80000000",
+            "it ls",
+            "vmovls.f32 s4, s7",
+            ".endif",
+            // First probe keys[P − top]: b = &keys[P − top] if it is below the key, else &keys[−1].
+            "ldr {t}, [{kn}, #-{off}]",
+            "cmp {t}, {key}",
+            "ite lo",
+            "sublo {b}, {kn}, #{off}",
+            "subhs {b}, {kn}, {f}",
+            ".if {l} >= 6",
+            "ldr {t}, [{b}, #128]",
+            "cmp {t}, {key}",
+            "it lo",
+            "addlo {b}, {b}, #128",
+            ".endif",
+            ".if {l} >= 5",
+            "ldr {t}, [{b}, #64]",
+            "cmp {t}, {key}",
+            "it lo",
+            "addlo {b}, {b}, #64",
+            ".endif",
+            ".if {l} >= 4",
+            "ldr {t}, [{b}, #32]",
+            "cmp {t}, {key}",
+            "it lo",
+            "addlo {b}, {b}, #32",
+            ".endif",
+            ".if {l} >= 3",
+            "ldr {t}, [{b}, #16]",
+            "cmp {t}, {key}",
+            "it lo",
+            "addlo {b}, {b}, #16",
+            ".endif",
+            ".if {l} >= 2",
+            "ldr {t}, [{b}, #8]",
+            "cmp {t}, {key}",
+            "it lo",
+            "addlo {b}, {b}, #8",
+            ".endif",
+            ".if {l} >= 1",
+            "ldr {t}, [{b}, #4]",
+            "cmp {t}, {key}",
+            "it lo",
+            "addlo {b}, {b}, #4",
+            ".endif",
+            // (s2, s3) = pairs_row[k − 1], or (0, 0) for k = 0 (b + 4P = kn).
+            "add {key}, {b}, {f}",
+            "cmp {key}, {kn}",
+            "add {t}, {d}, {b}, lsl #1",
+            "it eq",
+            "vmoveq {t}, s6",
+            "vldmia {t}, {{s2, s3}}",
+            ".if {clipped}",
+            // slope − 0.0 is the slope exactly, as in the portable code.
+            "vsub.f32 s2, s2, s4",
+            ".endif",
+            // s3 = −o + z·s: the product rounded, then the sum (= z·s − o, not fused).
+            "vnmls.f32 s3, s0, s2",
+            "vstmia {phi}!, {{s3}}",
+            "subs {n}, {n}, #1",
+            "bne 2b",
+            clipped = const CLIPPED as u32,
+            l = const L,
+            off = const 4 * ((1u32 << L) - 1),
+            z = inout(reg) z.as_ptr() => _,
+            phi = inout(reg) phi.as_mut_ptr() => _,
+            kn = inout(reg) kn => _,
+            n = inout(reg) m => _,
+            t = inout(reg) ZERO_PAIR.as_ptr() => _,
+            d = in(reg) d,
+            f = in(reg) 4 * p,
+            key = out(reg) _,
+            b = out(reg) _,
+            out("s0") _, out("s2") _, out("s3") _, out("s4") _, out("s6") _, out("s7") _,
+            options(nostack),
+        );
+    }
+}
+
+/// Portable targets: no kernel; the caller runs the portable loop.
+#[cfg(not(all(target_arch = "arm", target_abi = "eabihf")))]
+#[inline(always)]
+pub(crate) fn dendritic<const CLIPPED: bool>(
+    _keys: &[u32],
+    _pairs: &[[f32; 2]],
+    _p: usize,
+    _z: &[f32],
+    _phi: &mut [f32],
+) -> bool {
+    false
+}

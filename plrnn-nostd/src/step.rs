@@ -72,6 +72,9 @@ fn dot2_from(acc0: f32, acc1: f32, a0: &[f32], a1: &[f32], b: &[f32]) -> (f32, f
 /// clipped variant and z_j > 0 the slope is S_j[k] − S_j[P].
 #[inline(always)]
 fn dendritic<const CLIPPED: bool>(basis: BasisRef<'_>, nb: usize, z: &[f32], phi: &mut [f32]) {
+    if kernel::dendritic::<CLIPPED>(basis.keys, basis.pairs, nb, z, phi) {
+        return;
+    }
     let (mut keys, mut pairs) = (basis.keys, basis.pairs);
     for (o, &zj) in phi.iter_mut().zip(z) {
         let (Some((kr, keys_rest)), Some((pr, pairs_rest))) =
