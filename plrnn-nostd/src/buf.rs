@@ -183,7 +183,6 @@ impl ModelBuf {
 pub struct DynGenerator<'m> {
     model: ModelRef<'m>,
     z: Vec<f32>,
-    next: Vec<f32>,
     phi: Vec<f32>,
     zero_input: Vec<f32>,
     sampler: GaussianSampler,
@@ -197,7 +196,6 @@ impl<'m> DynGenerator<'m> {
         Self {
             model,
             z: vec![0.0; d.m],
-            next: vec![0.0; d.m],
             phi: vec![0.0; d.m],
             zero_input: vec![0.0; d.k],
             sampler: GaussianSampler::new(seed),
@@ -253,7 +251,6 @@ impl<'m> DynGenerator<'m> {
         }
         let st = StateBufs {
             z: &mut self.z,
-            next: &mut self.next,
             phi: &mut self.phi,
         };
         gen_step(&self.model, st, s, noise, &mut self.sampler, self.clamp, x);

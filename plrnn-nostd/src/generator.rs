@@ -87,10 +87,9 @@ fn sqrt(x: f32) -> f32 {
     micromath::F32Ext::sqrt(x)
 }
 
-/// The latent state of a generator and the scratch its step needs, all of length M.
+/// The latent state of a generator and the scratch its step needs, both of length M.
 pub(crate) struct StateBufs<'b> {
     pub(crate) z: &'b mut [f32],
-    pub(crate) next: &'b mut [f32],
     pub(crate) phi: &'b mut [f32],
 }
 
@@ -106,16 +105,17 @@ pub(crate) fn gen_step(
     clamp: Option<f32>,
     x: &mut [f32],
 ) {
-    let StateBufs { z, next, phi } = st;
-    step::latent(model, z, s, phi, next);
+    let StateBufs { z, phi } = st;
+    // In place: z becomes F(z, s) (module `step`).
+    step::latent_in_place(model, z, s, phi);
     let p = model.params();
     if noise != Noise::None {
-        for (v, &sd) in next.iter_mut().zip(p.sigma_z) {
+        for (v, &sd) in z.iter_mut().zip(p.sigma_z) {
             *v += sd * sampler.next_normal();
         }
     }
     if let Some(c) = clamp {
-        for v in next.iter_mut() {
+        for v in z.iter_mut() {
             // Not f32::clamp, which panics on a bad range; NaN passes through unchanged.
             *v = if *v > c {
                 c
@@ -126,7 +126,6 @@ pub(crate) fn gen_step(
             };
         }
     }
-    z.copy_from_slice(next);
     step::observe(model, z, x);
     if noise == Noise::Full {
         for (v, &sd) in x.iter_mut().zip(p.sigma_x) {
@@ -149,9 +148,8 @@ pub struct Generator<'m, const M: usize, const N: usize, const P: usize, const K
     seed: u64,
     sampler: GaussianSampler,
     clamp: Option<f32>,
-    /// Scratch of the step (the next state, φ(z)); fully overwritten by every step, kept here
-    /// so that a step does not clear two fresh arrays first.
-    next: [f32; M],
+    /// Scratch of the step (φ(z)); fully overwritten by every step, kept here so that a step
+    /// does not clear a fresh array first.
     phi: [f32; M],
 }
 
@@ -170,7 +168,6 @@ impl<'m, const M: usize, const N: usize, const P: usize, const K: usize> Generat
             seed,
             sampler: GaussianSampler::new(seed),
             clamp: None,
-            next: [0.0; M],
             phi: [0.0; M],
         }
     }
@@ -216,7 +213,6 @@ impl<'m, const M: usize, const N: usize, const P: usize, const K: usize> Generat
     pub fn step(&mut self, s: &[f32; K], noise: Noise, x: &mut [f32; N]) {
         let st = StateBufs {
             z: &mut self.z,
-            next: &mut self.next,
             phi: &mut self.phi,
         };
         gen_step(

@@ -114,7 +114,8 @@ pub(crate) fn basis(model: &ModelRef<'_>, z: &[f32], phi: &mut [f32]) {
     }
 }
 
-/// z_next = A∘z + W φ(z) + h + C s, with `phi` as scratch (length M).
+/// z_next = A∘z + W φ(z) + h + C s, with `phi` as scratch (length M): z copied into `z_next`,
+/// then [`latent_in_place`].
 #[inline(always)]
 pub(crate) fn latent(
     model: &ModelRef<'_>,
@@ -123,6 +124,17 @@ pub(crate) fn latent(
     phi: &mut [f32],
     z_next: &mut [f32],
 ) {
+    for (n, &v) in z_next.iter_mut().zip(z) {
+        *n = v;
+    }
+    latent_in_place(model, z_next, s, phi);
+}
+
+/// z ← A∘z + W φ(z) + h + C s, with `phi` as scratch (length M). φ(z) is computed first; row i
+/// then reads only z_i (and z_{i+1} of its pair) before writing them, so the update can be in
+/// place: the generators need no second state array and no copy.
+#[inline(always)]
+pub(crate) fn latent_in_place(model: &ModelRef<'_>, z: &mut [f32], s: &[f32], phi: &mut [f32]) {
     let d = model.dims();
     if d.m == 0 {
         return;
@@ -138,9 +150,8 @@ pub(crate) fn latent(
         dot_from(acc + hi, cr, s)
     };
     for i in (0..m - 1).step_by(2) {
-        let (Some([n0, n1]), Some(&[z0, z1]), Some(&[a0, a1]), Some(&[h0, h1]), Some(w0), Some(w1)) = (
-            z_next.get_mut(i..i + 2),
-            z.get(i..i + 2),
+        let (Some([z0, z1]), Some(&[a0, a1]), Some(&[h0, h1]), Some(w0), Some(w1)) = (
+            z.get_mut(i..i + 2),
             p.a.get(i..i + 2),
             p.h.get(i..i + 2),
             p.w.get(i * m..(i + 1) * m),
@@ -148,20 +159,19 @@ pub(crate) fn latent(
         ) else {
             continue;
         };
-        let (r0, r1) = dot2_from(a0 * z0, a1 * z1, w0, w1, phi);
-        *n0 = finish(r0, h0, i);
-        *n1 = finish(r1, h1, i + 1);
+        let (r0, r1) = dot2_from(a0 * *z0, a1 * *z1, w0, w1, phi);
+        *z0 = finish(r0, h0, i);
+        *z1 = finish(r1, h1, i + 1);
     }
     if m % 2 == 1 {
         let i = m - 1;
-        if let (Some(zn), Some(&zi), Some(&ai), Some(&hi), Some(wr)) = (
-            z_next.get_mut(i),
-            z.get(i),
+        if let (Some(zi), Some(&ai), Some(&hi), Some(wr)) = (
+            z.get_mut(i),
             p.a.get(i),
             p.h.get(i),
             p.w.get(i * m..(i + 1) * m),
         ) {
-            *zn = finish(dot_from(ai * zi, wr, phi), hi, i);
+            *zi = finish(dot_from(ai * *zi, wr, phi), hi, i);
         }
     }
 }
