@@ -389,3 +389,196 @@ pub(crate) fn dendritic<const CLIPPED: bool>(
 ) -> bool {
     false
 }
+
+/// The row pairs of the latent step, in place: for i = 0, 2, …, 2·⌊M/2⌋ − 2 and each of the
+/// rows i, i + 1,
+///
+/// ```text
+/// z_i ← ((A_i·z_i + Σ_j W_ij·φ_j) + h_i) + C_i0·s_0        (the C term only for K = 1)
+/// ```
+///
+/// with the sum over j left to right (eight terms at a time, then four, two, one), each
+/// product rounded and then each sum (`vmul`, `vmla`, `vadd`: as the portable code in module
+/// `step`). Returns the number of rows done: 2·⌊M/2⌋, or 0 (nothing written) when the kernel
+/// does not apply (K > 1, fewer than two rows, slices shorter than the sizes); the caller does
+/// the remaining rows.
+#[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn latent_pairs(
+    m: usize,
+    k: usize,
+    z: &mut [f32],
+    a: &[f32],
+    w: &[f32],
+    h: &[f32],
+    c: &[f32],
+    s: &[f32],
+    phi: &[f32],
+) -> usize {
+    let rows = m & !1;
+    let fits = m.checked_mul(rows).is_some_and(|n| w.len() >= n)
+        && z.len() >= rows
+        && a.len() >= rows
+        && h.len() >= rows
+        && c.len() >= rows * k
+        && s.len() >= k
+        && phi.len() >= m;
+    if rows == 0 || k > 1 || !fits {
+        return 0;
+    }
+    if k == 1 {
+        latent_pairs_asm::<true>(m, rows / 2, z, a, w, h, c, s, phi);
+    } else {
+        latent_pairs_asm::<false>(m, rows / 2, z, a, w, h, c, s, phi);
+    }
+    rows
+}
+
+/// [`latent_pairs`] for `pairs` ≥ 1 row pairs of length `m`, K = 1 when `INPUT`, else K = 0
+/// (sizes checked by the caller).
+#[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn latent_pairs_asm<const INPUT: bool>(
+    m: usize,
+    pairs: usize,
+    z: &mut [f32],
+    a: &[f32],
+    w: &[f32],
+    h: &[f32],
+    c: &[f32],
+    s: &[f32],
+    phi: &[f32],
+) {
+    // SAFETY: pairs ≥ 1; with R = 2·pairs rows: z, a, h hold at least R f32, W at least R·m,
+    // phi at least m, and with `INPUT` C at least R and s at least 1 (checked by
+    // `latent_pairs`). Per pair the asm reads z[i], z[i+1], a[i], a[i+1], h[i], h[i+1] (and
+    // c[i], c[i+1]), rows i and i + 1 of W (m f32 each, from i·m) and phi[0..m], then writes
+    // z[i], z[i+1]; with `INPUT` it reads s[0] once. Every pointer walks its slice forwards
+    // and stays in bounds; all 4-byte aligned. Nothing else is read or written, no stack.
+    // Registers changed: the operands, s0–s30 (clobbered) and the flags.
+    unsafe {
+        core::arch::asm!(
+            ".if {input}",
+            "vldr s30, [{n}]",
+            ".endif",
+            "1:",
+            "vldmia {zo}, {{s26, s27}}",
+            "vldmia {pa}!, {{s28, s29}}",
+            "vmul.f32 s24, s28, s26",
+            "vmul.f32 s25, s29, s27",
+            "add {w1}, {w0}, {m}, lsl #2",
+            "lsrs {n}, {m}, #3",
+            "beq 3f",
+            "2:",
+            "vldmia {pb}!, {{s0-s7}}",
+            "vldmia {w0}!, {{s8-s15}}",
+            "vldmia {w1}!, {{s16-s23}}",
+            "vmla.f32 s24, s8, s0",
+            "vmla.f32 s25, s16, s0",
+            "vmla.f32 s24, s9, s1",
+            "vmla.f32 s25, s17, s1",
+            "vmla.f32 s24, s10, s2",
+            "vmla.f32 s25, s18, s2",
+            "vmla.f32 s24, s11, s3",
+            "vmla.f32 s25, s19, s3",
+            "vmla.f32 s24, s12, s4",
+            "vmla.f32 s25, s20, s4",
+            "vmla.f32 s24, s13, s5",
+            "vmla.f32 s25, s21, s5",
+            "vmla.f32 s24, s14, s6",
+            "vmla.f32 s25, s22, s6",
+            "vmla.f32 s24, s15, s7",
+            "vmla.f32 s25, s23, s7",
+            "subs {n}, {n}, #1",
+            "bne 2b",
+            "3:",
+            // Bit 2 of m into the carry.
+            "lsls {n}, {m}, #30",
+            "bcc 4f",
+            "vldmia {pb}!, {{s0-s3}}",
+            "vldmia {w0}!, {{s8-s11}}",
+            "vldmia {w1}!, {{s16-s19}}",
+            "vmla.f32 s24, s8, s0",
+            "vmla.f32 s25, s16, s0",
+            "vmla.f32 s24, s9, s1",
+            "vmla.f32 s25, s17, s1",
+            "vmla.f32 s24, s10, s2",
+            "vmla.f32 s25, s18, s2",
+            "vmla.f32 s24, s11, s3",
+            "vmla.f32 s25, s19, s3",
+            "4:",
+            // Bit 1 of m into the carry, bit 0 into N (no instruction below changes the flags).
+            "lsls {n}, {m}, #31",
+            "bcc 5f",
+            "vldmia {pb}!, {{s0-s1}}",
+            "vldmia {w0}!, {{s8-s9}}",
+            "vldmia {w1}!, {{s16-s17}}",
+            "vmla.f32 s24, s8, s0",
+            "vmla.f32 s25, s16, s0",
+            "vmla.f32 s24, s9, s1",
+            "vmla.f32 s25, s17, s1",
+            "5:",
+            "bpl 6f",
+            "vldmia {pb}!, {{s0}}",
+            "vldmia {w0}!, {{s8}}",
+            "vldmia {w1}!, {{s16}}",
+            "vmla.f32 s24, s8, s0",
+            "vmla.f32 s25, s16, s0",
+            "6:",
+            // Back to phi[0]; w1 now points at row i + 2.
+            "sub {pb}, {pb}, {m}, lsl #2",
+            "vldmia {ph}!, {{s26, s27}}",
+            "vadd.f32 s24, s24, s26",
+            "vadd.f32 s25, s25, s27",
+            ".if {input}",
+            "vldmia {pc_}!, {{s26, s27}}",
+            "vmla.f32 s24, s26, s30",
+            "vmla.f32 s25, s27, s30",
+            ".endif",
+            "vstmia {zo}!, {{s24, s25}}",
+            "mov {w0}, {w1}",
+            "subs {cnt}, {cnt}, #1",
+            "bne 1b",
+            input = const INPUT as u32,
+            m = in(reg) m,
+            cnt = inout(reg) pairs => _,
+            n = inout(reg) s.as_ptr() => _,
+            zo = inout(reg) z.as_mut_ptr() => _,
+            pa = inout(reg) a.as_ptr() => _,
+            ph = inout(reg) h.as_ptr() => _,
+            pc_ = inout(reg) c.as_ptr() => _,
+            w0 = inout(reg) w.as_ptr() => _,
+            w1 = out(reg) _,
+            pb = inout(reg) phi.as_ptr() => _,
+            out("s0") _, out("s1") _, out("s2") _, out("s3") _,
+            out("s4") _, out("s5") _, out("s6") _, out("s7") _,
+            out("s8") _, out("s9") _, out("s10") _, out("s11") _,
+            out("s12") _, out("s13") _, out("s14") _, out("s15") _,
+            out("s16") _, out("s17") _, out("s18") _, out("s19") _,
+            out("s20") _, out("s21") _, out("s22") _, out("s23") _,
+            out("s24") _, out("s25") _, out("s26") _, out("s27") _,
+            out("s28") _, out("s29") _, out("s30") _,
+            options(nostack),
+        );
+    }
+}
+
+/// Portable targets: no kernel; the caller does every row.
+#[cfg(not(all(target_arch = "arm", target_abi = "eabihf")))]
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn latent_pairs(
+    _m: usize,
+    _k: usize,
+    _z: &mut [f32],
+    _a: &[f32],
+    _w: &[f32],
+    _h: &[f32],
+    _c: &[f32],
+    _s: &[f32],
+    _phi: &[f32],
+) -> usize {
+    0
+}

@@ -143,13 +143,15 @@ pub(crate) fn latent_in_place(model: &ModelRef<'_>, z: &mut [f32], s: &[f32], ph
     let p = model.params();
     let (m, k) = (d.m, d.k);
     // z'_i = ((A_i z_i + Σ_j W_ij φ_j) + h_i) + Σ_k C_ik s_k, in that order; rows two at a time
-    // (sharing the loads of φ), the last one alone when M is odd. `get` with ranges: no panic
-    // path (an empty C row for K = 0 leaves the sum as it is).
+    // (sharing the loads of φ), the last one alone when M is odd. On the Cortex-M4F the pairs
+    // go through one assembly loop for K ≤ 1 (module `kernel`), which returns the rows it did.
+    // `get` with ranges: no panic path (an empty C row for K = 0 leaves the sum as it is).
+    let done = kernel::latent_pairs(m, k, z, p.a, p.w, p.h, p.c, s, phi);
     let finish = |acc: f32, hi: f32, i: usize| {
         let cr = p.c.get(i * k..(i + 1) * k).unwrap_or(&[]);
         dot_from(acc + hi, cr, s)
     };
-    for i in (0..m - 1).step_by(2) {
+    for i in (done..m - 1).step_by(2) {
         let (Some([z0, z1]), Some(&[a0, a1]), Some(&[h0, h1]), Some(w0), Some(w1)) = (
             z.get_mut(i..i + 2),
             p.a.get(i..i + 2),
