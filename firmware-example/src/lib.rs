@@ -6,3 +6,4 @@
 pub mod models;
 pub mod out;
 pub mod scenario;
+pub mod sweep;

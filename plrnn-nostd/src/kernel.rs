@@ -582,3 +582,82 @@ pub(crate) fn latent_pairs(
 ) -> usize {
     0
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::basis::key;
+
+    /// The basis kernel's search and addressing (`dendritic_rows`) replayed with integer
+    /// addresses: row j of keys at `kb + 4Pj`, of pairs at `pb + 8Pj`. Returns the address of
+    /// the pair it loads, `None` for the zero pair (k = 0), and the address of S[P].
+    fn kernel_replay(
+        keys: &[u32],
+        p: usize,
+        j: usize,
+        kz: u32,
+        kb: usize,
+        pb: usize,
+    ) -> (Option<usize>, usize) {
+        let l = usize::BITS - 1 - p.leading_zeros();
+        let top = 1usize << l;
+        let off = 4 * (top - 1);
+        let load = |addr: usize| keys[(addr - kb) / 4];
+        let d = pb.wrapping_sub(kb.wrapping_mul(2));
+        // kn after the advance at the top of unit j.
+        let kn = kb - 4 + 4 * p * (j + 1);
+        let mut b = if load(kn - off) < kz {
+            kn - off
+        } else {
+            kn - 4 * p
+        };
+        for lev in (0..l).rev() {
+            let h4 = 4usize << lev;
+            if load(b + h4) < kz {
+                b += h4;
+            }
+        }
+        let pair = (b + 4 * p != kn).then(|| d.wrapping_add(b.wrapping_mul(2)));
+        (pair, d.wrapping_add(kn.wrapping_mul(2)))
+    }
+
+    #[test]
+    fn kernel_search_and_addresses_match_a_naive_count() {
+        // Thresholds with repeats, ±0 and extremes; every probe key at, just above and just
+        // below each threshold, and the ends of the key range.
+        let pool = [
+            -3.5f32, -1.0, -0.0, 0.0, 1e-45, 0.25, 0.25, 2.0, 1e30, -1e30,
+        ];
+        let mut state = 0x2545_f491u32;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state
+        };
+        let (kb, pb) = (0x2000_0100usize, 0x2000_4000usize);
+        for p in 1..=127usize {
+            for rows in [1usize, 3] {
+                let mut keys: Vec<u32> = (0..rows * p)
+                    .map(|_| key(pool[next() as usize % pool.len()]))
+                    .collect();
+                for row in keys.chunks_mut(p) {
+                    row.sort_unstable();
+                }
+                for (j, row) in keys.chunks(p).enumerate() {
+                    let mut probes = vec![0u32, u32::MAX, key(0.0), key(-0.0)];
+                    for &t in row {
+                        probes.extend([t, t.wrapping_add(1), t.wrapping_sub(1)]);
+                    }
+                    for kz in probes {
+                        let want = row.iter().filter(|&&t| t < kz).count();
+                        let (pair, total) = kernel_replay(&keys, p, j, kz, kb, pb);
+                        let row_pairs = pb + 8 * p * j;
+                        let want_pair = (want > 0).then(|| row_pairs + 8 * (want - 1));
+                        assert_eq!(pair, want_pair, "P {p} row {j} key {kz:#x}");
+                        assert_eq!(total, row_pairs + 8 * (p - 1), "P {p} row {j}");
+                    }
+                }
+            }
+        }
+    }
+}

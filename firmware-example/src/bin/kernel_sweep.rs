@@ -1,0 +1,28 @@
+//! The kernel sweep (`src/sweep.rs`) on the device: small models of many shapes through the
+//! assembly kernels of plrnn-nostd, one checksum line per shape; `ci.sh` diffs the output
+//! against the host's portable code (`tests/src/bin/fw_sweep.rs`). Exits 0.
+#![no_std]
+#![no_main]
+
+use cortex_m_rt::{entry, exception, ExceptionFrame};
+#[cfg(feature = "defmt")]
+use defmt_semihosting as _;
+use firmware_example::{out, sweep};
+
+#[entry]
+fn main() -> ! {
+    sweep::run(&mut out::Out::new());
+    out::exit(true)
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    out::panic(info);
+    out::exit(false)
+}
+
+#[exception]
+unsafe fn HardFault(ef: &ExceptionFrame) -> ! {
+    out::hard_fault(ef.pc());
+    out::exit(false)
+}
