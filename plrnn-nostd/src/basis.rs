@@ -13,9 +13,12 @@
 //! that slope is exactly 0, so the computed φ is exactly constant there, as the true one is.
 //!
 //! Stored per row: the sorted thresholds as order-preserving integer keys ([`key`]), and the
-//! pairs (S_j[k], O_j[k]) for k = 1..P, summed in f32 in sorted order (`fill_pairs`). k = 0 is the empty sum (0, 0) and is not stored. A step costs, per unit, one key, a
-//! branch-free binary search of fixed length (⌊log₂ P⌋ + 1 probes, the same for every z) and one
-//! multiply-subtract, instead of P relu terms.
+//! pairs (S_j[k], O_j[k]) for k = 1..P, summed in f32 in sorted order (`fill_pairs`). k = 0 is
+//! the empty sum (0, 0) and is not stored. A step costs, per unit, one key, a branch-free binary
+//! search of fixed length (⌊log₂ P⌋ + 1 probes, the same for every z) and one multiply-subtract,
+//! instead of P relu terms. On the Cortex-M4F that is one inline-assembly loop over the units
+//! (`kernel::dendritic`: the search of [`count_less`] with loads at fixed offsets, a static zero
+//! pair for k = 0), 37 instructions per unit for P = 20; elsewhere the Rust loop in module `step`.
 
 /// Maps an f32 to a u32 whose unsigned order is the numeric order of finite floats (−0.0 sorts
 /// just below +0.0). A bijection: [`from_key`] inverts it bit for bit.

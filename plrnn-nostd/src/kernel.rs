@@ -1,13 +1,26 @@
-//! The multiply-add loop of the dot products (module `step`): `acc += a[t] * b[t]` for t = 0, 1,
-//! … in order, one accumulator, over the whole blocks of four terms.
+//! The inner loops of the step (module `step`) on the Cortex-M4F, in inline assembly:
 //!
-//! On 32-bit Arm with the hard-float ABI (`thumbv7em-none-eabihf`: Cortex-M4F, M7) this is
+//! - [`mac_blocks`], [`mac_blocks2`]: the multiply-add loop of the dot products, `acc += a[t] *
+//!   b[t]` for t = 0, 1, … in order, one accumulator per row, over the whole blocks of four
+//!   terms (B z, and the rows [`latent_pairs`] does not take);
+//! - [`dendritic`]: φ for every unit by the table look-up of module `basis` (key, fixed-length
+//!   search, prefix pair, one multiply-subtract), P from 1 to 127;
+//! - [`latent_pairs`]: the rows of the latent step two at a time, in place (A∘z, W φ, h, C s),
+//!   for K ≤ 1.
+//!
+//! On 32-bit Arm with the hard-float ABI (`thumbv7em-none-eabihf`: Cortex-M4F, M7) these are
 //! inline assembly: LLVM loads each f32 with its own `vldr` (two loads per multiply-add), while
-//! `vldmia` loads eight consecutive floats in one instruction. The arithmetic is the same as the
-//! portable code's: `vmla.f32` rounds the product, then the sum (it is not fused; `vfma` is),
-//! which is what `acc + a * b` compiles to on that FPU, in the same order — so the results are
-//! bit-identical to the portable path, the host's included (checked by the firmware's parity run
-//! in `firmware-example/ci.sh`). Every other target uses the portable Rust below.
+//! `vldmia` loads eight consecutive floats in one instruction; it keeps accumulators in core
+//! registers between blocks; and it does not write the search as loads at fixed offsets. The
+//! arithmetic is the same as the portable code's: `vmla.f32` rounds the product, then the sum
+//! (it is not fused; `vfma` is), which is what `acc + a * b` compiles to on that FPU; `vnmls`
+//! computes −o + z·s with the product rounded, then the sum, the same bits as `z * s - o` (LLVM
+//! emits it for that expression); `vmul`, `vadd`, `vsub` are the plain operations; all in the
+//! portable code's order. So the results are bit-identical to the portable path, the host's
+//! included (checked by the firmware's parity runs and kernel sweep in
+//! `firmware-example/ci.sh`). Every other target uses the portable Rust below and in module
+//! `step` ([`dendritic`] and [`latent_pairs`] then do nothing and say so). No branch in the
+//! assembly depends on a value, only on the sizes.
 //!
 //! This module holds the crate's only `unsafe` code.
 #![allow(unsafe_code)]
