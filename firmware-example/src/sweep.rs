@@ -45,8 +45,7 @@ fn theta_pool(rng: &mut Rng) -> [f32; 8] {
 
 /// A state value for unit j: a threshold of row j exactly, one ulp either side of one, ±0, a
 /// value between, or far outside (±10⁴: far enough for k = 0 and k = P, small enough that no
-/// sum overflows to an infinity and on to a NaN, whose bits differ between x86 and the
-/// Cortex-M4F).
+/// sum overflows towards a NaN, whose bits are not the same on x86 and on the Cortex-M4F).
 fn probe(rng: &mut Rng, row: &[f32]) -> f32 {
     let theta = match row.len() {
         0 => 0.0,
@@ -65,8 +64,9 @@ fn probe(rng: &mut Rng, row: &[f32]) -> f32 {
 }
 
 /// The next f32 above a finite `x` (the smallest positive subnormal for ±0); `-next_up(-x)` is
-/// the next below. Never NaN: an input NaN propagates with different bits on x86 and on the
-/// Cortex-M4F, in the portable code as in the assembly.
+/// the next below. Never NaN: with NaNs in the state (0x7fffffff and 0xffffffff) the host and
+/// the Cortex-M4F gave different NaN bits, with the portable code on the device as with the
+/// assembly (NaN propagation picks an operand's payload; which one differs between them).
 fn next_up(x: f32) -> f32 {
     let b = x.to_bits();
     if b & 0x7FFF_FFFF == 0 {
