@@ -179,8 +179,10 @@ fn store<S: Simd, const V: usize>(a: &[S; V], out: &mut [Lane; V]) {
 /// Four f64 lanes held as one value: `Portable` (plain arrays) in the baseline build, `Avx` (one
 /// AVX register) in the AVX2 build. Measured reason: written on plain `[f64; 4]` arrays, LLVM
 /// scalarised the register-resident accumulators of the transition (vmulsd/vaddsd with
-/// spills; 9.6 M instructions per update). Each operation is one IEEE operation per lane
-/// (multiply and add separately, never fused), so both builds give bit-identical results.
+/// spills; 9.6 M instructions per update). Each operation is one correctly rounded IEEE
+/// operation per lane: a plain add or multiply, or a fused multiply-add (one rounding of the
+/// exact a·b + c: `vfmadd` in the AVX2 copy, `f64::mul_add` in the portable one), so both
+/// builds give bit-identical results (tested).
 trait Simd: Copy {
     fn splat(x: f64) -> Self;
     fn load(x: &Lane) -> Self;
@@ -293,13 +295,13 @@ mod avx {
     use super::{Lane, Simd};
     use std::arch::x86_64::*;
 
-    /// Only ever created inside `loss_grad_avx2`, which runs after AVX2 was detected; its methods
+    /// Only ever created inside `loss_grad_avx2`, which runs after AVX2 and FMA were detected; its methods
     /// are inlined there, so the intrinsics compile to single AVX instructions.
     #[derive(Clone, Copy)]
     pub(super) struct Avx(__m256d);
 
     // SAFETY (every block below): these values exist only in code reached from
-    // `loss_grad_avx2`, i.e. after `is_x86_feature_detected!("avx2")` returned true; the
+    // `loss_grad_avx2`, i.e. after AVX2 and FMA were detected (`is_x86_feature_detected!`); the
     // loads and stores go through references to 4 f64 (unaligned forms).
     impl Simd for Avx {
         #[inline(always)]
@@ -428,9 +430,10 @@ fn relu(x: f64) -> f64 {
 /// `l.len`). `eps` is the reparameterisation noise, T×M.
 ///
 /// Speed (criterion bench `vi_update`, M = P = 20, N = 3, T = 1000, one thread, on the shared
-/// 2-vCPU CI-class VM under load average 5–6): ≈ 0.46 ms of thread CPU time per update for
-/// `Dendritic` (0.47 ms `ClippedDendritic`, 0.41 ms `Relu`; 0.54 ms wall), down from 0.76 ms
-/// (callgrind: 5.6 M instructions per update, from 12.0 M). The 0.35 ms goal is not reached.
+/// 2-vCPU CI-class VM, load average 1.1–1.7 from a neighbour): 0.39–0.47 ms of thread CPU time
+/// per update for `Dendritic`, against 0.56–0.60 ms for the previous version run alternately
+/// with it (callgrind: 3.58 M instructions per update, from 5.56 M; 12.0 M originally). The
+/// 0.35 ms goal is not confirmed on this shared machine. See BENCHMARKS.md for every variant.
 /// What the bench and profile showed, and why the choices:
 /// - the dendritic basis is evaluated through each unit's sorted thresholds and prefix sums
 ///   (`SortedBasis`): one bucket index per (t, i) instead of P terms, and dα, dθ from per-bucket
@@ -438,19 +441,32 @@ fn relu(x: f64) -> f64 {
 /// - the bucket is found by counting with vector compares against all P sorted thresholds
 ///   when P ≤ 32 (a binary search beyond): at P = 20 the branch-free search cost ≈ 70
 ///   instructions per (t, i) and the update took 860 µs CPU, the count ≈ 25 and 530 µs (as a
-///   loop, LLVM even turned the search's conditional add into a mispredicted branch);
+///   loop, LLVM even turned the search's conditional add into a mispredicted branch); the
+///   count is kept in integer lanes (compare, then subtract the all-ones mask: 2 instructions
+///   per 4 units and threshold instead of 4; 0.48 → 0.28 M per update) and the flat indices go
+///   to 64-bit gathers with one vector bounds check;
 /// - the latent index is padded to whole 4-lanes and each step's F and dφ are rows of
 ///   register-resident lanes (a compile-time count V = ⌈M/4⌉ up to M = 32), written with
 ///   explicit AVX intrinsics in the AVX2 copy: on plain arrays LLVM scalarised them;
-/// - time is processed in blocks of 32 steps with block-sized φ, φ', g buffers (in L1);
-/// - the encoder's linear-head sums are accumulated here in lanes (13 unpadded axpys per step
-///   in the encoder before: ≈ 1 M instructions per update);
-/// - the kernel is compiled twice (baseline and AVX2, picked at run time). No FMA: each lane
-///   operation is one IEEE multiply or add, so both copies give identical bits (tested); f64
-///   throughout (the finite-difference test needs it).
+/// - time is processed in blocks of 32 steps with block-sized φ, φ', g buffers (in L1); dW
+///   over a block has no bounds checks in its inner loop (they were 13 of its 19
+///   instructions per (i, step): −0.18 M);
+/// - fused multiply-adds wherever a product is added (F, dφ, dW, residual sums, φ from the
+///   prefix sums, observations, `exp_fast`'s polynomial): 5.56 → 5.12 M. The AVX2 copy needs
+///   AVX2 and FMA; the portable copy uses `f64::mul_add`, which rounds once exactly like the
+///   FMA instruction, so both copies still give identical bits (tested). Without hardware FMA
+///   (x86 before 2013) `f64::mul_add` is a libm call, correct but several times slower;
+/// - the encoder's linear heads μ, log σ are computed here in lanes with FMA (`linear_heads`,
+///   ≈ 0.37 → 0.13 M), and the sums their gradients need (Σ_t dμ_t u_tj, Σ_t dℓ_t u_tj, …) as
+///   products over t with register-resident rows (≈ 0.35 → 0.1 M; 13 unpadded axpys per step
+///   in the encoder originally, ≈ 1.3 M);
+/// - the kernel is compiled twice (baseline and AVX2+FMA, picked at run time); f64 throughout
+///   (the finite-difference test needs it).
 ///
-/// Left: drawing ε (rand_distr's ziggurat, ≈ 40 instructions per normal, 0.8 M per update in the
-/// bench), the per-bucket scatter of dφ (scalar), the observation pass and the heads' sums.
+/// Left (per update, callgrind, approximate): bucket count ≈ 0.28 M, the dφ scatter into the
+/// buckets ≈ 0.24 M (a vectorised version with 128-bit pair adds saved only 0.02 M and was
+/// dropped), F, dφ and dW ≈ 0.2 M each, ε ≈ 0.22 M ([`super::normal::NormalSampler`]),
+/// `exp_fast` ≈ 0.17 M, the observation pass, the basis sort ≈ 0.15 M.
 pub fn loss_grad(
     l: &Layout,
     params: &[f64],
@@ -496,8 +512,9 @@ unsafe fn loss_grad_avx2(
     ws: &mut Workspace,
     grad: &mut [f64],
 ) -> f64 {
-    // Same code, vectorised 4-wide. No FMA contraction happens (Rust never contracts), so the
-    // results are bit-identical to the baseline build.
+    // Same code, vectorised 4-wide, with `f64::mul_add` and the FMA intrinsics as single FMA
+    // instructions. No other contraction happens (Rust never contracts), so the results are
+    // bit-identical to the baseline build.
     loss_grad_impl::<avx::Avx>(l, params, seq, eps, set, ws, grad)
 }
 

@@ -146,38 +146,35 @@ impl<'a> EncView<'a> {
     pub fn mlp_forward(&self, x: &[f64], mu: &mut [f64], logsd: &mut [f64], act: &mut [f64]) {
         let (m, n, hdim) = (self.m, self.n, self.hidden);
         let len = x.len() / n;
-        {
-            let r = self.window as isize;
-            let d = (2 * self.window + 1) * n;
-            for t in 0..len {
-                let at = &mut act[t * hdim..][..hdim];
-                at.copy_from_slice(self.b1);
-                for (o, off) in (-r..=r).enumerate() {
-                    let xr = &x[Self::clamp_row(t as isize + off, len) * n..][..n];
-                    for hh in 0..hdim {
-                        let w1r = &self.w1[hh * d + o * n..][..n];
-                        let mut acc = 0.0;
-                        for j in 0..n {
-                            acc += w1r[j] * xr[j];
-                        }
-                        at[hh] += acc;
+        let r = self.window as isize;
+        let d = (2 * self.window + 1) * n;
+        for t in 0..len {
+            let at = &mut act[t * hdim..][..hdim];
+            at.copy_from_slice(self.b1);
+            for (o, off) in (-r..=r).enumerate() {
+                let xr = &x[Self::clamp_row(t as isize + off, len) * n..][..n];
+                for hh in 0..hdim {
+                    let w1r = &self.w1[hh * d + o * n..][..n];
+                    let mut acc = 0.0;
+                    for j in 0..n {
+                        acc += w1r[j] * xr[j];
                     }
+                    at[hh] += acc;
                 }
-                at.iter_mut().for_each(|v| *v = v.tanh());
-                let mt = &mut mu[t * m..][..m];
-                let st = &mut logsd[t * m..][..m];
-                for i in 0..m {
-                    let (w2mi, w2si) =
-                        (&self.w2m[i * hdim..][..hdim], &self.w2s[i * hdim..][..hdim]);
-                    let mut am = 0.0;
-                    let mut asd = 0.0;
-                    for hh in 0..hdim {
-                        am += w2mi[hh] * at[hh];
-                        asd += w2si[hh] * at[hh];
-                    }
-                    mt[i] += am;
-                    st[i] += asd;
+            }
+            at.iter_mut().for_each(|v| *v = v.tanh());
+            let mt = &mut mu[t * m..][..m];
+            let st = &mut logsd[t * m..][..m];
+            for i in 0..m {
+                let (w2mi, w2si) = (&self.w2m[i * hdim..][..hdim], &self.w2s[i * hdim..][..hdim]);
+                let mut am = 0.0;
+                let mut asd = 0.0;
+                for hh in 0..hdim {
+                    am += w2mi[hh] * at[hh];
+                    asd += w2si[hh] * at[hh];
                 }
+                mt[i] += am;
+                st[i] += asd;
             }
         }
     }
