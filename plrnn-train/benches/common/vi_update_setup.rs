@@ -4,12 +4,9 @@
 
 use plrnn_train::vi::config::{EncoderKind, InitialState, TrainConfig, Variant};
 use plrnn_train::vi::elbo::{loss_grad, LossSettings, SeqRef, Workspace};
+use plrnn_train::vi::normal::NormalSampler;
 use plrnn_train::vi::optim::{clip_grad_norm, Adam};
 use plrnn_train::vi::params::{init, Layout};
-use rand::RngExt;
-use rand_distr::StandardNormal;
-use rand_xoshiro::rand_core::SeedableRng;
-use rand_xoshiro::Xoshiro256PlusPlus;
 
 /// The measured configurations: (name, variant, encoder).
 pub const CASES: [(&str, Variant, EncoderKind); 4] = [
@@ -36,7 +33,7 @@ pub struct Setup {
     ws: Workspace,
     grad: Vec<f64>,
     eps: Vec<f64>,
-    rng: Xoshiro256PlusPlus,
+    normals: NormalSampler,
 }
 
 impl Setup {
@@ -64,7 +61,7 @@ impl Setup {
             ws: Workspace::default(),
             grad: vec![0.0; layout.len],
             eps: vec![0.0; t * layout.m],
-            rng: Xoshiro256PlusPlus::seed_from_u64(3),
+            normals: NormalSampler::seed_from_u64(3),
             layout,
         }
     }
@@ -76,10 +73,7 @@ impl Setup {
             sigma_z_min: 0.0,
             initial_state: InitialState::PerSequence,
         };
-        let rng = &mut self.rng;
-        self.eps
-            .iter_mut()
-            .for_each(|e| *e = rng.sample(StandardNormal));
+        self.normals.fill(&mut self.eps);
         let seq = SeqRef {
             x: &self.x,
             s: &[],

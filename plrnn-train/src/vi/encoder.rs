@@ -91,7 +91,17 @@ impl<'a> EncView<'a> {
         u: &mut [f64],
         act: &mut [f64],
     ) {
-        let (m, n, hdim) = (self.m, self.n, self.hidden);
+        self.inputs(x, u);
+        self.linear(x.len() / self.n, u, mu, logsd);
+        if self.kind == EncoderKind::Mlp {
+            self.mlp_forward(x, mu, logsd, act);
+        }
+    }
+
+    /// The per-step input u_t of the linear heads (T×N) for observations `x` (T×N).
+    #[inline(always)] // into the AVX2 copy of the loss (see `elbo::loss_grad`)
+    pub fn inputs(&self, x: &[f64], u: &mut [f64]) {
+        let n = self.n;
         let len = x.len() / n;
         match self.kind {
             EncoderKind::Smoothing => {
@@ -108,6 +118,12 @@ impl<'a> EncView<'a> {
             }
             EncoderKind::Mlp => u[..len * n].copy_from_slice(&x[..len * n]),
         }
+    }
+
+    /// The linear heads, overwriting μ and log σ: μ_t = Wm u_t, log σ_t = Ws u_t + b_s. (The
+    /// loss computes the same in vector lanes with fused multiply-adds, see `elbo`.)
+    fn linear(&self, len: usize, u: &[f64], mu: &mut [f64], logsd: &mut [f64]) {
+        let (m, n) = (self.m, self.n);
         // μ_t = Σ_j u_tj Wm_·j: an axpy over the latent index per channel (vectorises).
         let (wmt, wst) = (transpose(self.wm, m, n), transpose(self.ws, m, n));
         for ((ut, mt), st) in u[..len * n]
@@ -122,38 +138,43 @@ impl<'a> EncView<'a> {
                 axpy(st, uj, wsj);
             }
         }
-        if self.kind == EncoderKind::Mlp {
-            let r = self.window as isize;
-            let d = (2 * self.window + 1) * n;
-            for t in 0..len {
-                let at = &mut act[t * hdim..][..hdim];
-                at.copy_from_slice(self.b1);
-                for (o, off) in (-r..=r).enumerate() {
-                    let xr = &x[Self::clamp_row(t as isize + off, len) * n..][..n];
-                    for hh in 0..hdim {
-                        let w1r = &self.w1[hh * d + o * n..][..n];
-                        let mut acc = 0.0;
-                        for j in 0..n {
-                            acc += w1r[j] * xr[j];
-                        }
-                        at[hh] += acc;
+    }
+
+    /// The MLP encoder's hidden layer: adds W2m a_t to μ_t and W2s a_t to log σ_t, and stores
+    /// a_t in `act` (T×H) for [`EncView::backward`].
+    #[inline(always)] // into the AVX2 copy of the loss (see `elbo::loss_grad`)
+    pub fn mlp_forward(&self, x: &[f64], mu: &mut [f64], logsd: &mut [f64], act: &mut [f64]) {
+        let (m, n, hdim) = (self.m, self.n, self.hidden);
+        let len = x.len() / n;
+        let r = self.window as isize;
+        let d = (2 * self.window + 1) * n;
+        for t in 0..len {
+            let at = &mut act[t * hdim..][..hdim];
+            at.copy_from_slice(self.b1);
+            for (o, off) in (-r..=r).enumerate() {
+                let xr = &x[Self::clamp_row(t as isize + off, len) * n..][..n];
+                for hh in 0..hdim {
+                    let w1r = &self.w1[hh * d + o * n..][..n];
+                    let mut acc = 0.0;
+                    for j in 0..n {
+                        acc += w1r[j] * xr[j];
                     }
+                    at[hh] += acc;
                 }
-                at.iter_mut().for_each(|v| *v = v.tanh());
-                let mt = &mut mu[t * m..][..m];
-                let st = &mut logsd[t * m..][..m];
-                for i in 0..m {
-                    let (w2mi, w2si) =
-                        (&self.w2m[i * hdim..][..hdim], &self.w2s[i * hdim..][..hdim]);
-                    let mut am = 0.0;
-                    let mut asd = 0.0;
-                    for hh in 0..hdim {
-                        am += w2mi[hh] * at[hh];
-                        asd += w2si[hh] * at[hh];
-                    }
-                    mt[i] += am;
-                    st[i] += asd;
+            }
+            at.iter_mut().for_each(|v| *v = v.tanh());
+            let mt = &mut mu[t * m..][..m];
+            let st = &mut logsd[t * m..][..m];
+            for i in 0..m {
+                let (w2mi, w2si) = (&self.w2m[i * hdim..][..hdim], &self.w2s[i * hdim..][..hdim]);
+                let mut am = 0.0;
+                let mut asd = 0.0;
+                for hh in 0..hdim {
+                    am += w2mi[hh] * at[hh];
+                    asd += w2si[hh] * at[hh];
                 }
+                mt[i] += am;
+                st[i] += asd;
             }
         }
     }

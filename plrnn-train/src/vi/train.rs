@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use rand::RngExt;
-use rand_distr::StandardNormal;
 use rand_xoshiro::rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
@@ -19,6 +18,7 @@ use super::config::{InitialState, ValidConfig};
 use super::elbo::{loss_grad, regulariser, LossSettings, SeqRef, Workspace};
 use super::encoder::EncView;
 use super::model::TrainedModel;
+use super::normal::NormalSampler;
 use super::optim::{clip_grad_norm, Adam};
 use super::params::{init_with, Layout};
 use crate::TimeSeries;
@@ -484,11 +484,9 @@ fn run(
                     .zip(ids.par_iter())
                     .for_each(|(slot, &id)| {
                         let pc = pieces[id];
-                        let mut rng =
-                            Xoshiro256PlusPlus::seed_from_u64(seed_for(cfg.seed, 2, epoch, id));
-                        slot.eps.clear();
-                        slot.eps
-                            .extend((0..pc.len * m).map(|_| -> f64 { rng.sample(StandardNormal) }));
+                        slot.eps.resize(pc.len * m, 0.0);
+                        NormalSampler::seed_from_u64(seed_for(cfg.seed, 2, epoch, id))
+                            .fill(&mut slot.eps);
                         let x = &trials[pc.trial].as_slice()[pc.start * n..(pc.start + pc.len) * n];
                         let s = if k == 0 {
                             &[][..]
