@@ -429,11 +429,11 @@ fn relu(x: f64) -> f64 {
 /// Computes the loss of one sequence and writes its gradient into `grad` (overwritten; length
 /// `l.len`). `eps` is the reparameterisation noise, T×M.
 ///
-/// Speed (criterion bench `vi_update`, M = P = 20, N = 3, T = 1000, one thread, on the shared
-/// 2-vCPU CI-class VM, load average 1.1–1.7 from a neighbour): 0.39–0.47 ms of thread CPU time
-/// per update for `Dendritic`, against 0.56–0.60 ms for the previous version run alternately
-/// with it (callgrind: 3.58 M instructions per update, from 5.56 M; 12.0 M originally). The
-/// 0.35 ms goal is not confirmed on this shared machine. See BENCHMARKS.md for every variant.
+/// Speed (criterion bench `vi_update`, M = P = 20, N = 3, T = 1000, one thread, on the 2-vCPU
+/// CI-class VM with nothing else running): 0.353–0.359 ms of thread CPU time per update for
+/// `Dendritic` (callgrind: 3.58 M instructions per update, from 5.56 M; 12.0 M originally), so
+/// the 0.35 ms goal is missed by 1–3 %; the previous version took 0.47 ms. See BENCHMARKS.md
+/// for every variant.
 /// What the bench and profile showed, and why the choices:
 /// - the dendritic basis is evaluated through each unit's sorted thresholds and prefix sums
 ///   (`SortedBasis`): one bucket index per (t, i) instead of P terms, and dα, dθ from per-bucket
