@@ -18,6 +18,9 @@
 
 use std::sync::OnceLock;
 
+use rand_xoshiro::rand_core::{Rng, SeedableRng};
+use rand_xoshiro::SplitMix64;
+
 /// Start of the tail (the rightmost layer edge), as in rand_distr's tables.
 const R: f64 = 3.654_152_885_361_009;
 /// Area of each of the 256 layers (rectangle plus its share of curve), as in rand_distr's
@@ -55,16 +58,6 @@ type States = [[u64; 4]; 4];
 #[derive(Clone, Debug)]
 pub struct NormalSampler {
     s: States,
-}
-
-/// SplitMix64 (Steele, Lea, Flood 2014): the usual way to expand a 64-bit seed into xoshiro
-/// states (rand_xoshiro's `seed_from_u64` does the same).
-fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 /// One xoshiro256++ step of lane j (Blackman and Vigna 2018).
@@ -261,12 +254,14 @@ mod avx {
 
 impl NormalSampler {
     /// Four xoshiro256++ streams whose states are consecutive SplitMix64 outputs of `seed`.
+    /// (SplitMix64 is the usual way to expand a 64-bit seed into xoshiro states; rand_xoshiro's
+    /// own `seed_from_u64` does the same.)
     pub fn seed_from_u64(seed: u64) -> Self {
-        let mut sm = seed;
+        let mut sm = SplitMix64::seed_from_u64(seed);
         let mut s = [[0u64; 4]; 4];
         for j in 0..4 {
             for k in 0..4 {
-                s[k][j] = splitmix64(&mut sm);
+                s[k][j] = sm.next_u64();
             }
             // The all-zero state is xoshiro's one fixed point (SplitMix64 never gives four
             // zeros in a row in practice; guarded anyway).
@@ -304,7 +299,6 @@ impl NormalSampler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand_xoshiro::rand_core::{Rng, SeedableRng};
     use rand_xoshiro::Xoshiro256PlusPlus;
 
     /// Φ(x) via erfc: W. J. Cody's rational approximations are overkill here; this is the
