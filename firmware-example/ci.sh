@@ -6,7 +6,7 @@
 #     check binary, which links only if no panic is reachable from loading and stepping;
 #  2. runs the firmware under QEMU and the same scenario on the host (tests/src/bin/fw_parity.rs)
 #     and diffs the outputs: they must be equal byte for byte (M=20 model at both profiles, and
-#     the M=50 model); the same for the kernel sweep (src/sweep.rs, tests/src/bin/fw_sweep.rs:
+#     the M=50 model); the same for the kernel sweep (src/sweep.rs, fw_parity sweep:
 #     small models of many shapes through the assembly kernels);
 #  3. prints flash/RAM sizes (semihosting and defmt builds) and checks the budgets;
 #  4. counts instructions per closed-loop step with the QEMU plugin in qemu-icount/ for
@@ -108,7 +108,7 @@ diff -u "$out/host-large.txt" "$out/firmware-large.txt" || fail "large-model fir
 echo "parity (large model): equal ($(wc -l <"$out/firmware-large.txt") lines)"
 
 step "kernel sweep parity (many shapes, every variant: device assembly vs host portable code)"
-(cd "$root" && cargo run -q -p plrnn-tests --bin fw_sweep) >"$out/host-sweep.txt"
+(cd "$root" && cargo run -q -p plrnn-tests --bin fw_parity -- sweep) >"$out/host-sweep.txt"
 ./qemu-run.sh "$out/kernel-sweep.elf" >"$out/kernel-sweep.txt" || fail "kernel-sweep firmware failed"
 diff -u "$out/host-sweep.txt" "$out/kernel-sweep.txt" || fail "kernel sweep: firmware and host outputs differ"
 echo "kernel sweep: equal ($(grep -c '^sweep' "$out/kernel-sweep.txt") shapes x 3 variants)"

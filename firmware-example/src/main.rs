@@ -58,14 +58,8 @@ mod icount {
         sink: &mut impl Sink,
     ) {
         let mut line = Line::new();
-        line.str("icount M=")
-            .dec(M as u32)
-            .str(" N=")
-            .dec(N as u32)
-            .str(" P=")
-            .dec(P as u32)
-            .str(" K=")
-            .dec(K as u32)
+        line.str("icount ")
+            .dims(M, N, P, K)
             .str(" steps=")
             .dec(STEPS as u32)
             .str(" macs/step=")

@@ -92,6 +92,18 @@ impl Line {
         self
     }
 
+    /// Appends the model sizes as `M=.. N=.. P=.. K=..`.
+    pub fn dims(&mut self, m: usize, n: usize, p: usize, k: usize) -> &mut Self {
+        self.str("M=")
+            .dec(m as u32)
+            .str(" N=")
+            .dec(n as u32)
+            .str(" P=")
+            .dec(p as u32)
+            .str(" K=")
+            .dec(k as u32)
+    }
+
     /// Sends the line to `sink` and clears it.
     pub fn emit(&mut self, sink: &mut impl Sink) {
         let bytes = self.buf.get(..self.len).unwrap_or(&[]);
@@ -204,14 +216,8 @@ pub fn run<const M: usize, const N: usize, const P: usize, const K: usize>(
         .str(" variant=")
         .str(model.variant().name());
     line.emit(sink);
-    line.str("dims M=")
-        .dec(M as u32)
-        .str(" N=")
-        .dec(N as u32)
-        .str(" P=")
-        .dec(P as u32)
-        .str(" K=")
-        .dec(K as u32)
+    line.str("dims ")
+        .dims(M, N, P, K)
         .str(" steps=")
         .dec(STEPS as u32)
         .str(" macs/step=")

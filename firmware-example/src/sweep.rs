@@ -1,8 +1,9 @@
 //! The kernel sweep, shared word for word by the `kernel-sweep` firmware binary and the host
-//! replay (`tests/src/bin/fw_sweep.rs` includes this file with `#[path]`): small models of many
-//! shapes, every variant, built from a fixed pseudo-random stream, stepped from states placed
-//! on, next to and between the thresholds, then run freely with noise. One FNV-1a checksum per
-//! shape and variant over every observation and state; `ci.sh` diffs device against host.
+//! replay `fw_parity sweep` (`tests/src/bin/fw_parity.rs` includes this file with `#[path]`):
+//! small models of many shapes, every variant, built from a fixed pseudo-random stream,
+//! stepped from states placed on, next to and between the thresholds, then run freely with
+//! noise. One FNV-1a checksum per shape and variant over every observation and state; `ci.sh`
+//! diffs device against host.
 //!
 //! The device runs the inline-assembly kernels of plrnn-nostd (module `kernel`), the host the
 //! portable code, so equal output means equal bits for: P = 0 (no basis), P from 1 to 127 with
@@ -85,14 +86,7 @@ const FREE_STEPS: usize = 30;
 /// One shape: prints `sweep M= N= P= K=` and a checksum per variant.
 fn shape<const M: usize, const N: usize, const P: usize, const K: usize>(sink: &mut impl Sink) {
     let mut line = Line::new();
-    line.str("sweep M=")
-        .dec(M as u32)
-        .str(" N=")
-        .dec(N as u32)
-        .str(" P=")
-        .dec(P as u32)
-        .str(" K=")
-        .dec(K as u32);
+    line.str("sweep ").dims(M, N, P, K);
     let seed = 0x9E37_79B9u32 ^ ((M as u32) << 24 | (N as u32) << 16 | (P as u32) << 4 | K as u32);
     for variant in [Variant::Relu, Variant::Dendritic, Variant::ClippedDendritic] {
         let mut rng = Rng(seed);

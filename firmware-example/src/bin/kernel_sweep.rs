@@ -1,6 +1,6 @@
 //! The kernel sweep (`src/sweep.rs`) on the device: small models of many shapes through the
 //! assembly kernels of plrnn-nostd, one checksum line per shape; `ci.sh` diffs the output
-//! against the host's portable code (`tests/src/bin/fw_sweep.rs`). Exits 0.
+//! against the host's portable code (`fw_parity sweep`, in `tests/src/bin/fw_parity.rs`). Exits 0.
 #![no_std]
 #![no_main]
 

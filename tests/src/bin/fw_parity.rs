@@ -2,8 +2,10 @@
 //! scenario.rs`) on the same embedded model through plrnn-nostd and prints exactly what the
 //! firmware prints over semihosting. `firmware-example/ci.sh` diffs the two.
 //!
-//! Usage: `cargo run -p plrnn-tests --bin fw_parity [large]` (`large`: the M = 50 model of the
-//! firmware's `large-model` feature).
+//! Usage: `cargo run -p plrnn-tests --bin fw_parity [large|sweep]` (`large`: the M = 50 model of
+//! the firmware's `large-model` feature; `sweep`: the kernel sweep of
+//! `firmware-example/src/sweep.rs`, the host side of the `kernel-sweep` firmware binary, through
+//! plrnn-nostd's portable code).
 
 #[path = "../../../firmware-example/src/models.rs"]
 #[allow(dead_code)]
@@ -11,6 +13,8 @@ mod models;
 #[path = "../../../firmware-example/src/scenario.rs"]
 #[allow(dead_code)]
 mod scenario;
+#[path = "../../../firmware-example/src/sweep.rs"]
+mod sweep;
 
 use std::io::Write;
 
@@ -26,12 +30,16 @@ impl scenario::Sink for Stdout {
 }
 
 fn main() {
-    if std::env::args().nth(1).as_deref() == Some("large") {
-        let mut model = Box::new(models::large::Model::new_zeroed());
-        replay(&mut model, models::large::NAME, models::large::FILE);
-    } else {
-        let mut model = Box::new(models::lorenz63::Model::new_zeroed());
-        replay(&mut model, models::lorenz63::NAME, models::lorenz63::FILE);
+    match std::env::args().nth(1).as_deref() {
+        Some("large") => {
+            let mut model = Box::new(models::large::Model::new_zeroed());
+            replay(&mut model, models::large::NAME, models::large::FILE);
+        }
+        Some("sweep") => sweep::run(&mut Stdout(std::io::stdout().lock())),
+        _ => {
+            let mut model = Box::new(models::lorenz63::Model::new_zeroed());
+            replay(&mut model, models::lorenz63::NAME, models::lorenz63::FILE);
+        }
     }
 }
 
