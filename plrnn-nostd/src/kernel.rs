@@ -25,6 +25,24 @@
 //! This module holds the crate's only `unsafe` code.
 #![allow(unsafe_code)]
 
+/// The multiply-adds of one block of `$n` terms (8, 4, 2 or 1) of two rows that share their
+/// vector, as assembly text for the two-row kernels ([`mac_blocks2`], [`latent_pairs`]): the
+/// vector's terms in s0…, row 0's in s8…, row 1's in s16…; the sums in s24 (row 0) and s25
+/// (row 1), term after term (`vmla.f32`: product rounded, then the sum).
+#[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
+macro_rules! pair_terms {
+    (@ $($v:literal $r0:literal $r1:literal)*) => {
+        concat!($(
+            "vmla.f32 s24, s", $r0, ", s", $v, "\n",
+            "vmla.f32 s25, s", $r1, ", s", $v, "\n",
+        )*)
+    };
+    (1) => { pair_terms!(@ 0 8 16) };
+    (2) => { pair_terms!(@ 0 8 16 1 9 17) };
+    (4) => { pair_terms!(@ 0 8 16 1 9 17 2 10 18 3 11 19) };
+    (8) => { pair_terms!(@ 0 8 16 1 9 17 2 10 18 3 11 19 4 12 20 5 13 21 6 14 22 7 15 23) };
+}
+
 /// acc + Σ_{t<n} a_t·b_t with n = min(len a, len b) rounded down to a multiple of 4, added left
 /// to right (eight terms at a time, then four); returns the sum and n.
 #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
@@ -145,22 +163,7 @@ pub(crate) fn mac_blocks2(
             "vldmia {pb}!, {{s0-s7}}",
             "vldmia {pa0}!, {{s8-s15}}",
             "vldmia {pa1}!, {{s16-s23}}",
-            "vmla.f32 s24, s8, s0",
-            "vmla.f32 s25, s16, s0",
-            "vmla.f32 s24, s9, s1",
-            "vmla.f32 s25, s17, s1",
-            "vmla.f32 s24, s10, s2",
-            "vmla.f32 s25, s18, s2",
-            "vmla.f32 s24, s11, s3",
-            "vmla.f32 s25, s19, s3",
-            "vmla.f32 s24, s12, s4",
-            "vmla.f32 s25, s20, s4",
-            "vmla.f32 s24, s13, s5",
-            "vmla.f32 s25, s21, s5",
-            "vmla.f32 s24, s14, s6",
-            "vmla.f32 s25, s22, s6",
-            "vmla.f32 s24, s15, s7",
-            "vmla.f32 s25, s23, s7",
+            pair_terms!(8),
             "subs {n}, {n}, #1",
             "bne 2b",
             "3:",
@@ -169,14 +172,7 @@ pub(crate) fn mac_blocks2(
             "vldmia {pb}, {{s0-s3}}",
             "vldmia {pa0}, {{s8-s11}}",
             "vldmia {pa1}, {{s16-s19}}",
-            "vmla.f32 s24, s8, s0",
-            "vmla.f32 s25, s16, s0",
-            "vmla.f32 s24, s9, s1",
-            "vmla.f32 s25, s17, s1",
-            "vmla.f32 s24, s10, s2",
-            "vmla.f32 s25, s18, s2",
-            "vmla.f32 s24, s11, s3",
-            "vmla.f32 s25, s19, s3",
+            pair_terms!(4),
             "4:",
             "vmov {acc0}, s24",
             "vmov {acc1}, s25",
@@ -488,22 +484,7 @@ fn latent_pairs_asm<const INPUT: bool>(
             "vldmia {pb}!, {{s0-s7}}",
             "vldmia {w0}!, {{s8-s15}}",
             "vldmia {w1}!, {{s16-s23}}",
-            "vmla.f32 s24, s8, s0",
-            "vmla.f32 s25, s16, s0",
-            "vmla.f32 s24, s9, s1",
-            "vmla.f32 s25, s17, s1",
-            "vmla.f32 s24, s10, s2",
-            "vmla.f32 s25, s18, s2",
-            "vmla.f32 s24, s11, s3",
-            "vmla.f32 s25, s19, s3",
-            "vmla.f32 s24, s12, s4",
-            "vmla.f32 s25, s20, s4",
-            "vmla.f32 s24, s13, s5",
-            "vmla.f32 s25, s21, s5",
-            "vmla.f32 s24, s14, s6",
-            "vmla.f32 s25, s22, s6",
-            "vmla.f32 s24, s15, s7",
-            "vmla.f32 s25, s23, s7",
+            pair_terms!(8),
             "subs {n}, {n}, #1",
             "bne 2b",
             "3:",
@@ -513,14 +494,7 @@ fn latent_pairs_asm<const INPUT: bool>(
             "vldmia {pb}!, {{s0-s3}}",
             "vldmia {w0}!, {{s8-s11}}",
             "vldmia {w1}!, {{s16-s19}}",
-            "vmla.f32 s24, s8, s0",
-            "vmla.f32 s25, s16, s0",
-            "vmla.f32 s24, s9, s1",
-            "vmla.f32 s25, s17, s1",
-            "vmla.f32 s24, s10, s2",
-            "vmla.f32 s25, s18, s2",
-            "vmla.f32 s24, s11, s3",
-            "vmla.f32 s25, s19, s3",
+            pair_terms!(4),
             "4:",
             // Bit 1 of m into the carry, bit 0 into N (no instruction below changes the flags).
             "lsls {n}, {m}, #31",
@@ -528,17 +502,13 @@ fn latent_pairs_asm<const INPUT: bool>(
             "vldmia {pb}!, {{s0-s1}}",
             "vldmia {w0}!, {{s8-s9}}",
             "vldmia {w1}!, {{s16-s17}}",
-            "vmla.f32 s24, s8, s0",
-            "vmla.f32 s25, s16, s0",
-            "vmla.f32 s24, s9, s1",
-            "vmla.f32 s25, s17, s1",
+            pair_terms!(2),
             "5:",
             "bpl 6f",
             "vldmia {pb}!, {{s0}}",
             "vldmia {w0}!, {{s8}}",
             "vldmia {w1}!, {{s16}}",
-            "vmla.f32 s24, s8, s0",
-            "vmla.f32 s25, s16, s0",
+            pair_terms!(1),
             "6:",
             // Back to phi[0]; w1 now points at row i + 2.
             "sub {pb}, {pb}, {m}, lsl #2",
