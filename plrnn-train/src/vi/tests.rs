@@ -97,6 +97,48 @@ fn eval(c: &Case, params: &[f64], grad: &mut [f64]) -> f64 {
     )
 }
 
+/// Checks the analytic gradient `g` of case `c` at flat index `idx` against the central
+/// difference with step 1e-6 (tolerance 1e-6 + 1e-5·max(|fd|, |g|)); on the W diagonal, which
+/// is masked, `g` must be exactly 0 and no difference is taken. Returns whether one was.
+/// `label` names the case and index in a failure message.
+fn check_fd(
+    c: &Case,
+    g: &[f64],
+    idx: usize,
+    scratch: &mut [f64],
+    label: impl Fn() -> String,
+) -> bool {
+    let l = &c.layout;
+    let is_w_diag = l.w.contains(&idx) && {
+        let q = idx - l.w.start;
+        q / l.m == q % l.m
+    };
+    if is_w_diag {
+        assert_eq!(
+            g[idx],
+            0.0,
+            "{}: W diagonal gradient must be masked",
+            label()
+        );
+        return false;
+    }
+    let step = 1e-6;
+    let mut pp = c.params.clone();
+    pp[idx] += step;
+    let up = eval(c, &pp, scratch);
+    pp[idx] -= 2.0 * step;
+    let down = eval(c, &pp, scratch);
+    let fd = (up - down) / (2.0 * step);
+    let tol = 1e-6 + 1e-5 * fd.abs().max(g[idx].abs());
+    assert!(
+        (fd - g[idx]).abs() <= tol,
+        "{}: analytic {} fd {fd}",
+        label(),
+        g[idx]
+    );
+    true
+}
+
 #[test]
 fn gradients_match_finite_differences_for_every_block() {
     let variants = [Variant::Relu, Variant::Dendritic, Variant::ClippedDendritic];
@@ -115,31 +157,17 @@ fn gradients_match_finite_differences_for_every_block() {
                     let mut scratch = vec![0.0; l.len];
                     let mut checked = 0;
                     for (name, range) in l.blocks() {
+                        let start = range.start;
                         for idx in range {
-                            let is_w_diag = l.w.contains(&idx) && {
-                                let q = idx - l.w.start;
-                                q / l.m == q % l.m
+                            let label = || {
+                                format!(
+                                    "{v:?} {e:?} {init:?} seed {seed}: block {name} index {}",
+                                    idx - start
+                                )
                             };
-                            if is_w_diag {
-                                assert_eq!(g[idx], 0.0, "W diagonal gradient must be masked");
-                                continue;
+                            if check_fd(&c, &g, idx, &mut scratch, label) {
+                                checked += 1;
                             }
-                            let step = 1e-6;
-                            let mut pp = c.params.clone();
-                            pp[idx] += step;
-                            let up = eval(&c, &pp, &mut scratch);
-                            pp[idx] -= 2.0 * step;
-                            let down = eval(&c, &pp, &mut scratch);
-                            let fd = (up - down) / (2.0 * step);
-                            let tol = 1e-6 + 1e-5 * fd.abs().max(g[idx].abs());
-                            assert!(
-                                (fd - g[idx]).abs() <= tol,
-                                "{v:?} {e:?} {init:?} seed {seed}: block {name} index {} analytic {} fd {}",
-                                idx - l.blocks().iter().find(|b| b.0 == name).unwrap().1.start,
-                                g[idx],
-                                fd
-                            );
-                            checked += 1;
                         }
                     }
                     // Every block that exists for this configuration was visited.
@@ -190,27 +218,8 @@ fn gradients_match_finite_differences_for_wide_models() {
         let mut scratch = vec![0.0; l.len];
         for (name, range) in l.blocks() {
             for idx in range.step_by(7) {
-                let is_w_diag = l.w.contains(&idx) && {
-                    let q = idx - l.w.start;
-                    q / l.m == q % l.m
-                };
-                if is_w_diag {
-                    assert_eq!(g[idx], 0.0);
-                    continue;
-                }
-                let step = 1e-6;
-                let mut pp = c.params.clone();
-                pp[idx] += step;
-                let up = eval(&c, &pp, &mut scratch);
-                pp[idx] -= 2.0 * step;
-                let down = eval(&c, &pp, &mut scratch);
-                let fd = (up - down) / (2.0 * step);
-                let tol = 1e-6 + 1e-5 * fd.abs().max(g[idx].abs());
-                assert!(
-                    (fd - g[idx]).abs() <= tol,
-                    "{v:?} {e:?} {size:?}: block {name} flat index {idx} analytic {} fd {fd}",
-                    g[idx]
-                );
+                let label = || format!("{v:?} {e:?} {size:?}: block {name} flat index {idx}");
+                check_fd(&c, &g, idx, &mut scratch, label);
             }
         }
     }
