@@ -20,7 +20,7 @@
 
 use super::basis::SortedBasis;
 use super::config::{EncoderKind, InitialState, Variant};
-use super::encoder::{transpose, EncView};
+use super::encoder::EncView;
 use super::params::Layout;
 
 /// One training sequence.
@@ -55,6 +55,8 @@ type Lane = [f64; 4];
 #[derive(Clone, Debug, Default)]
 pub struct Workspace {
     // Encoder side, T×M.
+    /// The linear heads' weights in lanes (see `linear_heads`).
+    head_w: Vec<[Lane; 2]>,
     mu: Vec<f64>,
     logsd: Vec<f64>,
     sd: Vec<f64>,
@@ -548,7 +550,7 @@ fn loss_grad_impl<S: Simd>(
     fit(&mut ws.dact, len * l.hidden);
     let enc = EncView::from_flat(l, params);
     enc.inputs(x, &mut ws.u);
-    linear_heads::<S>(&enc, &ws.u, &mut ws.mu, &mut ws.logsd);
+    linear_heads::<S>(&enc, &ws.u, &mut ws.mu, &mut ws.logsd, &mut ws.head_w);
     if l.encoder == EncoderKind::Mlp {
         enc.mlp_forward(x, &mut ws.mu, &mut ws.logsd, &mut ws.act);
     }
@@ -597,23 +599,29 @@ fn loss_grad_impl<S: Simd>(
 /// computes with axpys) on the unpadded T×M rows: whole lanes of 4 with fused multiply-adds,
 /// the last M mod 4 units scalar (also fused, so both copies agree). Measured: the axpy version
 /// cost ≈ 0.37 M instructions per `vi_update` update (callgrind; separate multiplies and adds,
-/// run-time remainder checks), this one ≈ 0.1 M.
+/// run-time remainder checks), this one ≈ 0.1 M. `wl` is a reused buffer for the weights in
+/// lanes.
 #[inline(always)]
-fn linear_heads<S: Simd>(enc: &EncView<'_>, u: &[f64], mu: &mut [f64], logsd: &mut [f64]) {
+fn linear_heads<S: Simd>(
+    enc: &EncView<'_>,
+    u: &[f64],
+    mu: &mut [f64],
+    logsd: &mut [f64],
+    wl: &mut Vec<[Lane; 2]>,
+) {
     let (m, n) = (enc.m, enc.n);
     let m4 = m / 4 * 4;
-    let (wmt, wst) = (transpose(enc.wm, m, n), transpose(enc.ws, m, n));
-    // Lane c of column j of both heads at wl[c·N + j] (so the inner loop is a plain zip).
-    let wl: Vec<[Lane; 2]> = (0..m4 / 4)
-        .flat_map(|c| (0..n).map(move |j| (c, j)))
-        .map(|(c, j)| {
-            let at = j * m + 4 * c;
-            [
-                wmt[at..at + 4].try_into().unwrap(),
-                wst[at..at + 4].try_into().unwrap(),
-            ]
-        })
-        .collect();
+    // Lane c of column j of both heads at wl[c·N + j] (so the inner loop is a plain zip):
+    // Wm, Ws are M×N row-major, so lane q holds row 4c + q, column j.
+    wl.clear();
+    wl.extend(
+        (0..m4 / 4)
+            .flat_map(|c| (0..n).map(move |j| (c, j)))
+            .map(|(c, j)| {
+                let lane = |w: &[f64]| std::array::from_fn(|q| w[(4 * c + q) * n + j]);
+                [lane(enc.wm), lane(enc.ws)]
+            }),
+    );
     for ((ut, mt), st) in u
         .chunks_exact(n)
         .zip(mu.chunks_exact_mut(m))
@@ -638,8 +646,8 @@ fn linear_heads<S: Simd>(enc: &EncView<'_>, u: &[f64], mu: &mut [f64], logsd: &m
             let i = m4 + r;
             let (mut am, mut al) = (0.0, enc.bs[i]);
             for (j, &uj) in ut.iter().enumerate() {
-                am = uj.mul_add(wmt[j * m + i], am);
-                al = uj.mul_add(wst[j * m + i], al);
+                am = uj.mul_add(enc.wm[i * n + j], am);
+                al = uj.mul_add(enc.ws[i * n + j], al);
             }
             *mi = am;
             *si = al;
