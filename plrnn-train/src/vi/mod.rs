@@ -3,7 +3,8 @@
 //! likelihood with hand-derived gradients, Adam with clipping, parallel mini-batches, checkpoints.
 //!
 //! Where each equation lives: the encoder in [`encoder`], the ELBO and its gradient in [`elbo`],
-//! initialisation in [`params`], the optimiser in [`optim`], the noise ε in [`normal`], the loop in [`mod@train`].
+//! initialisation in [`params`], the optimiser in [`optim`], the noise ε in [`normal`], the loop
+//! in [`mod@train`].
 
 // Index loops keep the equations readable next to their derivations (and the hot ones are
 // written so they vectorise).
