@@ -128,7 +128,7 @@ fn main() {
         Some(score)
     };
     let mut progress = |epoch: usize, loss: f64| {
-        if epoch % 10 == 0 {
+        if epoch.is_multiple_of(10) {
             println!("epoch {epoch} loss {loss:.5}");
         }
     };

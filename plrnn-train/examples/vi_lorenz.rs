@@ -87,7 +87,7 @@ fn main() {
             })
         })),
         on_progress: Some(Box::new(|p: &Progress| {
-            if p.eval.is_some() || p.epoch % 10 == 0 {
+            if p.eval.is_some() || p.epoch.is_multiple_of(10) {
                 println!(
                     "epoch {} loss {:.4} a {:.2} updates {} ({:.0}/s) eval {:?}",
                     p.epoch, p.loss, p.obs_weight, p.updates, p.updates_per_sec, p.eval

@@ -34,7 +34,7 @@ impl std::error::Error for ShapeError {}
 impl TimeSeries {
     /// Wraps a row-major buffer; its length must be a multiple of `dims` (and `dims > 0`).
     pub fn new(data: Vec<f64>, dims: usize) -> Result<Self, ShapeError> {
-        if dims == 0 || data.len() % dims != 0 {
+        if dims == 0 || !data.len().is_multiple_of(dims) {
             return Err(ShapeError {
                 len: data.len(),
                 dims,

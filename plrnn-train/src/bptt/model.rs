@@ -232,7 +232,7 @@ pub fn loss_grad(
         let row = &params[layout.l() + k * n..layout.l() + (k + 1) * n];
         ws.zbar[n + k] = row.iter().zip(&x[..n]).map(|(l, v)| l * v).sum();
     }
-    let forced = |t: usize| forcing.interval > 0 && t % forcing.interval == 0;
+    let forced = |t: usize| forcing.interval > 0 && t.is_multiple_of(forcing.interval);
     let mut loss = 0.0;
     let sa = alpha_sum(layout, params);
     ws.g.fill(0.0);

@@ -286,7 +286,7 @@ fn npy_bad_dtype_rank_nan_and_damage() {
 /// Builds a version-1 `.npy` preamble around an arbitrary header dict.
 fn raw_npy(header: &str, data: &[u8]) -> Vec<u8> {
     let mut h = header.to_string();
-    while (10 + h.len() + 1) % 64 != 0 {
+    while !(10 + h.len() + 1).is_multiple_of(64) {
         h.push(' ');
     }
     h.push('\n');

@@ -562,7 +562,7 @@ fn run(
         st.epoch_loss_sum = 0.0;
         let mut eval = None;
         let last = st.epoch == cfg.epochs || out_of_time;
-        if cfg.eval_every > 0 && (st.epoch % cfg.eval_every == 0 || last) {
+        if cfg.eval_every > 0 && (st.epoch.is_multiple_of(cfg.eval_every) || last) {
             let model = TrainedModel::from_flat(layout, &st.params, cfg.sigma_z_min);
             eval = hooks.evaluate(&model);
             evaluated_at = st.updates;
@@ -587,7 +587,7 @@ fn run(
             elapsed_secs: elapsed,
             eval,
         });
-        if cfg.checkpoint_every > 0 && st.epoch % cfg.checkpoint_every == 0 {
+        if cfg.checkpoint_every > 0 && st.epoch.is_multiple_of(cfg.checkpoint_every) {
             save(&st, hooks)?;
         }
         if out_of_time {
