@@ -31,5 +31,10 @@ fn main() {
     let mut s = Setup::new(variant, encoder);
     s.update(); // buffers sized outside the measured part
     let total = measured_updates(&mut s, count);
-    println!("{name}: {count} updates, summed loss {total}");
+    // FNV-1a over the parameters' bits: equal hashes before and after a change of the kernel
+    // mean the same model to the bit.
+    let hash = s.params().iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, p| {
+        (h ^ p.to_bits()).wrapping_mul(0x100_0000_01b3)
+    });
+    println!("{name}: {count} updates, summed loss {total}, parameter hash {hash:016x}");
 }

@@ -66,6 +66,12 @@ impl Setup {
         }
     }
 
+    /// The current parameters (for checking that a faster kernel gives the same bits).
+    #[allow(dead_code)] // used by the example, not the bench
+    pub fn params(&self) -> &[f64] {
+        &self.params
+    }
+
     /// One update: draw ε, loss and gradient, clipping, Adam step. Returns the loss.
     pub fn update(&mut self) -> f64 {
         let set = LossSettings {

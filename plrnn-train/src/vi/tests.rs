@@ -10,7 +10,7 @@ use rand_distr::StandardNormal;
 use rand_xoshiro::rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 
-use super::elbo::{loss_grad, LossSettings, SeqRef, Workspace};
+use super::elbo::{loss_grad, loss_grad_with, Kernel, LossSettings, SeqRef, Workspace};
 use super::encoder::EncView;
 use super::params::Layout;
 use super::*;
@@ -67,7 +67,7 @@ fn case_sized(
     let eps = normals(&mut rng, t * layout.m, 1.0);
     let set = LossSettings {
         obs_weight: 0.3,
-        sigma_z_min: if seed % 2 == 0 { 0.0 } else { 0.1 },
+        sigma_z_min: if seed.is_multiple_of(2) { 0.0 } else { 0.1 },
         initial_state: initial,
     };
     Case {
@@ -179,7 +179,8 @@ fn gradients_match_finite_differences_for_every_block() {
 }
 
 /// The kernel's other code paths: M > 32 (several tiles of lanes), M not a multiple of 4, and
-/// P > 32 (binary search for the buckets instead of counting). A sample of every block.
+/// P > 32 (binary search for the buckets instead of counting), T beyond one block. A sample of
+/// every block.
 #[test]
 fn gradients_match_finite_differences_for_wide_models() {
     let mut seed = 100;
@@ -192,6 +193,12 @@ fn gradients_match_finite_differences_for_wide_models() {
         ),
         (Variant::Dendritic, EncoderKind::Mlp, (9, 33, 6)),
         (Variant::Relu, EncoderKind::Mlp, (34, 2, 6)),
+        // T = 150: across the blocks of the transition (32 steps) and the encoder sums (64).
+        (
+            Variant::ClippedDendritic,
+            EncoderKind::Smoothing,
+            (6, 5, 150),
+        ),
     ] {
         seed += 1;
         let mut c = case_sized(v, e, InitialState::PerSequence, seed, size);
@@ -225,14 +232,22 @@ fn gradients_match_finite_differences_for_wide_models() {
     }
 }
 
-/// The run-time-dispatched AVX2 copy and the portable one give the same bits.
+/// Every copy of the kernel this CPU runs (portable, AVX2, AVX-512) gives the portable copy's
+/// bits. T = 150 crosses the blocks of the transition (32 steps) and of the encoder sums (64).
 #[test]
 fn vector_and_portable_kernels_agree_bit_for_bit() {
+    let kernels = Kernel::available();
+    eprintln!("kernels compared: {kernels:?}");
     for (v, e, size) in [
-        (Variant::Dendritic, EncoderKind::Smoothing, (20, 20, 50)),
+        (Variant::Dendritic, EncoderKind::Smoothing, (20, 20, 150)),
         (Variant::ClippedDendritic, EncoderKind::Mlp, (7, 3, 20)),
         (Variant::Relu, EncoderKind::Smoothing, (37, 2, 20)),
         (Variant::Dendritic, EncoderKind::Smoothing, (6, 40, 20)),
+        (
+            Variant::ClippedDendritic,
+            EncoderKind::Smoothing,
+            (3, 5, 67),
+        ),
     ] {
         let c = case_sized(v, e, InitialState::PerSequence, 5, size);
         let seq = SeqRef {
@@ -240,18 +255,29 @@ fn vector_and_portable_kernels_agree_bit_for_bit() {
             s: &c.s,
             z0_index: 1,
         };
-        let mut g1 = vec![0.0; c.layout.len];
-        let mut g2 = vec![0.0; c.layout.len];
         let mut ws = Workspace::default();
-        let a = loss_grad(&c.layout, &c.params, seq, &c.eps, c.set, &mut ws, &mut g1);
-        let b = super::elbo::loss_grad_portable(
-            &c.layout, &c.params, seq, &c.eps, c.set, &mut ws, &mut g2,
+        let mut reference = vec![0.0; c.layout.len];
+        let want = loss_grad_with(
+            Kernel::Portable,
+            &c.layout,
+            &c.params,
+            seq,
+            &c.eps,
+            c.set,
+            &mut ws,
+            &mut reference,
         );
-        assert_eq!(a.to_bits(), b.to_bits(), "{v:?} {e:?} {size:?}");
-        assert!(
-            g1.iter().zip(&g2).all(|(x, y)| x.to_bits() == y.to_bits()),
-            "{v:?} {e:?} {size:?}"
-        );
+        for &k in &kernels {
+            let mut g = vec![0.0; c.layout.len];
+            let got = loss_grad_with(k, &c.layout, &c.params, seq, &c.eps, c.set, &mut ws, &mut g);
+            assert_eq!(got.to_bits(), want.to_bits(), "{k:?} {v:?} {e:?} {size:?}");
+            assert!(
+                g.iter()
+                    .zip(&reference)
+                    .all(|(x, y)| x.to_bits() == y.to_bits()),
+                "{k:?} {v:?} {e:?} {size:?}"
+            );
+        }
     }
 }
 
@@ -264,6 +290,7 @@ fn loss_matches_an_independent_evaluation() {
         (Variant::Relu, (34, 2, 6)),
         (Variant::Dendritic, (37, 40, 6)),
         (Variant::ClippedDendritic, (6, 33, 6)),
+        (Variant::Dendritic, (5, 4, 150)),
     ] {
         let c = case_sized(v, EncoderKind::Mlp, InitialState::PerSequence, 4, size);
         let l = &c.layout;
