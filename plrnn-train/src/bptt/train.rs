@@ -692,7 +692,10 @@ fn run(
         if stopped {
             break;
         }
-        if cfg.eval_every > 0 && (epoch + 1).is_multiple_of(cfg.eval_every) && epoch + 1 < cfg.epochs {
+        if cfg.eval_every > 0
+            && (epoch + 1).is_multiple_of(cfg.eval_every)
+            && epoch + 1 < cfg.epochs
+        {
             let loss = st.last_loss.unwrap_or(f64::NAN);
             evaluate(&st.params, loss, epoch + 1, &mut st.best);
         }
