@@ -450,10 +450,10 @@ fn relu(x: f64) -> f64 {
 /// `l.len`). `eps` is the reparameterisation noise, T×M.
 ///
 /// Speed (criterion bench `vi_update`, M = P = 20, N = 3, T = 1000, one thread, on the 2-vCPU
-/// CI-class VM with nothing else running): 0.353–0.359 ms of thread CPU time per update for
-/// `Dendritic` (callgrind: 3.58 M instructions per update, from 5.56 M; 12.0 M originally), so
-/// the 0.35 ms goal is missed by 1–3 %; the previous version took 0.47 ms. See BENCHMARKS.md
-/// for every variant.
+/// CI-class AMD EPYC): 0.30 ms of thread CPU time per update for `Dendritic` (0.296–0.309 ms
+/// over five runs; the 0.35 ms goal is met), from 0.36 ms for the previous version measured
+/// alternately with it (0.47 ms before that, 2.9 ms for the first). See BENCHMARKS.md for every
+/// variant.
 /// What the bench and profile showed, and why the choices:
 /// - the dendritic basis is evaluated through each unit's sorted thresholds and prefix sums
 ///   (`SortedBasis`): one bucket index per (t, i) instead of P terms, and dα, dθ from per-bucket
@@ -480,13 +480,21 @@ fn relu(x: f64) -> f64 {
 ///   ≈ 0.37 → 0.13 M), and the sums their gradients need (Σ_t dμ_t u_tj, Σ_t dℓ_t u_tj, …) as
 ///   products over t with register-resident rows (≈ 0.35 → 0.1 M; 13 unpadded axpys per step
 ///   in the encoder originally, ≈ 1.3 M);
-/// - the kernel is compiled twice (baseline and AVX2+FMA, picked at run time); f64 throughout
-///   (the finite-difference test needs it).
+/// - independent chains side by side (measured with alternating criterion runs and perf
+///   samples; the instruction count went up, 3.58 → 3.79 M, the time down ≈ 17 %): the
+///   transition two steps at a time (all forwards of a block, then all backwards, then dW two
+///   rows at a time, each W or φ row loaded once for both), the entropy sum in four lane
+///   accumulators, the observations four rows at a time with one joint reduction
+///   (`Simd::hsum4`), the encoder's head sums in blocks of 64 steps (in L1);
+/// - the kernel is compiled three times (baseline, AVX2+FMA, and AVX2+FMA with AVX-512F/VL
+///   enabled for its register file; see `Kernel`), picked at run time; f64 throughout (the
+///   finite-difference test needs it).
 ///
-/// Left (per update, callgrind, approximate): bucket count ≈ 0.28 M, the dφ scatter into the
-/// buckets ≈ 0.24 M (a vectorised version with 128-bit pair adds saved only 0.02 M and was
-/// dropped), F, dφ and dW ≈ 0.2 M each, ε ≈ 0.22 M ([`super::normal::NormalSampler`]),
-/// `exp_fast` ≈ 0.17 M, the observation pass, the basis sort ≈ 0.15 M.
+/// Left (share of perf samples, approximate): the φ pass ≈ 16 % (bucket count, φ/φ' look-ups),
+/// F, dφ and dW ≈ 18 % (near the FMA throughput bound), the encoder-side passes ≈ 17 %, ε ≈ 9 %
+/// ([`super::normal::NormalSampler`]), the observations ≈ 7 %, the dφ scatter into the buckets
+/// ≈ 6.5 % (a vectorised version with 128-bit pair adds saved only 0.02 M instructions and was
+/// dropped), `exp_fast` ≈ 5 %.
 pub fn loss_grad(
     l: &Layout,
     params: &[f64],
