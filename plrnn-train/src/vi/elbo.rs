@@ -580,38 +580,31 @@ pub(crate) fn loss_grad_with(
     loss_grad_impl::<Portable>(l, params, seq, eps, set, ws, grad)
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn loss_grad_avx2(
-    l: &Layout,
-    params: &[f64],
-    seq: SeqRef<'_>,
-    eps: &[f64],
-    set: LossSettings,
-    ws: &mut Workspace,
-    grad: &mut [f64],
-) -> f64 {
-    // Same code, vectorised 4-wide, with `f64::mul_add` and the FMA intrinsics as single FMA
-    // instructions. No other contraction happens (Rust never contracts), so the results are
-    // bit-identical to the baseline build.
-    loss_grad_impl::<avx::Avx>(l, params, seq, eps, set, ws, grad)
+/// The x86 copies of the kernel: `loss_grad_impl::<avx::Avx>` compiled under a set of target
+/// features. Every copy runs the same operations, vectorised 4-wide, with `f64::mul_add` and
+/// the FMA intrinsics as single FMA instructions; no other contraction happens (Rust never
+/// contracts), so the results are bit-identical to the baseline build.
+macro_rules! x86_copy {
+    ($name:ident, $features:literal) => {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $features)]
+        unsafe fn $name(
+            l: &Layout,
+            params: &[f64],
+            seq: SeqRef<'_>,
+            eps: &[f64],
+            set: LossSettings,
+            ws: &mut Workspace,
+            grad: &mut [f64],
+        ) -> f64 {
+            loss_grad_impl::<avx::Avx>(l, params, seq, eps, set, ws, grad)
+        }
+    };
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma,avx512f,avx512vl")]
-unsafe fn loss_grad_avx512(
-    l: &Layout,
-    params: &[f64],
-    seq: SeqRef<'_>,
-    eps: &[f64],
-    set: LossSettings,
-    ws: &mut Workspace,
-    grad: &mut [f64],
-) -> f64 {
-    // The AVX2 copy's operations (`avx::Avx`), with the wider instruction set available to
-    // LLVM's register allocation and instruction selection; no contraction either.
-    loss_grad_impl::<avx::Avx>(l, params, seq, eps, set, ws, grad)
-}
+x86_copy!(loss_grad_avx2, "avx2,fma");
+// The same operations with the AVX-512 register file and encodings available to LLVM.
+x86_copy!(loss_grad_avx512, "avx2,fma,avx512f,avx512vl");
 
 #[inline(always)]
 fn loss_grad_impl<S: Simd>(
