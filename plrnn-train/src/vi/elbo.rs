@@ -758,6 +758,27 @@ fn linear_heads<S: Simd>(
     }
 }
 
+/// `$call` for `$i` = 0, 1, …, $n − 1, two indices per call (`$r` = 2: the call covers $i and
+/// $i + 1) while `$pairs` and two are left, else one (`$r` = 1). `$r` is a constant, for the
+/// calls' const generic row counts.
+macro_rules! by_twos {
+    ($n:expr, $pairs:expr, |$i:ident, $r:ident| $call:expr) => {{
+        let (n, pairs) = ($n, $pairs);
+        let mut $i = 0;
+        while $i < n {
+            if pairs && $i + 1 < n {
+                const $r: usize = 2;
+                $call;
+                $i += 2;
+            } else {
+                const $r: usize = 1;
+                $call;
+                $i += 1;
+            }
+        }
+    }};
+}
+
 /// One block of the transition's steps and the buffers its forward and backward passes read and
 /// write (see `latent`); rows of `nl` lanes, block rows (φ, φ', g, dφ) indexed by the step q
 /// within the block, sequence rows (z, dz) by t = t0 + q.
@@ -771,8 +792,8 @@ struct Block<'a> {
     t0: usize,
     z: &'a [Lane],
     dz: &'a mut [Lane],
-    phi: &'a [Lane],
-    phid: &'a [Lane],
+    phi: &'a mut [Lane],
+    phid: &'a mut [Lane],
     g: &'a mut [Lane],
     dphi: &'a mut [Lane],
     wt: &'a [Lane],
@@ -928,11 +949,10 @@ impl Block<'_> {
 }
 
 /// One step t and one group of J ≤ 4 observation rows j0..j0+J (see the observation pass in
-/// `latent`): B_j·z_t, e, Σe², q = c_o e/σ_x², dB_j −= q_j z_t, dz_t −= Σ_j q_j B_j. `b` and `gb`
-/// start at row j0 (rows of `nl` lanes).
+/// `latent`): B_j·z_t, e, Σe², q = c_o e/σ_x², dB_j −= q_j z_t, dz_t −= Σ_j q_j B_j. `xg` (x_t
+/// from channel j0), `b` and `gb` start at row j0 (rows of `nl` lanes).
 type ObsArgs<'a> = (
-    usize,
-    usize,
+    &'a [f64],
     &'a [Lane],
     &'a mut [Lane],
     &'a [Lane],
@@ -942,13 +962,7 @@ type ObsArgs<'a> = (
 );
 
 #[inline(always)]
-fn obs_group<S: Simd, const J: usize>(
-    x: &[f64],
-    n: usize,
-    nl: usize,
-    co: S,
-    (t, j0, zt, dzt, b, gb, es, iv): ObsArgs<'_>,
-) {
+fn obs_group<S: Simd, const J: usize>(nl: usize, co: S, (xg, zt, dzt, b, gb, es, iv): ObsArgs<'_>) {
     let b: [&[Lane]; J] = std::array::from_fn(|j| &b[j * nl..][..nl]);
     let mut acc = [S::splat(0.0); 4];
     for (a, bj) in acc.iter_mut().zip(&b) {
@@ -957,7 +971,7 @@ fn obs_group<S: Simd, const J: usize>(
         }
     }
     let mut xv = [0.0; 4];
-    xv[..J].copy_from_slice(&x[t * n + j0..][..J]);
+    xv[..J].copy_from_slice(&xg[..J]);
     let e = S::load(&xv).sub(S::hsum4(acc));
     S::load(es).add(e.mul(e)).store(es);
     let mut qa = [0.0; 4];
@@ -1109,38 +1123,42 @@ fn latent<S: Simd, const V: usize>(
     // per (t, i) in callgrind, the count ≈ 25, and the update went from 860 to 530 µs CPU.
     let count = p <= COUNT_MAX_P;
     {
-        let Workspace {
-            z,
-            dz,
-            phi,
-            phid,
-            g,
-            dphi,
-            kidx,
-            wt,
-            wr,
-            ct,
-            av,
-            hv,
-            iv,
-            ga,
-            gh,
-            rsq,
-            gc,
-            gw,
-            basis,
-            acc_relu,
-            unit_off,
-            ..
-        } = ws;
-        let s = seq.s;
+        // The block's view of the buffers, built once; t0 moves with the block.
+        let mut blk = Block {
+            m,
+            k,
+            nl,
+            tiles,
+            c_l,
+            s: seq.s,
+            t0: 0,
+            z: &ws.z,
+            dz: &mut ws.dz,
+            phi: &mut ws.phi,
+            phid: &mut ws.phid,
+            g: &mut ws.g,
+            dphi: &mut ws.dphi,
+            wt: &ws.wt,
+            wr: &ws.wr,
+            ct: &ws.ct,
+            av: &ws.av,
+            hv: &ws.hv,
+            iv: &ws.iv,
+            ga: &mut ws.ga,
+            gh: &mut ws.gh,
+            rsq: &mut ws.rsq,
+            gc: &mut ws.gc,
+            gw: &mut ws.gw,
+        };
+        let (kidx, basis, acc_relu, unit_off) =
+            (&mut ws.kidx, &mut ws.basis, &mut ws.acc_relu, &ws.unit_off);
         let mut t0 = 0;
         while t0 < steps {
             let nb = TW.min(steps - t0);
-            let zb = &z[t0 * nl..(t0 + nb) * nl];
+            let zb = &blk.z[t0 * nl..(t0 + nb) * nl];
             // φ and φ'
             if variant == Variant::Relu {
-                for ((fr, fdr), zr) in phi.iter_mut().zip(phid.iter_mut()).zip(zb) {
+                for ((fr, fdr), zr) in blk.phi.iter_mut().zip(blk.phid.iter_mut()).zip(zb) {
                     for q in 0..4 {
                         fr[q] = relu(zr[q]);
                         fdr[q] = if zr[q] > 0.0 { 1.0 } else { 0.0 };
@@ -1148,9 +1166,10 @@ fn latent<S: Simd, const V: usize>(
                 }
             } else {
                 let ts_t = basis.transposed();
-                for (((fr, fdr), zr), kr) in phi
+                for (((fr, fdr), zr), kr) in blk
+                    .phi
                     .chunks_exact_mut(nl)
-                    .zip(phid.chunks_exact_mut(nl))
+                    .zip(blk.phid.chunks_exact_mut(nl))
                     .zip(zb.chunks_exact(nl))
                     .zip(kidx.chunks_exact_mut(mp))
                 {
@@ -1204,58 +1223,15 @@ fn latent<S: Simd, const V: usize>(
             // keep their order, so the bits are those of one step at a time; measured (perf
             // samples), one step at a time ran as one chain of M dependent multiply-adds per
             // lane (F, dφ) or of 32 (dW), latency-bound.
-            let mut blk = Block {
-                m,
-                k,
-                nl,
-                tiles,
-                c_l,
-                s,
-                t0,
-                z,
-                dz,
-                phi,
-                phid,
-                g,
-                dphi,
-                wt,
-                wr,
-                ct,
-                av,
-                hv,
-                iv,
-                ga,
-                gh,
-                rsq,
-                gc,
-                gw,
-            };
+            blk.t0 = t0;
             let pairs = 2 * V <= 12;
-            let mut q = 0;
-            while q < nb {
-                if pairs && q + 1 < nb {
-                    blk.forward::<S, V, 2>(q);
-                    q += 2;
-                } else {
-                    blk.forward::<S, V, 1>(q);
-                    q += 1;
-                }
-            }
-            let mut q = 0;
-            while q < nb {
-                if pairs && q + 1 < nb {
-                    blk.backward::<S, V, 2>(q);
-                    q += 2;
-                } else {
-                    blk.backward::<S, V, 1>(q);
-                    q += 1;
-                }
-            }
+            by_twos!(nb, pairs, |q, R| blk.forward::<S, V, R>(q));
+            by_twos!(nb, pairs, |q, R| blk.backward::<S, V, R>(q));
             if variant != Variant::Relu {
                 for q in 0..nb {
                     let t = t0 + q;
                     let dr = &blk.dphi[q * nl..][..nl].as_flattened()[..m];
-                    let zr = &z[t * nl..][..nl].as_flattened()[..m];
+                    let zr = &blk.z[t * nl..][..nl].as_flattened()[..m];
                     for ((&df, &zi), &bk) in dr.iter().zip(zr).zip(&kidx[q * mp..][..m]) {
                         basis.accumulate(bk as usize, df, zi);
                     }
@@ -1268,16 +1244,7 @@ fn latent<S: Simd, const V: usize>(
             }
             // dW_ij −= Σ_t g_ti φ_tj over the block: per row i a register-resident row of
             // lanes over j, two rows at a time.
-            let mut i = 0;
-            while i < m {
-                if pairs && i + 1 < m {
-                    blk.dw::<S, V, 2>(i, nb);
-                    i += 2;
-                } else {
-                    blk.dw::<S, V, 1>(i, nb);
-                    i += 1;
-                }
-            }
+            by_twos!(m, pairs, |i, R| blk.dw::<S, V, R>(i, nb));
             t0 += nb;
         }
     }
@@ -1379,8 +1346,7 @@ fn latent<S: Simd, const V: usize>(
             for (gi, (es, iv)) in esq4.iter_mut().zip(iv4).enumerate() {
                 let j0 = 4 * gi;
                 let args = (
-                    t,
-                    j0,
+                    &x[t * n + j0..],
                     zt,
                     &mut *dzt,
                     &bp[j0 * nl..],
@@ -1389,10 +1355,10 @@ fn latent<S: Simd, const V: usize>(
                     iv,
                 );
                 match n - j0 {
-                    1 => obs_group::<S, 1>(x, n, nl, co, args),
-                    2 => obs_group::<S, 2>(x, n, nl, co, args),
-                    3 => obs_group::<S, 3>(x, n, nl, co, args),
-                    _ => obs_group::<S, 4>(x, n, nl, co, args),
+                    1 => obs_group::<S, 1>(nl, co, args),
+                    2 => obs_group::<S, 2>(nl, co, args),
+                    3 => obs_group::<S, 3>(nl, co, args),
+                    _ => obs_group::<S, 4>(nl, co, args),
                 }
             }
         }
@@ -1492,8 +1458,7 @@ fn latent<S: Simd, const V: usize>(
                 for tile in 0..tiles {
                     let o = tile * V;
                     assert!(o + V <= nl);
-                    let al_row = arr_mut::<V>(&mut head[rl * nl + o..]);
-                    let mut al = load::<S, V>(al_row);
+                    let mut al = load::<S, V>(arr(&head[rl * nl + o..]));
                     if let Some(rm) = rm {
                         let am_row = arr_mut::<V>(&mut head[rm * nl + o..]);
                         let mut am = load::<S, V>(am_row);
