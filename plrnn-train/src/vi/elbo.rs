@@ -504,12 +504,14 @@ pub fn loss_grad(
     ws: &mut Workspace,
     grad: &mut [f64],
 ) -> f64 {
-    loss_grad_with(Kernel::detect(), l, params, seq, eps, set, ws, grad)
+    // The most capable copy, lowered to what this CPU runs.
+    loss_grad_with(Kernel::Avx512, l, params, seq, eps, set, ws, grad)
 }
 
 /// The compiled copies of the kernel: the same source and the same operations in the same order,
-/// so the same bits (tested), at different speeds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// so the same bits (tested), at different speeds. Ordered by what they need: a CPU that runs
+/// one runs all the lesser ones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Kernel {
     /// Baseline x86-64 (or any other target): plain arrays, `f64::mul_add`.
     Portable,
@@ -545,14 +547,16 @@ impl Kernel {
     /// Every copy this CPU runs, slowest first.
     #[cfg(test)]
     pub(crate) fn available() -> Vec<Self> {
-        let all = [Kernel::Portable, Kernel::Avx2, Kernel::Avx512];
-        let best = all.iter().position(|&k| k == Self::detect()).unwrap();
-        all[..=best].to_vec()
+        let best = Self::detect();
+        [Kernel::Portable, Kernel::Avx2, Kernel::Avx512]
+            .into_iter()
+            .filter(|&k| k <= best)
+            .collect()
     }
 }
 
-/// [`loss_grad`] with the given copy of the kernel, which this CPU must run (see
-/// [`Kernel::detect`]; a copy it cannot run falls back to the portable one).
+/// [`loss_grad`] with the given copy of the kernel, or the best one this CPU runs if it cannot
+/// run that one (see [`Kernel::detect`]).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn loss_grad_with(
     kernel: Kernel,
@@ -564,20 +568,15 @@ pub(crate) fn loss_grad_with(
     ws: &mut Workspace,
     grad: &mut [f64],
 ) -> f64 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let best = Kernel::detect();
-        if kernel == Kernel::Avx512 && best == Kernel::Avx512 {
-            // SAFETY: the CPU supports AVX2, FMA, AVX-512F and AVX-512VL (`detect`).
-            return unsafe { loss_grad_avx512(l, params, seq, eps, set, ws, grad) };
-        }
-        if kernel != Kernel::Portable && best != Kernel::Portable {
-            // SAFETY: the CPU supports AVX2 and FMA (`detect`).
-            return unsafe { loss_grad_avx2(l, params, seq, eps, set, ws, grad) };
-        }
+    match kernel.min(Kernel::detect()) {
+        // SAFETY: the CPU supports AVX2, FMA, AVX-512F and AVX-512VL (`detect`).
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx512 => unsafe { loss_grad_avx512(l, params, seq, eps, set, ws, grad) },
+        // SAFETY: the CPU supports AVX2 and FMA (`detect`).
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx2 => unsafe { loss_grad_avx2(l, params, seq, eps, set, ws, grad) },
+        _ => loss_grad_impl::<Portable>(l, params, seq, eps, set, ws, grad),
     }
-    let _ = kernel;
-    loss_grad_impl::<Portable>(l, params, seq, eps, set, ws, grad)
 }
 
 /// The x86 copies of the kernel: `loss_grad_impl::<avx::Avx>` compiled under a set of target
