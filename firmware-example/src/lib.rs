@@ -7,3 +7,24 @@ pub mod models;
 pub mod out;
 pub mod scenario;
 pub mod sweep;
+
+/// The panic and HardFault handlers of a binary that reports through [`out`] and then exits
+/// with failure; invoke once at the binary's top level: `firmware_example::exit_on_fault!();`.
+/// (The handlers themselves cannot live in this library: `no-panic-check` links it too and
+/// brings its own panic handler.)
+#[macro_export]
+macro_rules! exit_on_fault {
+    () => {
+        #[panic_handler]
+        fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+            $crate::out::panic(info);
+            $crate::out::exit(false)
+        }
+
+        #[cortex_m_rt::exception]
+        unsafe fn HardFault(ef: &cortex_m_rt::ExceptionFrame) -> ! {
+            $crate::out::hard_fault(ef.pc());
+            $crate::out::exit(false)
+        }
+    };
+}

@@ -3,7 +3,7 @@
 #![no_std]
 #![no_main]
 
-use cortex_m_rt::{entry, exception, ExceptionFrame};
+use cortex_m_rt::entry;
 #[cfg(feature = "defmt")]
 use defmt_semihosting as _;
 use firmware_example::out;
@@ -77,14 +77,4 @@ mod icount {
     }
 }
 
-#[panic_handler]
-fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    out::panic(info);
-    out::exit(false)
-}
-
-#[exception]
-unsafe fn HardFault(ef: &ExceptionFrame) -> ! {
-    out::hard_fault(ef.pc());
-    out::exit(false)
-}
+firmware_example::exit_on_fault!();
