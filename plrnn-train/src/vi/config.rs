@@ -333,9 +333,9 @@ impl TrainConfig {
     pub fn validate(&self) -> Result<ValidConfig, ConfigError> {
         let c = self;
         check(
-            c.encoder != EncoderKind::Mlp || c.encoder_hidden >= 1,
+            c.encoder_hidden <= 4096 && (c.encoder != EncoderKind::Mlp || c.encoder_hidden >= 1),
             "encoder_hidden",
-            ">= 1 for the mlp encoder",
+            "in 1..=4096 for the mlp encoder (<= 4096 always)",
             c.encoder_hidden,
         )?;
         check(
