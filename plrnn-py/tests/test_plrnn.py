@@ -115,7 +115,7 @@ def test_bad_inputs_raise_value_error_with_cli_messages(model_path, lorenz, tmp_
     assert r.returncode == 2 and "finite" in r.stderr
     with pytest.raises(ValueError, match="N = 3"):
         plrnn.evaluate(m, x[:, :2])
-    with pytest.raises(ValueError, match="columns"):
+    with pytest.raises(ValueError, match="channels has 2, expected 3"):
         plrnn.metrics.d_h(x, x[:, :2])
     with pytest.raises(ValueError):
         plrnn.metrics.d_h(x[:10], x[:10])  # too short for the spectra
