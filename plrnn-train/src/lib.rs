@@ -5,6 +5,7 @@
 
 pub mod bptt;
 pub mod cli;
+pub mod core;
 pub mod data;
 pub mod io;
 pub mod metrics;
