@@ -13,6 +13,9 @@
 //! ClippedDendritic:  φ_j(u) = Σ_b α_b [max(0, u − θ_jb) − max(0, u)]  φ′_j = Σ_b α_b (1[u > θ_jb] − 1[u > 0])
 //! ```
 
+// Index loops keep the equations readable next to their derivations.
+#![allow(clippy::needless_range_loop)]
+
 use crate::vi::Variant;
 
 /// Read-only view of the dynamics' parameter blocks.

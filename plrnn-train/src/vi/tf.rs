@@ -36,7 +36,7 @@
 //! ḡ_{t−1}  = J(z̃_{t−1})ᵀ g_t,   J = diag(A) + W diag(φ′)
 //! ```
 //!
-//! and finally ∂L/∂μ_0 += ḡ_0. The encoder's backward pass ([`EncView::backward`]) carries
+//! and finally ∂L/∂μ_0 += ḡ_0. The encoder's backward pass (`EncView::backward`) carries
 //! ∂L/∂μ into the encoder's parameters (∂L/∂ log σ = 0).
 //!
 //! # The forcing weight from the data
