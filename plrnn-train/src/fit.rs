@@ -166,7 +166,7 @@ fn split_holdout(
     let mut train = Vec::new();
     let mut held = Vec::new();
     for t in trials {
-        let h = ((t.len() as f64) * share).round() as usize;
+        let h = (((t.len() as f64) * share).round() as usize).min(t.len());
         if share <= 0.0 || h < 2000 || t.len() - h < seq_len {
             train.push(t.clone());
         } else {
