@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod commands;
+mod ranges;
 mod train_cmd;
 
 /// Learn generative models of dynamical systems from time series; evaluate them; run them.
