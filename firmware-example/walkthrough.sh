@@ -1,6 +1,5 @@
 #!/usr/bin/env bash
-# From a recording to the board, as a new user walks it (runs from anywhere; not yet called by
-# ci.sh: it has not completed a run on the loaded development machine):
+# From a recording to the board, as a new user walks it (run by ci.sh; runs from anywhere):
 #
 #  1. simulate a Lorenz-63 recording with `plrnn simulate`;
 #  2. train a default model on it (`plrnn train`, only --epochs shortened: K = 0, default M, P);
