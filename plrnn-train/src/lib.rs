@@ -8,6 +8,7 @@ pub mod cli;
 pub mod core;
 pub mod data;
 pub mod embed;
+pub mod fit;
 pub mod io;
 pub mod metrics;
 pub mod model;
