@@ -6,6 +6,7 @@
 pub mod bptt;
 pub mod cli;
 pub mod data;
+pub mod embed;
 pub mod io;
 pub mod metrics;
 pub mod model;

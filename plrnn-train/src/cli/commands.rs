@@ -10,6 +10,7 @@ use plrnn_nostd::{DynGenerator, Noise};
 
 use super::input_err;
 use crate::data::{self, Dataset};
+use crate::embed::{DelayEmbedding, EmbedRecord};
 use crate::metrics::{self, BinRange, EvalProtocol};
 use crate::model::DesktopModel;
 use crate::series::TimeSeries;
@@ -163,13 +164,39 @@ pub(super) fn read_series(path: &Path) -> Result<TimeSeries> {
     Ok(trials.remove(0))
 }
 
-fn initial_state(model: &DesktopModel, init: &str) -> Result<Vec<f32>> {
+/// The delay embedding recorded beside a model file, if any (see [`crate::embed`]).
+fn load_embedding(path: &Path, model: &DesktopModel) -> Result<Option<DelayEmbedding>> {
+    Ok(EmbedRecord::load_beside(path, model.n())
+        .map_err(input_err)?
+        .map(|r| r.embedding))
+}
+
+/// A recording in the model's observation space: delay-embedded when the model was trained so.
+fn observed(
+    series: TimeSeries,
+    embedding: Option<&DelayEmbedding>,
+    what: &Path,
+) -> Result<TimeSeries> {
+    match embedding {
+        Some(e) if series.dims() == e.channels => e
+            .embed(&series)
+            .with_context(|| format!("{}: delay embedding", what.display()))
+            .map_err(input_err),
+        _ => Ok(series),
+    }
+}
+
+fn initial_state(
+    model: &DesktopModel,
+    embedding: Option<&DelayEmbedding>,
+    init: &str,
+) -> Result<Vec<f32>> {
     let m = model.m();
     if init == "zero" {
         return Ok(vec![0.0; m]);
     }
     let path = Path::new(init);
-    let series = read_series(path)?;
+    let series = observed(read_series(path)?, embedding, path)?;
     if series.dims() == m {
         return Ok(series.row(0).iter().map(|&v| v as f32).collect());
     }
@@ -201,6 +228,7 @@ fn progress(len: u64, what: &str) -> ProgressBar {
 /// `plrnn generate`.
 pub fn generate(a: GenerateArgs) -> Result<()> {
     let model = load_model(&a.model)?;
+    let embedding = load_embedding(&a.model, &model)?;
     let d = model.buf().dims();
     let inputs = match &a.inputs {
         Some(p) => {
@@ -225,7 +253,7 @@ pub fn generate(a: GenerateArgs) -> Result<()> {
         }
         None => None,
     };
-    let z0 = initial_state(&model, &a.init)?;
+    let z0 = initial_state(&model, embedding.as_ref(), &a.init)?;
     let mref = model.valid().model_ref();
     let mut gen = DynGenerator::new(mref, a.seed);
     gen.set_state(&z0).context("setting the initial state")?;
@@ -257,6 +285,10 @@ pub fn generate(a: GenerateArgs) -> Result<()> {
     let secs = t0.elapsed().as_secs_f64();
     if !a.model_units {
         model.to_data_units(&mut out);
+    }
+    if let Some(e) = &embedding {
+        // The recording's own channels: the first columns of each delay vector.
+        out = e.project(&out)?;
     }
     data::write_series(&a.out, &out).map_err(input_err)?;
     let rate = total as f64 / secs.max(1e-12);
@@ -401,7 +433,15 @@ fn rounded(v: &[f64]) -> Vec<f64> {
 /// `plrnn evaluate`.
 pub fn evaluate(a: EvaluateArgs) -> Result<()> {
     let model = load_model(&a.model)?;
-    let test = read_series(&a.test)?;
+    let embedding = load_embedding(&a.model, &model)?;
+    let test = observed(read_series(&a.test)?, embedding.as_ref(), &a.test)?;
+    if let Some(e) = &embedding {
+        eprintln!(
+            "delay-embedded model ({} copies {} steps apart): the test data are embedded the same \
+             way and compared in that space",
+            e.dim, e.lag
+        );
+    }
     let protocol = protocol_from(&a);
     let pb = ProgressBar::new_spinner();
     pb.set_message("evaluating");
@@ -466,6 +506,15 @@ pub fn inspect(a: InspectArgs) -> Result<()> {
         "  mean σ_z, σ_x     {:.4}, {:.4}",
         s.sigma_z_mean, s.sigma_x_mean
     );
+    if let Some(e) = load_embedding(&a.model, &model)? {
+        eprintln!(
+            "  delay embedding   {} channel(s) × {} copies, lag {} (from {})",
+            e.channels,
+            e.dim,
+            e.lag,
+            crate::embed::sidecar_path(&a.model).display()
+        );
+    }
     if s.variant == "clipped-dendritic" && s.max_abs_a < 1.0 {
         eprintln!("  bounded           yes (clipped basis and max |A_ii| < 1)");
     }

@@ -15,6 +15,7 @@ use super::commands::print_report;
 use super::input_err;
 use crate::bptt::{self, BpttConfig};
 use crate::data::{Dataset, Normalization};
+use crate::embed::{EmbedRecord, EmbedSpec};
 use crate::metrics::{self, EvalProtocol, EvalReport, GmmOptions};
 use crate::model::DesktopModel;
 use crate::series::TimeSeries;
@@ -95,6 +96,13 @@ pub struct TrainArgs {
     /// Continue from this checkpoint.
     #[arg(long)]
     pub resume: Option<PathBuf>,
+    /// Delay embedding of the data before training: `none` (default), `auto` (lag from the
+    /// first minimum of the auto-mutual information, dimension from false nearest neighbours;
+    /// both reported), or `DIM,LAG` (DIM copies LAG steps apart). For scalar and
+    /// low-dimensional recordings. Recorded beside the model (`MODEL.embed.json`), so
+    /// `generate` and `evaluate` answer in the recording's own channels.
+    #[arg(long, default_value = "none")]
+    pub embed: EmbedSpec,
     /// Print the final metrics as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -329,8 +337,9 @@ pub fn train(a: TrainArgs) -> Result<()> {
     }
     let cfg = resolve_config(&a)?;
     let data = Dataset::load(&a.data).map_err(input_err)?;
-    data.validate_min_len(cfg.seq_len).map_err(input_err)?;
     let inputs = load_inputs(&a.inputs, &data)?;
+    let (data, inputs, embedding) = embed_data(a.embed, data, inputs)?;
+    data.validate_min_len(cfg.seq_len).map_err(input_err)?;
     let norm = Normalization::fit(&data);
     let data = data.normalized(&norm).map_err(input_err)?;
     let (trials, held) = split_holdout(data.trials(), a.holdout, cfg.seq_len);
@@ -389,6 +398,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
         &toml::to_string(cfg.get())?,
         run,
         report.as_ref(),
+        embedding.as_ref(),
     )
 }
 
@@ -402,9 +412,10 @@ struct RunFacts {
     stopped: bool,
 }
 
-/// Writes what every `plrnn train` writes, atomically: the model file, the resolved config
-/// (`.config.toml`), the data statistics (`.norm.json`) and the run summary with the held-out
-/// metrics (`.metrics.json`); then reports on stderr (and stdout with `--json`).
+/// Writes what every `plrnn train` writes, atomically: the model file, the delay embedding
+/// (`.embed.json`, only for `--embed`), the resolved config (`.config.toml`), the data
+/// statistics (`.norm.json`) and the run summary with the held-out metrics (`.metrics.json`);
+/// then reports on stderr (and stdout with `--json`).
 fn write_outputs(
     a: &TrainArgs,
     model: &DesktopModel,
@@ -412,8 +423,14 @@ fn write_outputs(
     resolved_config: &str,
     run: RunFacts,
     report: Option<&EvalReport>,
+    embedding: Option<&EmbedRecord>,
 ) -> Result<()> {
     model.save(&a.out).map_err(input_err)?;
+    match embedding {
+        Some(e) => e.save_beside(&a.out),
+        None => EmbedRecord::remove_beside(&a.out),
+    }
+    .with_context(|| format!("{}: writing the embedding record", a.out.display()))?;
     crate::io::atomic_write(
         &with_suffix(&a.out, ".config.toml"),
         resolved_config.as_bytes(),
@@ -486,6 +503,56 @@ fn load_inputs(paths: &[PathBuf], data: &Dataset) -> Result<Vec<TimeSeries>> {
     Ok(inputs.into_trials())
 }
 
+/// Applies `--embed` to the loaded data and cuts the inputs to match; reports the choice.
+fn embed_data(
+    spec: EmbedSpec,
+    data: Dataset,
+    inputs: Vec<TimeSeries>,
+) -> Result<(Dataset, Vec<TimeSeries>, Option<EmbedRecord>)> {
+    let Some(rec) = crate::embed::resolve(spec, data.trials())
+        .context("--embed")
+        .map_err(input_err)?
+    else {
+        return Ok((data, inputs, None));
+    };
+    let e = rec.embedding;
+    match &rec.choice {
+        Some(c) => eprintln!(
+            "delay embedding (--embed auto): lag {} steps ({}), dimension {} (false nearest \
+             neighbours {}); {} channel(s) -> N = {}",
+            e.lag,
+            c.lag_rule.replace('_', " "),
+            e.dim,
+            c.fnn
+                .iter()
+                .enumerate()
+                .map(|(i, f)| format!("d={}: {:.1} %", i + 1, 100.0 * f))
+                .collect::<Vec<_>>()
+                .join(", "),
+            e.channels,
+            e.width()
+        ),
+        None => eprintln!(
+            "delay embedding: {} copies {} steps apart; {} channel(s) -> N = {}",
+            e.dim,
+            e.lag,
+            e.channels,
+            e.width()
+        ),
+    }
+    let sources = data.sources().to_vec();
+    let trials = data
+        .trials()
+        .iter()
+        .map(|t| e.embed(t))
+        .collect::<Result<Vec<_>, _>>()
+        .context("--embed")
+        .map_err(input_err)?;
+    let data = Dataset::from_trials(trials, sources).map_err(input_err)?;
+    let inputs = inputs.iter().map(|s| e.align(s)).collect();
+    Ok((data, inputs, Some(rec)))
+}
+
 /// `plrnn train --method bptt`.
 fn train_bptt(a: TrainArgs) -> Result<()> {
     if !a.inputs.is_empty() {
@@ -499,6 +566,7 @@ fn train_bptt(a: TrainArgs) -> Result<()> {
         None => None,
     };
     let data = Dataset::load(&a.data).map_err(input_err)?;
+    let (data, _, embedding) = embed_data(a.embed, data, Vec::new())?;
     data.validate_min_len(cfg.seq_len + 1).map_err(input_err)?;
     let norm = Normalization::fit(&data);
     let data = data.normalized(&norm).map_err(input_err)?;
@@ -574,6 +642,7 @@ fn train_bptt(a: TrainArgs) -> Result<()> {
         &toml::to_string(&*cfg)?,
         run,
         report.as_ref(),
+        embedding.as_ref(),
     )
 }
 
