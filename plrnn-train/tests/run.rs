@@ -3,7 +3,7 @@
 //! consumer loses the oldest lines, not the schedule; bad options exit 2. Durations are short
 //! and bounded; timing numbers are not asserted (the machine may be loaded).
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -95,9 +95,9 @@ fn stdin_inputs_replay_through_generate_bit_for_bit() {
         let mut args = vec![
             "run",
             "--rate",
-            "2000",
+            "1000",
             "--duration",
-            "0.4",
+            "1.5",
             "--input",
             "stdin",
             "--output",
@@ -130,13 +130,13 @@ fn stdin_inputs_replay_through_generate_bit_for_bit() {
         let out = child.wait_with_output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{err}");
-        assert!(err.contains("run: 800 steps"), "{err}");
+        assert!(err.contains("run: 1500 steps"), "{err}");
         let rows = rows(&std::fs::read_to_string(&out_path).unwrap());
-        assert_eq!(rows.len(), 800);
+        assert_eq!(rows.len(), 1500);
         assert_eq!(rows[0][1], "0.0", "zero before the first input");
         assert!(rows.iter().any(|r| r[1] == "2.5"));
         let st = stats(&stats_path);
-        assert_eq!(st["steps"], 800);
+        assert_eq!(st["steps"], 1500);
         assert_eq!(st["output_dropped"], 0);
         assert_eq!(st["bad_inputs"], 9, "{st}");
         assert_eq!(st["inputs_received"], 9, "{st}");
@@ -222,19 +222,26 @@ fn ctrl_c_ends_the_run_with_complete_files() {
     let dir = tempfile::tempdir().unwrap();
     let out_path = dir.path().join("run.csv");
     let stats_path = dir.path().join("stats.json");
-    let child = plrnn()
+    let mut child = plrnn()
         .args(["run", "--model", p(&model()), "--rate", "1000"])
         .args(["--output", p(&out_path), "--stats", p(&stats_path)])
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    // The handler is in place once the run announces itself.
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    err.read_line(&mut first).unwrap();
+    assert!(first.starts_with("running "), "{first}");
+    std::thread::sleep(Duration::from_millis(300));
     // SAFETY: kill(2) on our own child's pid.
     let rc = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
     assert_eq!(rc, 0);
-    let out = child.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    err.read_to_string(&mut rest).unwrap();
+    let err = rest;
+    assert!(status.success(), "{err}");
     let summary: Vec<&str> = err.lines().filter(|l| l.starts_with("run: ")).collect();
     assert_eq!(summary.len(), 1, "{err}");
     assert!(summary[0].contains("(interrupted)"), "{err}");

@@ -233,6 +233,15 @@ pub fn run(a: RunArgs) -> Result<()> {
         (_, true) => Inputs::Live(&in_ring),
         _ => Inputs::Zero,
     };
+    eprintln!(
+        "running {} at {} Hz{} (Ctrl-C ends the run)",
+        a.model.display(),
+        a.rate,
+        match steps {
+            Some(n) => format!(" for {n} steps"),
+            None => String::new(),
+        }
+    );
     let report = realtime::run_loop(&model, &cfg, inputs, &out_ring, &stop);
     done.store(true, Ordering::SeqCst);
     stop.store(true, Ordering::SeqCst);
