@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod commands;
+mod ranges;
 mod run_cmd;
 mod train_cmd;
 

@@ -54,41 +54,44 @@ pub struct TrainArgs {
     /// Output model file.
     #[arg(long)]
     pub out: PathBuf,
-    /// Latent size M.
+    /// Latent size M, 1..=4096 [default: 20 for vi, 22 for bptt].
     #[arg(long)]
     pub latent_dim: Option<usize>,
-    /// Number of bases P.
+    /// Number of bases P, 1..=4096 (ignored for relu) [default: 20].
     #[arg(long)]
     pub bases: Option<usize>,
-    /// φ variant: relu, dendritic, clipped_dendritic.
-    #[arg(long)]
+    /// φ variant.
+    #[arg(long, value_parser = ["relu", "dendritic", "clipped_dendritic", "clipped-dendritic"])]
     pub variant: Option<String>,
-    /// Encoder: smoothing or mlp.
-    #[arg(long)]
+    /// Encoder (VI only).
+    #[arg(long, value_parser = ["smoothing", "mlp"])]
     pub encoder: Option<String>,
-    /// Epochs.
+    /// Epochs, 1..=10^9 [default: the method's configuration].
     #[arg(long)]
     pub epochs: Option<usize>,
-    /// Wall-clock budget in seconds.
-    #[arg(long)]
+    /// Wall-clock budget in seconds, in (0, 1e8]; training stops after the update that exceeds
+    /// it [default: none].
+    #[arg(long, allow_negative_numbers = true)]
     pub time_budget: Option<f64>,
-    /// Training sequence length.
+    /// Training sequence length, 2..=10^7 (bptt: 1..=10^7).
     #[arg(long)]
     pub seq_len: Option<usize>,
-    /// Sequences per update.
+    /// Sequences per update, 1..=10^6.
     #[arg(long)]
     pub batch: Option<usize>,
-    /// Adam learning rate.
-    #[arg(long)]
+    /// Learning rate, in (0, 10].
+    #[arg(long, allow_negative_numbers = true)]
     pub lr: Option<f64>,
-    /// Seed.
-    #[arg(long)]
+    /// Seed, 0..=2^63−1.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(0..=i64::MAX as u64))]
     pub seed: Option<u64>,
-    /// Worker threads (0 = all cores).
+    /// Worker threads, 0..=1024 (0 = all cores).
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Share of each trial's end held out for the metrics that pick the best model.
-    #[arg(long, default_value_t = 0.1)]
+    /// Share of each trial's end held out for the metrics that pick the best model, in
+    /// [0, 0.9]. A trial whose held-out tail would be shorter than 2000 steps (or leave less than
+    /// one training sequence) is kept whole for training, and that is said.
+    #[arg(long, default_value_t = 0.1, allow_negative_numbers = true, value_parser = super::ranges::real(0.0, 0.9, false))]
     pub holdout: f64,
     /// Checkpoint file (default: the output path with `.ckpt` appended).
     #[arg(long)]
@@ -131,36 +134,116 @@ where
         }
         None => toml::Table::try_from(T::default()).context("config to TOML")?,
     };
-    let mut lines = Vec::new();
-    let q = |s: &str| format!("\"{}\"", s.replace('-', "_"));
-    macro_rules! set {
-        ($field:ident, $val:expr) => {
-            if let Some(v) = $val {
-                lines.push(format!("{} = {}", stringify!($field), v));
-            }
-        };
+    for (field, flag, value) in flag_values(a) {
+        // Each flag alone against the method's configuration, so an error names the flag.
+        let mut alone = toml::Table::new();
+        alone.insert(field.to_owned(), value.clone());
+        if let Err(e) = T::deserialize(toml::Value::Table(alone)) {
+            let e = e.to_string();
+            return Err(input_err(if e.contains("unknown field") {
+                anyhow::anyhow!(
+                    "{flag} does not apply to --method {}",
+                    method_name(a.method)
+                )
+            } else {
+                anyhow::anyhow!("{flag}: {}", e.trim())
+            }));
+        }
+        table.insert(field.to_owned(), value);
     }
-    set!(latent_dim, a.latent_dim);
-    set!(bases, a.bases);
-    set!(variant, a.variant.as_deref().map(q));
-    set!(encoder, a.encoder.as_deref().map(q));
-    set!(epochs, a.epochs);
-    set!(time_budget_secs, a.time_budget.map(|v| format!("{v:?}")));
-    set!(seq_len, a.seq_len);
-    set!(batch_size, a.batch);
-    set!(learning_rate, a.lr.map(|v| format!("{v:?}")));
-    set!(seed, a.seed);
-    set!(threads, a.threads);
-    let over: toml::Table = toml::from_str(&lines.join("\n"))
-        .map_err(|e| input_err(anyhow::anyhow!("command-line option: {e}")))?;
-    table.extend(over);
     toml::from_str(&toml::to_string(&table)?)
         .map_err(|e| input_err(anyhow::anyhow!("command-line option: {e}")))
 }
 
+/// The configuration keys set by flags: (key, flag, value).
+fn flag_values(a: &TrainArgs) -> Vec<(&'static str, &'static str, toml::Value)> {
+    let int = |v: Option<usize>| v.map(|v| toml::Value::Integer(v.min(i64::MAX as usize) as i64));
+    let text = |v: &Option<String>| {
+        v.as_deref()
+            .map(|s| toml::Value::String(s.replace('-', "_")))
+    };
+    let candidates = [
+        ("latent_dim", "--latent-dim", int(a.latent_dim)),
+        ("bases", "--bases", int(a.bases)),
+        ("variant", "--variant", text(&a.variant)),
+        ("encoder", "--encoder", text(&a.encoder)),
+        ("epochs", "--epochs", int(a.epochs)),
+        (
+            "time_budget_secs",
+            "--time-budget",
+            a.time_budget.map(toml::Value::Float),
+        ),
+        ("seq_len", "--seq-len", int(a.seq_len)),
+        ("batch_size", "--batch", int(a.batch)),
+        ("learning_rate", "--lr", a.lr.map(toml::Value::Float)),
+        // TOML integers are i64; clap limits --seed to that range.
+        (
+            "seed",
+            "--seed",
+            a.seed
+                .map(|v| toml::Value::Integer(v.min(i64::MAX as u64) as i64)),
+        ),
+        ("threads", "--threads", int(a.threads)),
+    ];
+    candidates
+        .into_iter()
+        .filter_map(|(k, f, v)| v.map(|v| (k, f, v)))
+        .collect()
+}
+
+fn method_name(m: Method) -> &'static str {
+    match m {
+        Method::Vi => "vi",
+        Method::Bptt => "bptt",
+    }
+}
+
+/// A configuration error, naming the flag when the value came from one.
+fn config_err(a: &TrainArgs, e: crate::vi::config::ConfigError) -> anyhow::Error {
+    if let crate::vi::config::ConfigError::Invalid { field, .. } = &e {
+        if let Some((_, flag, _)) = flag_values(a).into_iter().find(|(k, _, _)| k == field) {
+            return input_err(anyhow::anyhow!("{flag}: {e}"));
+        }
+        if let Some(p) = &a.config {
+            return input_err(anyhow::anyhow!("{}: {e}", p.display()));
+        }
+    }
+    input_err(e)
+}
+
 /// The VI configuration of a `plrnn train` command line, validated.
 fn resolve_config(a: &TrainArgs) -> Result<ValidConfig> {
-    resolve::<TrainConfig>(a)?.validate().map_err(input_err)
+    resolve::<TrainConfig>(a)?
+        .validate()
+        .map_err(|e| config_err(a, e))
+}
+
+/// Checks the output paths before any data is read: `--out` must name a file in an existing
+/// folder (not a folder), and so must `--checkpoint`.
+fn check_outputs(a: &TrainArgs) -> Result<()> {
+    let mut paths = vec![("--out", a.out.clone())];
+    if let Some(c) = &a.checkpoint {
+        paths.push(("--checkpoint", c.clone()));
+    }
+    for (flag, p) in paths {
+        if p.is_dir() || p.as_os_str().to_string_lossy().ends_with('/') {
+            return Err(input_err(anyhow::anyhow!(
+                "{flag} {}: is a folder; give a file name",
+                p.display()
+            )));
+        }
+        let parent = p.parent().filter(|d| !d.as_os_str().is_empty());
+        if let Some(d) = parent {
+            if !d.is_dir() {
+                return Err(input_err(anyhow::anyhow!(
+                    "{flag} {}: folder {} does not exist",
+                    p.display(),
+                    d.display()
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Splits each trial into a training part and a held-out tail.
@@ -171,16 +254,30 @@ fn split_holdout(
 ) -> (Vec<TimeSeries>, Vec<TimeSeries>) {
     let mut train = Vec::new();
     let mut held = Vec::new();
+    let mut kept_whole = 0;
     for t in trials {
-        let h = ((t.len() as f64) * share).round() as usize;
+        let h = (((t.len() as f64) * share).round() as usize).min(t.len());
         // Keep the whole trial for training when the tail would be too short to judge
         // an attractor by, or the rest too short for one training sequence.
         if share <= 0.0 || h < 2000 || t.len() - h < seq_len {
+            kept_whole += usize::from(share > 0.0);
             train.push(t.clone());
         } else {
             train.push(t.slice(0, t.len() - h));
             held.push(t.slice(t.len() - h, t.len()));
         }
+    }
+    if kept_whole > 0 {
+        eprintln!(
+            "--holdout {share}: {kept_whole} of {} trial(s) kept whole for training (a held-out \
+             tail needs ≥ 2000 steps and must leave one training sequence of {seq_len}){}",
+            trials.len(),
+            if held.is_empty() {
+                "; no held-out data: the final model is kept"
+            } else {
+                ""
+            }
+        );
     }
     (train, held)
 }
@@ -332,6 +429,7 @@ fn export_buf(mut buf: ModelBuf, norm: &Normalization) -> Result<DesktopModel> {
 
 /// `plrnn train`.
 pub fn train(a: TrainArgs) -> Result<()> {
+    check_outputs(&a)?;
     if a.method == Method::Bptt {
         return train_bptt(a);
     }
@@ -560,7 +658,9 @@ fn train_bptt(a: TrainArgs) -> Result<()> {
             "--inputs needs --method vi: the BPTT trainer has no input matrix C"
         )));
     }
-    let cfg = resolve::<BpttConfig>(&a)?.validate().map_err(input_err)?;
+    let cfg = resolve::<BpttConfig>(&a)?
+        .validate()
+        .map_err(|e| config_err(&a, e))?;
     let resume_from = match &a.resume {
         Some(p) => Some(bptt::BpttCheckpoint::load(p).map_err(input_err)?),
         None => None,
@@ -652,8 +752,8 @@ pub struct DemoArgs {
     /// Output folder.
     #[arg(long, default_value = "plrnn-demo")]
     pub out: PathBuf,
-    /// Training time budget in seconds.
-    #[arg(long, default_value_t = 90.0)]
+    /// Training time budget in seconds, in (0, 1e6].
+    #[arg(long, default_value_t = 90.0, allow_negative_numbers = true, value_parser = super::ranges::real(0.0, 1e6, true))]
     pub time_budget: f64,
     /// Seed of simulation and training.
     #[arg(long, default_value_t = 0)]

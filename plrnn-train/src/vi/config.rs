@@ -246,6 +246,11 @@ pub(crate) fn check(
 
 /// The settings of the training loop that both trainers have, checked one way.
 pub(crate) struct LoopSettings {
+    pub(crate) latent_dim: usize,
+    pub(crate) bases: usize,
+    pub(crate) relu: bool,
+    pub(crate) seq_len: usize,
+    pub(crate) threads: usize,
     pub(crate) epochs: usize,
     pub(crate) time_budget_secs: Option<f64>,
     pub(crate) batch_size: usize,
@@ -255,21 +260,53 @@ pub(crate) struct LoopSettings {
 }
 
 /// Checks [`LoopSettings`], naming the first field out of range.
+/// The upper bounds are far beyond useful settings; they exist so that no value asks for an
+/// absurd amount of memory, threads or time (a model file stores sizes as 16-bit numbers).
 pub(crate) fn check_loop_settings(c: &LoopSettings) -> Result<(), ConfigError> {
-    check(c.epochs >= 1, "epochs", ">= 1", c.epochs)?;
+    check(
+        (1..=4096).contains(&c.latent_dim),
+        "latent_dim",
+        "in 1..=4096",
+        c.latent_dim,
+    )?;
+    check(
+        c.relu || (1..=4096).contains(&c.bases),
+        "bases",
+        "in 1..=4096 for the dendritic variants",
+        c.bases,
+    )?;
+    check(c.bases <= 4096, "bases", "<= 4096", c.bases)?;
+    check(c.seq_len <= 10_000_000, "seq_len", "<= 10000000", c.seq_len)?;
+    check(
+        c.threads <= 1024,
+        "threads",
+        "in 0..=1024 (0 = all cores)",
+        c.threads,
+    )?;
+    check(
+        (1..=1_000_000_000).contains(&c.epochs),
+        "epochs",
+        "in 1..=1000000000",
+        c.epochs,
+    )?;
     if let Some(b) = c.time_budget_secs {
         check(
-            b.is_finite() && b > 0.0,
+            b.is_finite() && b > 0.0 && b <= 1e8,
             "time_budget_secs",
-            "> 0 and finite",
+            "in (0, 1e8] seconds",
             b,
         )?;
     }
-    check(c.batch_size >= 1, "batch_size", ">= 1", c.batch_size)?;
     check(
-        c.learning_rate.is_finite() && c.learning_rate > 0.0,
+        (1..=1_000_000).contains(&c.batch_size),
+        "batch_size",
+        "in 1..=1000000",
+        c.batch_size,
+    )?;
+    check(
+        c.learning_rate.is_finite() && c.learning_rate > 0.0 && c.learning_rate <= 10.0,
         "learning_rate",
-        "> 0",
+        "in (0, 10]",
         c.learning_rate,
     )?;
     check(
@@ -295,17 +332,10 @@ impl TrainConfig {
     /// Checks every field and returns the validated form.
     pub fn validate(&self) -> Result<ValidConfig, ConfigError> {
         let c = self;
-        check(c.latent_dim >= 1, "latent_dim", ">= 1", c.latent_dim)?;
         check(
-            c.variant == Variant::Relu || c.bases >= 1,
-            "bases",
-            ">= 1 for the dendritic variants",
-            c.bases,
-        )?;
-        check(
-            c.encoder != EncoderKind::Mlp || c.encoder_hidden >= 1,
+            c.encoder_hidden <= 4096 && (c.encoder != EncoderKind::Mlp || c.encoder_hidden >= 1),
             "encoder_hidden",
-            ">= 1 for the mlp encoder",
+            "in 1..=4096 for the mlp encoder (<= 4096 always)",
             c.encoder_hidden,
         )?;
         check(
@@ -316,6 +346,11 @@ impl TrainConfig {
         )?;
         check(c.seq_len >= 2, "seq_len", ">= 2", c.seq_len)?;
         check_loop_settings(&LoopSettings {
+            latent_dim: c.latent_dim,
+            bases: c.bases,
+            relu: c.variant == Variant::Relu,
+            seq_len: c.seq_len,
+            threads: c.threads,
             epochs: c.epochs,
             time_budget_secs: c.time_budget_secs,
             batch_size: c.batch_size,
@@ -381,7 +416,56 @@ mod tests {
             ..TrainConfig::default()
         };
         let e = c.validate().unwrap_err().to_string();
-        assert_eq!(e, "learning_rate must be > 0, got -1");
+        assert_eq!(e, "learning_rate must be in (0, 10], got -1");
+        for (c, field) in [
+            (
+                TrainConfig {
+                    threads: 100_000,
+                    ..TrainConfig::default()
+                },
+                "threads",
+            ),
+            (
+                TrainConfig {
+                    latent_dim: 0,
+                    ..TrainConfig::default()
+                },
+                "latent_dim",
+            ),
+            (
+                TrainConfig {
+                    latent_dim: 70_000,
+                    ..TrainConfig::default()
+                },
+                "latent_dim",
+            ),
+            (
+                TrainConfig {
+                    epochs: usize::MAX,
+                    ..TrainConfig::default()
+                },
+                "epochs",
+            ),
+            (
+                TrainConfig {
+                    time_budget_secs: Some(f64::INFINITY),
+                    ..TrainConfig::default()
+                },
+                "time_budget_secs",
+            ),
+            (
+                TrainConfig {
+                    seq_len: 1 << 40,
+                    ..TrainConfig::default()
+                },
+                "seq_len",
+            ),
+        ] {
+            match c.validate() {
+                Err(ConfigError::Invalid { field: f, .. }) => assert_eq!(f, field),
+                other => panic!("{field}: {other:?}"),
+            }
+        }
     }
 
     #[test]
