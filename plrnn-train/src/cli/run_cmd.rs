@@ -10,7 +10,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, ValueEnum};
 
 use super::commands::{load_model, read_series, NoiseArg};
-use super::input_err;
+use super::{input_err, ranges};
 use crate::realtime::{self, InputCounters, InputFormat, Inputs, LoopConfig, Ring, RunStats};
 
 /// Options of `plrnn run`.
@@ -20,10 +20,10 @@ pub struct RunArgs {
     #[arg(long)]
     pub model: PathBuf,
     /// Steps per second.
-    #[arg(long)]
+    #[arg(long, value_parser = ranges::real(0.0, 1e7, true))]
     pub rate: f64,
     /// Seconds to run (rounded to whole steps); without it, until Ctrl-C.
-    #[arg(long)]
+    #[arg(long, value_parser = ranges::real(0.0, 1e9, true))]
     pub duration: Option<f64>,
     /// Inputs s_t: `stdin` (or `-`), `udp://127.0.0.1:PORT` (listen there), or a file (.csv or
     /// .npy, K columns, row t applied at step t). Without it, s = 0.
@@ -51,10 +51,10 @@ pub struct RunArgs {
     pub stats: Option<PathBuf>,
     /// Microseconds before each deadline the loop stops sleeping and spins (0: sleep only,
     /// cheaper but later on a loaded machine).
-    #[arg(long, default_value_t = 200)]
-    pub spin_us: u64,
+    #[arg(long, default_value_t = 200, value_parser = ranges::int(0, 1_000_000))]
+    pub spin_us: usize,
     /// Capacity of the output queue in records (the oldest are dropped when it is full).
-    #[arg(long, default_value_t = 65536)]
+    #[arg(long, default_value_t = 65536, value_parser = ranges::int(1, 1 << 24))]
     pub queue: usize,
 }
 
@@ -86,24 +86,7 @@ fn udp_addr(spec: &str) -> Option<&str> {
 
 /// Runs `plrnn run`.
 pub fn run(a: RunArgs) -> Result<()> {
-    if !(a.rate.is_finite() && a.rate > 0.0) {
-        bail!(input_err(anyhow!(
-            "--rate must be a positive number, got {}",
-            a.rate
-        )));
-    }
-    let steps = match a.duration {
-        Some(d) if !(d.is_finite() && d > 0.0) => {
-            bail!(input_err(anyhow!(
-                "--duration must be a positive number of seconds, got {d}"
-            )))
-        }
-        Some(d) => Some((d * a.rate).round().max(1.0) as u64),
-        None => None,
-    };
-    if a.queue == 0 {
-        bail!(input_err(anyhow!("--queue must be at least 1")));
-    }
+    let steps = a.duration.map(|d| (d * a.rate).round().max(1.0) as u64);
     let model = load_model(&a.model)?;
     let d = model.buf().dims();
     let format = match a.input_format {
@@ -226,7 +209,7 @@ pub fn run(a: RunArgs) -> Result<()> {
         noise: a.noise.into(),
         seed: a.seed,
         clamp: a.clamp,
-        spin: Duration::from_micros(a.spin_us),
+        spin: Duration::from_micros(a.spin_us as u64),
     };
     let inputs = match (&source, live) {
         (Source::File(s), _) => Inputs::Rows(s),
