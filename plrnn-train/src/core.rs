@@ -56,6 +56,23 @@ pub struct DynamicsGrad<'a> {
     pub theta: &'a mut [f64],
 }
 
+impl<'a> DynamicsGrad<'a> {
+    /// The blocks of one contiguous gradient slice stored as A, W, h, α, θ (M, M², M, P, M·P).
+    pub fn split(g: &'a mut [f64], m: usize, p: usize) -> Self {
+        let (a, rest) = g.split_at_mut(m);
+        let (w, rest) = rest.split_at_mut(m * m);
+        let (h, rest) = rest.split_at_mut(m);
+        let (alpha, theta) = rest.split_at_mut(p);
+        Self {
+            a,
+            w,
+            h,
+            alpha,
+            theta,
+        }
+    }
+}
+
 /// Scratch rows of length M for [`Dynamics::backward`].
 #[derive(Clone, Debug, Default)]
 pub struct StepScratch {

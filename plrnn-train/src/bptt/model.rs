@@ -227,17 +227,7 @@ pub fn loss_grad(
             ws.g[i] = kappa * ws.gbar[i] + 2.0 * scale * ws.resid[(t - 1) * n + i];
         }
         let u = &ws.zbar[(t - 1) * m..t * m];
-        let (ga, rest) = grad[layout.a()..layout.l()].split_at_mut(m);
-        let (gw, rest) = rest.split_at_mut(m * m);
-        let (gh, rest) = rest.split_at_mut(m);
-        let (galpha, gtheta) = rest.split_at_mut(p);
-        let mut dgrad = DynamicsGrad {
-            a: ga,
-            w: gw,
-            h: gh,
-            alpha: galpha,
-            theta: gtheta,
-        };
+        let mut dgrad = DynamicsGrad::split(&mut grad[layout.a()..layout.l()], m, p);
         dynamics.backward(u, &ws.g, &mut ws.step, &mut dgrad, &mut ws.gbar);
     }
     for k in 0..m - n {

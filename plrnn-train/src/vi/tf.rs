@@ -227,17 +227,7 @@ fn loss_grad_encoded(
         // Blocks in storage order: A, W, h, α, θ, C, B.
         let (gdyn, gcb) = grad[l.a.start..l.b.end].split_at_mut(l.c.start - l.a.start);
         let (gc, gb) = gcb.split_at_mut(m * k);
-        let (ga, rest) = gdyn.split_at_mut(m);
-        let (gw, rest) = rest.split_at_mut(m * m);
-        let (gh, rest) = rest.split_at_mut(m);
-        let (galpha, gtheta) = rest.split_at_mut(l.p);
-        let mut dgrad = DynamicsGrad {
-            a: ga,
-            w: gw,
-            h: gh,
-            alpha: galpha,
-            theta: gtheta,
-        };
+        let mut dgrad = DynamicsGrad::split(gdyn, m, l.p);
         debug_assert!(l.alpha.start == l.h.end && l.theta.start == l.alpha.end);
         debug_assert!(l.c.start == l.theta.end && l.b.start == l.c.end);
         for t in (1..len).rev() {
