@@ -607,3 +607,56 @@ fn delay_embedding_round_trip() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--embed"));
 }
+
+/// With stderr not a terminal (a pipe here, a log file in a long job), training prints plain
+/// progress lines: the first epoch, every held-out measurement with the best score so far,
+/// and the last epoch.
+#[test]
+fn training_logs_progress_lines_when_stderr_is_not_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d.npy");
+    let out = plrnn(&["simulate", "lorenz63", "--steps", "4500", "--out", p(&data)]);
+    assert!(out.status.success());
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, "eval_every = 2\n").unwrap();
+    let model = dir.path().join("b.plrnn");
+    let out = plrnn(&[
+        "train",
+        "--method",
+        "bptt",
+        "--data",
+        p(&data),
+        "--config",
+        p(&cfg),
+        "--latent-dim",
+        "4",
+        "--bases",
+        "2",
+        "--epochs",
+        "4",
+        "--seq-len",
+        "50",
+        "--holdout",
+        "0.5",
+        "--threads",
+        "1",
+        "--out",
+        p(&model),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("epoch ")).collect();
+    assert!(lines[0].starts_with("epoch 1/4, "), "{err}");
+    assert!(lines[0].contains(" s elapsed, loss "), "{err}");
+    let last = lines.last().unwrap();
+    assert!(last.starts_with("epoch 4/4, "), "{err}");
+    // Evaluated after epoch 2 (and 4): the latest score and the best so far are shown.
+    let scored = lines
+        .iter()
+        .find(|l| l.contains("held-out score"))
+        .expect(&err);
+    assert!(
+        scored.contains("(D_stsp ") && scored.contains(", best "),
+        "{err}"
+    );
+}

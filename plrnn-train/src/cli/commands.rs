@@ -154,11 +154,11 @@ pub struct GenerateArgs {
     pub json: bool,
 }
 
-fn load_model(path: &Path) -> Result<DesktopModel> {
+pub(super) fn load_model(path: &Path) -> Result<DesktopModel> {
     DesktopModel::load(path).map_err(input_err)
 }
 
-fn read_series(path: &Path) -> Result<TimeSeries> {
+pub(super) fn read_series(path: &Path) -> Result<TimeSeries> {
     let ds = Dataset::load(&[path]).map_err(input_err)?;
     let mut trials = ds.into_trials();
     if trials.len() != 1 {

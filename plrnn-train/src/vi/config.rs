@@ -38,6 +38,18 @@ pub enum InitialState {
     Encoder,
 }
 
+/// What the VI trainer minimises.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Objective {
+    /// The negative ELBO (the reference).
+    Elbo,
+    /// The negative ELBO plus the teacher-forcing term of `vi::tf`: the latent model run
+    /// forward from states forced toward the encoder's path, scored against the data
+    /// (`tf_weight`, `tf_alpha`, `tf_interval`).
+    ElboTf,
+}
+
 /// Schedule of the observation weight `a` of the loss over epochs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -115,6 +127,17 @@ pub struct TrainConfig {
     /// σ_z forces a clean latent path early (q's σ_t must stay below σ_z), so the transition is
     /// fitted on states rather than on noise; see BENCHMARKS.md.
     pub freeze_sigma_z_epochs: usize,
+    /// The objective.
+    pub objective: Objective,
+    /// Weight λ of the teacher-forcing term (`elbo_tf`).
+    pub tf_weight: f64,
+    /// Generalised teacher-forcing weight α ∈ [0, 1] of the encoder's path (`elbo_tf`); unset
+    /// (the default): estimated per sequence and update from the model's Jacobians along the
+    /// encoder's path, α = max(0, 1 − e^{−λ₁}) (see `vi::tf`).
+    pub tf_alpha: Option<f64>,
+    /// Sparse teacher forcing (`elbo_tf`): every this many steps the forward run is reset to
+    /// the encoder's mean (0 = off).
+    pub tf_interval: usize,
     /// Call the evaluator every this many epochs (0 = never).
     pub eval_every: usize,
     /// Write a checkpoint every this many epochs (0 = only on stop requests).
@@ -151,6 +174,10 @@ impl Default for TrainConfig {
             sigma_z_init: 1.0,
             encoder_sigma_init: 0.1,
             freeze_sigma_z_epochs: 0,
+            objective: Objective::Elbo,
+            tf_weight: 1.0,
+            tf_alpha: None,
+            tf_interval: 0,
             eval_every: 10,
             checkpoint_every: 10,
             threads: 0,
@@ -400,6 +427,15 @@ impl TrainConfig {
             "> 0 and finite",
             c.encoder_sigma_init,
         )?;
+        check(
+            c.tf_weight.is_finite() && c.tf_weight >= 0.0,
+            "tf_weight",
+            ">= 0 and finite",
+            c.tf_weight,
+        )?;
+        if let Some(a) = c.tf_alpha {
+            check((0.0..=1.0).contains(&a), "tf_alpha", "in [0, 1]", a)?;
+        }
         Ok(ValidConfig(c.clone()))
     }
 }
