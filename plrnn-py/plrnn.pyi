@@ -3,7 +3,7 @@
 The same Rust code as the `plrnn` command line (no second implementation).
 """
 from os import PathLike
-from typing import Any, Dict, Literal, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Literal, Optional, Sequence, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -27,7 +27,12 @@ class Model:
     @property
     def variant(self) -> Literal["relu", "dendritic", "clipped"]: ...
     def params(self) -> Dict[str, np.ndarray]: ...
-    def inspect(self) -> Dict[str, Any]: ...
+    def inspect(self) -> Dict[str, Any]:
+        """The facts `plrnn inspect --json` prints (sizes, file bytes, stability)."""
+    @property
+    def training(self) -> Optional[Dict[str, Any]]:
+        """How `plrnn.train` made it (epochs_done, updates, seconds, kept, best_epoch,
+        held_out, stopped); None for a model read from a file or bytes."""
     def generate(
         self,
         steps: int,
@@ -40,7 +45,29 @@ class Model:
         model_units: bool = False,
     ) -> npt.NDArray[np.float64]: ...
 
-def load(path: _Path) -> Model: ...
+def load(path: _Path) -> Model:
+    """Reads and validates a model file (ModelFileError names the failed check)."""
+
+def train(
+    x: Union[_Array, Sequence[_Array]],
+    inputs: Union[_Array, Sequence[_Array], None] = None,
+    method: Literal["vi", "bptt"] = "vi",
+    time_budget: Optional[float] = 60.0,
+    seed: int = 0,
+    *,
+    holdout: float = 0.1,
+    progress: Union[None, bool, Callable[[Dict[str, Any]], Any]] = None,
+    checkpoint: Optional[_Path] = None,
+    resume: Optional[_Path] = None,
+    **config: Union[int, float, str, bool, None],
+) -> Model:
+    """Trains a model with the library behind `plrnn train`; returns it as its file holds it.
+
+    x: (T, N), (trials, T, N) or a list of (T_i, N) arrays in data units. **config: keys of the
+    method's configuration (latent_dim, bases, variant, epochs, seq_len, batch_size,
+    learning_rate, threads, ...); an unknown key raises TypeError. Ctrl-C raises
+    KeyboardInterrupt after the current update.
+    """
 def simulate(
     system: Literal["lorenz63", "lorenz96", "rossler"],
     steps: int = 10_000,

@@ -4,19 +4,25 @@
 //! arguments, calls `plrnn-train`, and converts the answer back.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
 
-use numpy::ndarray::Array2;
+use numpy::ndarray::{Array2, ArrayViewD};
 use numpy::{AllowTypeChange, IntoPyArray, PyArray1, PyArray2, PyArrayLikeDyn, PyArrayMethods};
 use plrnn_nostd::Noise;
+use plrnn_train::bptt::BpttConfig;
 use plrnn_train::data::Dataset;
+use plrnn_train::fit::{self, Checkpoint, FitError, FitParams, Fitted, Hooks, Method, Progress};
 use plrnn_train::metrics::{self, BinRange, EvalProtocol, GmmOptions};
 use plrnn_train::model::{DesktopModel, FreeRun, ModelFileError as FileError};
 use plrnn_train::simulate::{self as sim, SimOptions, System};
+use plrnn_train::vi::TrainConfig;
 use plrnn_train::TimeSeries;
 use pyo3::create_exception;
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyModule};
+use pyo3::types::{PyDict, PyList, PyModule, PyTuple};
 
 create_exception!(
     plrnn,
@@ -39,11 +45,9 @@ fn file_err(e: FileError) -> PyErr {
     }
 }
 
-/// A float32/float64 array of shape (T, N) — or (T,) for one channel — as a checked series
-/// (non-empty, finite), the checks and messages of the command line's data loader; `what`
-/// names the argument in messages. Copies once (into the series' row-major f64 buffer).
-fn series(a: &PyArrayLikeDyn<'_, f64, AllowTypeChange>, what: &str) -> PyResult<TimeSeries> {
-    let arr = a.as_array();
+/// A 1-D (T,) or 2-D (T, N) array as a series, shape checked only; `what` names the argument in
+/// messages. Copies once (into the series' row-major f64 buffer).
+fn raw_series(arr: ArrayViewD<'_, f64>, what: &str) -> PyResult<TimeSeries> {
     let (t, n) = match arr.shape() {
         [t] => (*t, 1),
         [t, n] => (*t, *n),
@@ -54,17 +58,71 @@ fn series(a: &PyArrayLikeDyn<'_, f64, AllowTypeChange>, what: &str) -> PyResult<
             )))
         }
     };
+    if t == 0 || n == 0 {
+        // An empty series, for the data checks to name.
+        return Ok(TimeSeries::zeros(0, n.max(1)));
+    }
     let data: Vec<f64> = match arr.as_slice() {
         Some(s) => s.to_vec(),
         None => arr.iter().copied().collect(),
     };
-    let s = if t == 0 || n == 0 {
-        TimeSeries::zeros(t, n.max(1))
-    } else {
-        TimeSeries::new(data, n).map_err(value_err)?
-    };
+    TimeSeries::new(data, n).map_err(value_err)
+}
+
+/// A float32/float64 array of shape (T, N) — or (T,) for one channel — as a checked series
+/// (non-empty, finite), the checks and messages of the command line's data loader; `what`
+/// names the argument in messages.
+fn series(a: &PyArrayLikeDyn<'_, f64, AllowTypeChange>, what: &str) -> PyResult<TimeSeries> {
+    let s = raw_series(a.as_array(), what)?;
     let ds = Dataset::from_series(s, what).map_err(value_err)?;
     Ok(ds.into_trials().remove(0))
+}
+
+/// Trials from Python: one (T, N) array, a 3-D (trials, T, N) array (as a 3-D `.npy` file is
+/// read by the command line) or a list/tuple of (T, N) arrays; checked as the command line
+/// checks its data files (non-empty, finite, equal widths). Trial `i` is named `what[i]`.
+fn dataset(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Dataset> {
+    let mut trials = Vec::new();
+    let mut sources = Vec::new();
+    if obj.is_instance_of::<PyList>() || obj.is_instance_of::<PyTuple>() {
+        for (i, item) in obj.try_iter()?.enumerate() {
+            let a: PyArrayLikeDyn<'_, f64, AllowTypeChange> = item?.extract()?;
+            let name = format!("{what}[{i}]");
+            trials.push(raw_series(a.as_array(), &name)?);
+            sources.push(name);
+        }
+        if trials.is_empty() {
+            return Err(value_err(format!(
+                "{what}: an empty list; give at least one trial"
+            )));
+        }
+    } else {
+        let a: PyArrayLikeDyn<'_, f64, AllowTypeChange> = obj.extract()?;
+        let v = a.as_array();
+        if v.ndim() == 3 {
+            for (i, t) in v.outer_iter().enumerate() {
+                let name = format!("{what}[{i}]");
+                trials.push(raw_series(t, &name)?);
+                sources.push(name);
+            }
+            if trials.is_empty() {
+                return Err(value_err(format!(
+                    "{what}: no trial (shape {:?})",
+                    v.shape()
+                )));
+            }
+        } else if v.ndim() > 3 {
+            return Err(value_err(format!(
+                "{what}: expected a 2-D array (time steps × channels), a 3-D array (trials × \
+                 time steps × channels) or a list of 2-D arrays, got {} dimensions",
+                v.ndim()
+            )));
+        } else {
+            trials.push(raw_series(v, what)?);
+            sources.push(what.to_owned());
+        }
+    }
+    Dataset::from_trials(trials, sources).map_err(value_err)
 }
 
 /// A series as a new (T, N) float64 array.
@@ -101,6 +159,17 @@ fn bin_range(range: &str) -> PyResult<BinRange> {
 #[pyclass(module = "plrnn", frozen)]
 struct Model {
     inner: DesktopModel,
+    /// The run summary (JSON) when the model comes from `plrnn.train`.
+    training: Option<String>,
+}
+
+impl Model {
+    fn new(inner: DesktopModel) -> Self {
+        Model {
+            inner,
+            training: None,
+        }
+    }
 }
 
 #[pymethods]
@@ -110,7 +179,7 @@ impl Model {
     #[staticmethod]
     fn from_bytes(data: &[u8]) -> PyResult<Self> {
         DesktopModel::from_bytes(data)
-            .map(|inner| Model { inner })
+            .map(Model::new)
             .map_err(|e| ModelFileError::new_err(format!("<bytes>: {e}")))
     }
 
@@ -134,6 +203,17 @@ impl Model {
         d.set_item("P", b.p)?;
         d.set_item("K", b.k)?;
         Ok(d)
+    }
+
+    /// How `plrnn.train` made this model, as a dict (the keys of the `.metrics.json` that
+    /// `plrnn train` writes: epochs_done, updates, seconds, kept, best_epoch, held_out — plus
+    /// stopped); None for a model read from a file or bytes.
+    #[getter]
+    fn training<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        self.training
+            .as_deref()
+            .map(|s| py.import("json")?.call_method1("loads", (s,)))
+            .transpose()
     }
 
     /// The φ variant: "relu", "dendritic" or "clipped".
@@ -258,9 +338,7 @@ impl Model {
 /// read and `plrnn.ModelFileError` (naming the failed check) when its contents are invalid.
 #[pyfunction]
 fn load(path: PathBuf) -> PyResult<Model> {
-    DesktopModel::load(&path)
-        .map(|inner| Model { inner })
-        .map_err(file_err)
+    DesktopModel::load(&path).map(Model::new).map_err(file_err)
 }
 
 /// Simulates a benchmark system: "lorenz63", "lorenz96" or "rossler". Returns a
@@ -401,18 +479,385 @@ fn psc<'py>(
     py.detach(|| metrics::psc(&x, &y, sigma)).map_err(value_err)
 }
 
+/// A Python value of a configuration key as TOML (None: `None`, the key's default).
+fn toml_value(key: &str, v: &Bound<'_, PyAny>) -> PyResult<Option<toml::Value>> {
+    if v.is_none() {
+        Ok(None)
+    } else if let Ok(b) = v.extract::<bool>() {
+        Ok(Some(toml::Value::Boolean(b)))
+    } else if v.is_instance_of::<pyo3::types::PyInt>() {
+        let i: i64 = v
+            .extract()
+            .map_err(|_| value_err(format!("{key}: {v} is out of range")))?;
+        Ok(Some(toml::Value::Integer(i)))
+    } else if let Ok(f) = v.extract::<f64>() {
+        Ok(Some(toml::Value::Float(f)))
+    } else if let Ok(s) = v.extract::<String>() {
+        Ok(Some(toml::Value::String(s)))
+    } else {
+        Err(PyTypeError::new_err(format!(
+            "{key}: expected a number, a string, a bool or None, got {}",
+            v.get_type().name()?
+        )))
+    }
+}
+
+/// The method's configuration: its defaults, then `seed` and `time_budget`, then the keys of
+/// `config` (None = the default). Each key is checked alone first, so an error names it: an
+/// unknown key raises `TypeError`, a value of the wrong type or form `ValueError`. Ranges are
+/// checked by [`FitParams::check`].
+fn train_config<T>(
+    method: &str,
+    seed: u64,
+    time_budget: Option<f64>,
+    config: Option<&Bound<'_, PyDict>>,
+) -> PyResult<T>
+where
+    T: Default + serde::Serialize + serde::de::DeserializeOwned,
+{
+    let mut table = toml::Table::try_from(T::default()).map_err(value_err)?;
+    let seed = i64::try_from(seed)
+        .map_err(|_| value_err(format!("seed must be in 0..=2^63-1, got {seed}")))?;
+    let mut given = vec![("seed".to_owned(), Some(toml::Value::Integer(seed)))];
+    if let Some(b) = time_budget {
+        given.push(("time_budget_secs".to_owned(), Some(toml::Value::Float(b))));
+    }
+    for (k, v) in config.into_iter().flatten() {
+        let key: String = k.extract()?;
+        if key == "time_budget_secs" {
+            return Err(PyTypeError::new_err(
+                "train(): give the time budget as time_budget=SECONDS (None for none)",
+            ));
+        }
+        given.push((key.clone(), toml_value(&key, &v)?));
+    }
+    for (key, value) in given {
+        let mut alone = toml::Table::new();
+        if let Some(v) = &value {
+            alone.insert(key.clone(), v.clone());
+        } else {
+            // The key alone with its default, to learn whether the method knows it.
+            alone.insert(key.clone(), toml::Value::Table(toml::Table::new()));
+        }
+        if let Err(e) = T::deserialize(toml::Value::Table(alone)) {
+            let e = e.to_string();
+            if e.contains("unknown field") {
+                return Err(PyTypeError::new_err(format!(
+                    "train() got an unexpected keyword argument '{key}': not a key of the \
+                     {method} configuration ({})",
+                    e.trim()
+                )));
+            }
+            if value.is_some() {
+                // serde's message, without its trailing "in `key`" line.
+                let msg = format!("{key}: {}", e.lines().next().unwrap_or("").trim());
+                return Err(if e.starts_with("invalid type") {
+                    PyTypeError::new_err(msg)
+                } else {
+                    value_err(msg)
+                });
+            }
+        }
+        match value {
+            Some(v) => table.insert(key, v),
+            None => table.remove(&key),
+        };
+    }
+    T::deserialize(toml::Value::Table(table)).map_err(|e| value_err(e.to_string().trim()))
+}
+
+/// How training progress reaches Python.
+enum Reporter {
+    /// Nothing is reported.
+    Silent,
+    /// `progress(dict)` after every epoch.
+    Callback(Py<PyAny>),
+    /// A `tqdm` bar over the planned epochs.
+    Tqdm(Py<PyAny>),
+}
+
+impl Reporter {
+    fn new(
+        py: Python<'_>,
+        progress: Option<&Bound<'_, PyAny>>,
+        epochs: usize,
+        method: &str,
+    ) -> PyResult<Self> {
+        let auto = match progress {
+            Some(p) if p.is_callable() => return Ok(Reporter::Callback(p.clone().unbind())),
+            Some(p) => p.extract::<bool>().map_err(|_| {
+                PyTypeError::new_err("progress: expected None, True, False or a callable")
+            })?,
+            None => true,
+        };
+        if !auto {
+            return Ok(Reporter::Silent);
+        }
+        let Ok(tqdm) = py.import("tqdm.auto").and_then(|m| m.getattr("tqdm")) else {
+            return Ok(Reporter::Silent);
+        };
+        let kw = PyDict::new(py);
+        kw.set_item("total", epochs)?;
+        kw.set_item("unit", "epoch")?;
+        kw.set_item("desc", format!("plrnn.train ({method})"))?;
+        Ok(Reporter::Tqdm(tqdm.call((), Some(&kw))?.unbind()))
+    }
+
+    fn report(&self, py: Python<'_>, p: &Progress) -> PyResult<()> {
+        match self {
+            Reporter::Silent => Ok(()),
+            Reporter::Callback(f) => f.call1(py, (progress_dict(py, p)?,)).map(drop),
+            Reporter::Tqdm(bar) => {
+                let bar = bar.bind(py);
+                let n: usize = bar.getattr("n")?.extract()?;
+                bar.call_method1("update", (p.epoch.saturating_sub(n),))?;
+                let post = PyDict::new(py);
+                post.set_item("loss", format!("{:.4}", p.loss))?;
+                if let Some(h) = &p.held_out {
+                    post.set_item("D_stsp", format!("{:.3}", h.d_stsp))?;
+                    post.set_item("D_H", format!("{:.3}", h.d_h))?;
+                }
+                bar.call_method("set_postfix", (), Some(&post))?;
+                Ok(())
+            }
+        }
+    }
+
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        if let Reporter::Tqdm(bar) = self {
+            bar.bind(py).call_method0("close")?;
+        }
+        Ok(())
+    }
+}
+
+/// A progress report as the dict a `progress` callback receives.
+fn progress_dict<'py>(py: Python<'py>, p: &Progress) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("epoch", p.epoch)?;
+    d.set_item("epochs", p.epochs)?;
+    d.set_item("loss", p.loss)?;
+    d.set_item("updates_per_sec", p.updates_per_sec)?;
+    d.set_item("elapsed_secs", p.elapsed_secs)?;
+    d.set_item("evaluated", p.evaluated)?;
+    d.set_item("best", p.best)?;
+    match &p.held_out {
+        Some(h) => {
+            let ho = PyDict::new(py);
+            ho.set_item("score", h.score)?;
+            ho.set_item("d_stsp", h.d_stsp)?;
+            ho.set_item("d_h", h.d_h)?;
+            d.set_item("held_out", ho)?;
+        }
+        None => d.set_item("held_out", py.None())?,
+    }
+    Ok(d)
+}
+
+/// Python's error for a failed training: `ValueError` for the caller's mistakes (data,
+/// configuration, checkpoint), `RuntimeError` for a failure of the run itself.
+fn fit_err(e: FitError) -> PyErr {
+    if e.is_input_error() {
+        value_err(e)
+    } else {
+        PyRuntimeError::new_err(format!("training: {e}"))
+    }
+}
+
+/// How often the waiting thread looks for Ctrl-C and progress while training runs.
+const POLL: Duration = Duration::from_millis(50);
+
+/// Runs [`fit::fit`] on a worker thread with the GIL released. This (the calling) thread
+/// relays progress to `reporter` and checks for signals every [`POLL`]; a pending signal (Ctrl-C:
+/// `KeyboardInterrupt`) or an exception from the progress callback sets the library's stop flag,
+/// training ends after the current update, and that exception is raised.
+fn run_fit(
+    py: Python<'_>,
+    params: &fit::CheckedParams,
+    data: &Dataset,
+    inputs: &[TimeSeries],
+    checkpoint: Option<PathBuf>,
+    resume: Option<Checkpoint>,
+    reporter: &Reporter,
+) -> PyResult<Fitted> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = mpsc::channel::<Progress>();
+    let hooks = Hooks {
+        on_progress: Some(Box::new(move |p: &Progress| {
+            // The receiver lives until training ends.
+            let _ = tx.send(p.clone());
+        })),
+        stop: Some(stop.clone()),
+        checkpoint,
+        resume,
+    };
+    let (out, raised) = py.detach(move || {
+        std::thread::scope(|s| {
+            let worker = s.spawn(move || {
+                let mut hooks = hooks;
+                fit::fit(params, data, inputs, &mut hooks)
+                // `hooks` (the sender) is dropped here: the loop below ends.
+            });
+            let mut raised: Option<PyErr> = None;
+            loop {
+                let next = rx.recv_timeout(POLL);
+                let disconnected = matches!(next, Err(mpsc::RecvTimeoutError::Disconnected));
+                if raised.is_none() {
+                    let r = Python::attach(|py| -> PyResult<()> {
+                        if let Ok(p) = &next {
+                            reporter.report(py, p)?;
+                        }
+                        py.check_signals()
+                    });
+                    if let Err(e) = r {
+                        stop.store(true, Ordering::SeqCst);
+                        raised = Some(e);
+                    }
+                }
+                if disconnected {
+                    break;
+                }
+            }
+            (worker.join(), raised)
+        })
+    });
+    if let Some(e) = raised {
+        return Err(e);
+    }
+    match out {
+        Ok(r) => r.map_err(fit_err),
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            Err(PyRuntimeError::new_err(format!(
+                "training failed (an internal error, please report it): {msg}"
+            )))
+        }
+    }
+}
+
+/// Trains a model on `x` with the library behind `plrnn train` (never the command line) and
+/// returns it as its model file holds it (the exported float32 parameters): `m.save(path)` writes
+/// the file `plrnn train` would, and `m.generate` equals `plrnn generate` on it bit for bit.
+///
+/// x: the data in data units (z-scored inside, the statistics stored in the model) — a (T, N)
+///    array, a 3-D (trials, T, N) array, or a list of (T_i, N) arrays (trials).
+/// inputs: external inputs s_t, trial for trial with `x` (same number of trials, equally long),
+///    learned as C s_t (method "vi" only).
+/// method: "vi" (variational inference) or "bptt" (backpropagation through time).
+/// time_budget: seconds; training stops after the update that exceeds it (None: no budget,
+///    the configuration's `epochs` decide).
+/// seed: seed of every random choice; the same call gives the same model.
+/// holdout: share of each trial's end held out to pick the best model (as `--holdout`).
+/// progress: None (a tqdm bar if tqdm is installed), False (silent), or a callable receiving a
+///    dict per epoch (epoch, epochs, loss, updates_per_sec, elapsed_secs, held_out, evaluated,
+///    best); an exception it raises stops training after the current update and propagates.
+/// checkpoint: file to write resumable checkpoints to (periodically and when stopped).
+/// resume: a checkpoint file to continue from (same data and settings).
+/// **config: keys of the method's configuration (those of `plrnn train --config` TOML files:
+///    latent_dim, bases, variant, epochs, seq_len, batch_size, learning_rate, threads, …);
+///    an unknown key raises TypeError naming it.
+///
+/// Bad data or settings raise ValueError with the message `plrnn train` prints. The GIL is
+/// released while training; Ctrl-C raises KeyboardInterrupt after the current update.
+#[pyfunction]
+#[pyo3(signature = (x, inputs=None, method="vi", time_budget=Some(60.0), seed=0, *, holdout=0.1, progress=None, checkpoint=None, resume=None, **config))]
+#[allow(clippy::too_many_arguments)]
+fn train(
+    py: Python<'_>,
+    x: &Bound<'_, PyAny>,
+    inputs: Option<&Bound<'_, PyAny>>,
+    method: &str,
+    time_budget: Option<f64>,
+    seed: u64,
+    holdout: f64,
+    progress: Option<&Bound<'_, PyAny>>,
+    checkpoint: Option<PathBuf>,
+    resume: Option<PathBuf>,
+    config: Option<&Bound<'_, PyDict>>,
+) -> PyResult<Model> {
+    let method = match method {
+        "vi" => Method::Vi(train_config::<TrainConfig>(
+            method,
+            seed,
+            time_budget,
+            config,
+        )?),
+        "bptt" => Method::Bptt(train_config::<BpttConfig>(
+            method,
+            seed,
+            time_budget,
+            config,
+        )?),
+        m => {
+            return Err(value_err(format!(
+                "method: expected \"vi\" or \"bptt\", got {m:?}"
+            )))
+        }
+    };
+    let params = FitParams { method, holdout }.check().map_err(fit_err)?;
+    let data = dataset(x, "x")?;
+    let inputs = match inputs {
+        Some(s) if !s.is_none() => {
+            let s = dataset(s, "inputs")?;
+            data.check_inputs(&s, "inputs", "x").map_err(value_err)?;
+            s.into_trials()
+        }
+        _ => Vec::new(),
+    };
+    let resume = resume
+        .map(|p| {
+            let c = Checkpoint::load(&p).map_err(|e| value_err(format!("resume: {e}")))?;
+            if c.method_name() != params.method_name() {
+                return Err(value_err(format!(
+                    "resume {}: written by method {:?}, but this run is method {:?}",
+                    p.display(),
+                    c.method_name(),
+                    params.method_name()
+                )));
+            }
+            Ok(c)
+        })
+        .transpose()?;
+    let reporter = Reporter::new(py, progress, params.epochs(), params.method_name())?;
+    let out = run_fit(py, &params, &data, &inputs, checkpoint, resume, &reporter);
+    reporter.close(py)?;
+    let fitted = out?;
+    // What the file holds, decoded as `plrnn.load` decodes it.
+    let inner = DesktopModel::from_bytes(&fitted.model.valid().encode())
+        .map_err(|e| PyRuntimeError::new_err(format!("the trained model: {e}")))?;
+    let summary = serde_json::json!({
+        "epochs_done": fitted.epochs_done,
+        "updates": fitted.updates,
+        "seconds": fitted.seconds,
+        "kept": if fitted.best.is_some() { "best held-out score" } else { "final" },
+        "best_epoch": fitted.best.as_ref().map(|b| b.epoch),
+        "held_out": fitted.held_out,
+        "stopped": fitted.stopped,
+    });
+    Ok(Model {
+        inner,
+        training: Some(summary.to_string()),
+    })
+}
+
 /// Dendritic PLRNN generative models of dynamical systems, from Python and NumPy.
 ///
 /// The same Rust code as the `plrnn` command line — no second implementation:
 ///
 ///     x = plrnn.simulate("lorenz63", steps=100_000)        # (steps, 3) float64
-///     m = plrnn.load("m.plrnn")                            # the model file
+///     m = plrnn.train(x, time_budget=60)                   # plrnn_train::fit, as `plrnn train`
+///     m.save("m.plrnn"); m = plrnn.load("m.plrnn")         # the model file
 ///     y = m.generate(10_000)                               # data units, f32 device kernel
 ///     r = plrnn.evaluate(m, x)                             # dict, keys of `plrnn evaluate --json`
 ///     plrnn.metrics.d_stsp(x, y), plrnn.metrics.d_h(x, y), plrnn.metrics.psc(x, y)
 ///
 /// Arrays may be float32 or float64, C- or Fortran-ordered. Bad input raises ValueError with
-/// the command line's message; an invalid model file raises plrnn.ModelFileError.
+/// the command line's message; an invalid model file raises plrnn.ModelFileError. Training
+/// releases the GIL and stops on Ctrl-C (KeyboardInterrupt) after the current update.
 #[pymodule]
 fn plrnn(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
@@ -421,6 +866,7 @@ fn plrnn(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(load, m)?)?;
     m.add_function(wrap_pyfunction!(simulate, m)?)?;
     m.add_function(wrap_pyfunction!(evaluate, m)?)?;
+    m.add_function(wrap_pyfunction!(train, m)?)?;
     let metrics = PyModule::new(py, "metrics")?;
     metrics.add(
         "__doc__",

@@ -117,8 +117,8 @@ def test_bad_inputs_raise_value_error_with_cli_messages(model_path, lorenz, tmp_
         plrnn.evaluate(m, x[:, :2])
     with pytest.raises(ValueError, match="channels has 2, expected 3"):
         plrnn.metrics.d_h(x, x[:, :2])
-    with pytest.raises(ValueError):
-        plrnn.metrics.d_h(x[:10], x[:10])  # too short for the spectra
+    with pytest.raises(ValueError, match="too short"):
+        plrnn.metrics.d_h(x[:3], x[:3])  # too short for the spectra
     with pytest.raises(ValueError, match="dimensions"):
         plrnn.metrics.d_h(np.zeros((4, 4, 4)), x)
     with pytest.raises(ValueError, match="K = 0"):
@@ -151,7 +151,7 @@ def test_corrupt_model_file_raises_model_file_error(model_path, tmp_path):
 
 
 def test_docs_read_well():
-    for obj in (plrnn, plrnn.load, plrnn.simulate, plrnn.evaluate, plrnn.Model,
+    for obj in (plrnn, plrnn.load, plrnn.simulate, plrnn.evaluate, plrnn.train, plrnn.Model,
                 plrnn.Model.generate, plrnn.metrics.d_stsp, plrnn.metrics.d_h,
                 plrnn.metrics.psc, plrnn.ModelFileError):
         assert obj.__doc__ and len(obj.__doc__) > 20, obj
