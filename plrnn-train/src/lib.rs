@@ -12,5 +12,6 @@ pub mod model;
 pub mod plot;
 pub mod series;
 pub mod simulate;
+pub mod sweep;
 pub mod vi;
 pub use series::TimeSeries;

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod commands;
+mod sweep_cmd;
 mod train_cmd;
 
 /// Learn generative models of dynamical systems from time series; evaluate them; run them.
@@ -36,6 +37,8 @@ pub enum Command {
     Plot(commands::PlotArgs),
     /// Simulate Lorenz-63, train, evaluate and plot, with built-in defaults.
     Demo(commands::DemoArgs),
+    /// Many runs from a sweep file, on this machine or as a Slurm job array; `status`, `collect`.
+    Sweep(sweep_cmd::SweepArgs),
 }
 
 /// An error the user can fix by changing the input (exit status 2).
@@ -81,6 +84,7 @@ pub fn main() -> ExitCode {
         Err(e) => {
             let is_input = e.chain().any(|c| {
                 c.is::<InputError>()
+                    || c.is::<crate::sweep::SweepError>()
                     || c.is::<crate::data::DataError>()
                     || c.is::<crate::model::ModelFileError>()
                     || c.is::<crate::simulate::SimError>()
@@ -114,6 +118,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Inspect(a) => commands::inspect(a),
         Command::Plot(a) => commands::plot(a),
         Command::Demo(a) => commands::demo(a),
+        Command::Sweep(a) => sweep_cmd::sweep(a),
     }
 }
 

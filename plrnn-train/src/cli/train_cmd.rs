@@ -219,15 +219,7 @@ fn score_of(
     states: &TimeSeries,
 ) -> Option<(f64, EvalReport)> {
     let report = metrics::evaluate(desk, held, states, &held_out_protocol()).ok()?;
-    let score = report.d_stsp + 4.0 * report.d_h;
-    Some((
-        if score.is_finite() {
-            score
-        } else {
-            f64::INFINITY
-        },
-        report,
-    ))
+    Some((report.score(), report))
 }
 
 /// What `plrnn train` writes next to the model.

@@ -146,6 +146,29 @@ pub struct EvalReport {
     pub protocol: EvalProtocol,
 }
 
+impl EvalReport {
+    /// The held-out score that picks the best model (lower is better): D_stsp + 4 D_H, or +∞
+    /// when either is not finite.
+    pub fn score(&self) -> f64 {
+        let s = self.d_stsp + 4.0 * self.d_h;
+        if s.is_finite() {
+            s
+        } else {
+            f64::INFINITY
+        }
+    }
+
+    /// Whether the generated trajectories collapsed: some channel's generated std is not finite
+    /// or below the protocol's `collapse_ratio` × the data's std (a fixed point, a small cycle,
+    /// or a diverged orbit) — the condition of the report's collapse warning.
+    pub fn collapsed(&self) -> bool {
+        self.gen_std
+            .iter()
+            .zip(&self.data_std)
+            .any(|(g, s)| !g.is_finite() || *g < self.protocol.collapse_ratio * s)
+    }
+}
+
 fn f64_or_nan<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
