@@ -8,12 +8,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod commands;
-<<<<<<< HEAD
-mod sweep_cmd;
-=======
 mod ranges;
 mod run_cmd;
->>>>>>> main
+mod sweep_cmd;
 mod train_cmd;
 
 /// Learn generative models of dynamical systems from time series; evaluate them; run them.
@@ -42,13 +39,10 @@ pub enum Command {
     Plot(commands::PlotArgs),
     /// Simulate Lorenz-63, train, evaluate and plot, with built-in defaults.
     Demo(commands::DemoArgs),
-<<<<<<< HEAD
-    /// Many runs from a sweep file, on this machine or as a Slurm job array; `status`, `collect`.
-    Sweep(sweep_cmd::SweepArgs),
-=======
     /// Step a model in real time at a fixed rate, inputs arriving live (stdin, UDP).
     Run(run_cmd::RunArgs),
->>>>>>> main
+    /// Many runs from a sweep file, on this machine or as a Slurm job array; `status`, `collect`.
+    Sweep(sweep_cmd::SweepArgs),
 }
 
 /// An error the user can fix by changing the input (exit status 2).
@@ -128,11 +122,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Inspect(a) => commands::inspect(a),
         Command::Plot(a) => commands::plot(a),
         Command::Demo(a) => commands::demo(a),
-<<<<<<< HEAD
-        Command::Sweep(a) => sweep_cmd::sweep(a),
-=======
         Command::Run(a) => run_cmd::run(a),
->>>>>>> main
+        Command::Sweep(a) => sweep_cmd::sweep(a),
     }
 }
 
