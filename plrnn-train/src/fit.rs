@@ -211,6 +211,14 @@ impl Checkpoint {
         }
     }
 
+    /// The epoch the run continues with (0-based: the epochs completed before it).
+    pub fn epoch(&self) -> usize {
+        match self {
+            Self::Vi(c) => c.epoch,
+            Self::Bptt(c) => c.epoch,
+        }
+    }
+
     /// The method that wrote it (`vi`, `bptt`).
     pub fn method_name(&self) -> &'static str {
         match self {

@@ -14,6 +14,10 @@
 //! train = ["l63_train.npy"]     # several files = several trials
 //! test = "l63_test.npy"         # optional: judged by `plrnn evaluate`'s default protocol
 //! inputs = ["stim.csv"]         # optional
+//! embed = "auto"                # optional: `plrnn train --embed` (auto, DIM,LAG)
+//! holdout = 0.1                 # optional: `plrnn train --holdout`
+//! [data.config]                 # optional: configuration keys for this data set, over [train]
+//! time_budget_secs = 300
 //! [slurm]                       # optional: extra sbatch options of the job array
 //! args = ["--partition=short", "--time=00:30:00", "--cpus-per-task=2"]
 //! ```
@@ -87,6 +91,11 @@ struct RawData {
     test: Option<PathBuf>,
     #[serde(default)]
     inputs: Vec<PathBuf>,
+    embed: Option<String>,
+    holdout: Option<f64>,
+    /// `[data.train_config]`: configuration keys for this data set only, over `[train]`.
+    #[serde(default, rename = "config")]
+    train_config: toml::Table,
 }
 
 #[derive(Debug, Deserialize)]
@@ -117,6 +126,12 @@ pub struct RunSpec {
     pub test: Option<PathBuf>,
     /// Input files (absolute).
     pub inputs: Vec<PathBuf>,
+    /// `plrnn train --embed` of this data set (`auto`, `DIM,LAG`), if given.
+    #[serde(default)]
+    pub embed: Option<String>,
+    /// `plrnn train --holdout` of this data set, if given.
+    #[serde(default)]
+    pub holdout: Option<f64>,
 }
 
 /// A parsed and checked sweep: every run, expanded.
@@ -300,7 +315,37 @@ impl Sweep {
                     format!("{} files for {} training files", inputs.len(), train.len()),
                 ));
             }
-            datas.push((d.name.clone(), train, test, inputs));
+            if let Some(e) = &d.embed {
+                e.parse::<crate::embed::EmbedSpec>()
+                    .map_err(|x| err(file, &format!("{key}.embed"), x.to_string()))?;
+            }
+            if let Some(h) = d.holdout {
+                if !(0.0..=0.9).contains(&h) {
+                    return Err(err(
+                        file,
+                        &format!("{key}.holdout"),
+                        format!("{h} is not in [0, 0.9]"),
+                    ));
+                }
+            }
+            for k in d.train_config.keys() {
+                if raw.grid.contains_key(k) {
+                    return Err(err(
+                        file,
+                        &format!("{key}.config.{k}"),
+                        "also a grid key; give it in one place",
+                    ));
+                }
+            }
+            datas.push((
+                d.name.clone(),
+                train,
+                test,
+                inputs,
+                d.embed.clone(),
+                d.holdout,
+                &d.train_config,
+            ));
         }
         // Every combination, the last key varying fastest.
         let mut combos: Vec<Vec<(String, toml::Value)>> = vec![Vec::new()];
@@ -316,10 +361,11 @@ impl Sweep {
             combos = next;
         }
         let mut runs = Vec::new();
-        for (name, train, test, inputs) in &datas {
+        for (name, train, test, inputs, embed, holdout, own) in &datas {
             for combo in &combos {
                 let mut method = raw.method.clone().unwrap_or_else(|| "vi".into());
                 let mut table = raw.train.clone();
+                table.extend(own.iter().map(|(k, v)| (k.clone(), v.clone())));
                 for (k, v) in combo {
                     if k == "method" {
                         method = v
@@ -362,6 +408,8 @@ impl Sweep {
                     train: train.clone(),
                     test: test.clone(),
                     inputs: inputs.clone(),
+                    embed: embed.clone(),
+                    holdout: *holdout,
                 });
             }
         }
@@ -525,6 +573,12 @@ pub fn execute_run(
         .arg(&model);
     if !run.inputs.is_empty() {
         cmd.arg("--inputs").args(&run.inputs);
+    }
+    if let Some(e) = &run.embed {
+        cmd.arg("--embed").arg(e);
+    }
+    if let Some(h) = run.holdout {
+        cmd.arg("--holdout").arg(h.to_string());
     }
     if ckpt.is_file() && !model.is_file() {
         cmd.arg("--resume").arg(&ckpt);
@@ -886,7 +940,7 @@ pub fn summary_markdown(lines: &[SummaryLine]) -> String {
             l.collapsed,
             l.failed,
             l.wall_secs
-                .map(|x| format!("{x:.0}"))
+                .map(|x| format!("{x:.1}"))
                 .unwrap_or_else(|| "–".into()),
         );
     }

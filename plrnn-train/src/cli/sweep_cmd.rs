@@ -290,11 +290,16 @@ pub fn sbatch_script(exe: &Path, dir: &Path, todo: &[usize], extra: &[String]) -
         s.push_str(&format!("#SBATCH {a}\n"));
     }
     s.push_str(&format!(
-        "exec '{}' sweep run-task '{}'\n",
-        exe.display(),
-        dir.display()
+        "exec {} sweep run-task {}\n",
+        sh_quote(&exe.display().to_string()),
+        sh_quote(&dir.display().to_string())
     ));
     s
+}
+
+/// `s` as one single-quoted shell word.
+fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
 }
 
 fn run_slurm(
@@ -354,6 +359,7 @@ fn run_slurm(
         return Ok(());
     }
     let pb = bar(s.runs.len() as u64);
+    let mut squeue_failures = 0;
     loop {
         let c = sweep::status_counts(dir, s);
         pb.set_position((c.done + c.failed) as u64);
@@ -361,12 +367,27 @@ fn run_slurm(
         let q = Command::new("squeue")
             .args(["-h", "-j", &job, "-o", "%i"])
             .output();
-        let queued = match q {
-            Ok(o) if o.status.success() => !String::from_utf8_lossy(&o.stdout).trim().is_empty(),
-            _ => false,
-        };
-        if !queued {
-            break;
+        match q {
+            Ok(o) if o.status.success() => {
+                squeue_failures = 0;
+                if String::from_utf8_lossy(&o.stdout).trim().is_empty() {
+                    break;
+                }
+            }
+            // A controller that does not answer for a while (a restart, a busy cluster) is
+            // waited for; after two minutes of no answers the sweep stops following the job.
+            _ => {
+                squeue_failures += 1;
+                if squeue_failures >= 60 {
+                    pb.finish_and_clear();
+                    eprintln!(
+                        "squeue has not answered for 2 minutes; stopped following job {job}: \
+                         `plrnn sweep status {0}`, then `plrnn sweep collect {0}`",
+                        dir.display()
+                    );
+                    break;
+                }
+            }
         }
         std::thread::sleep(Duration::from_secs(2));
     }

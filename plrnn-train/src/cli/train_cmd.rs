@@ -421,6 +421,13 @@ pub fn train(a: TrainArgs) -> Result<()> {
         held.iter().map(TimeSeries::len).sum::<usize>(),
         ckpt_path.display()
     );
+    if let (Some(c), Some(path)) = (&resume, &a.resume) {
+        eprintln!(
+            "resuming from {} at epoch {}",
+            path.display(),
+            c.epoch() + 1
+        );
+    }
     let fitted = run_fit(&params, &data, &inputs, &ckpt_path, resume)?;
     write_outputs(&a, &fitted, &params.config_toml()?, embedding.as_ref())
 }

@@ -151,7 +151,7 @@ fn summary_has_median_worst_and_counts() {
     assert_eq!(s[0].d_h, (Some(0.2), Some(0.5)));
     let md = summary_markdown(&s);
     assert!(
-        md.contains("| a | vi | 4 | 2.000 | 5.000 | 0.200 | 0.500 | 1 | 1 | 2 |"),
+        md.contains("| a | vi | 4 | 2.000 | 5.000 | 0.200 | 0.500 | 1 | 1 | 2.0 |"),
         "{md}"
     );
 }
@@ -211,4 +211,46 @@ fn csv_and_status_from_run_folders() {
         .unwrap_err()
         .to_string()
         .contains("different configuration"));
+}
+
+#[test]
+fn per_data_config_embed_and_holdout() {
+    let d = setup();
+    let s = parse(
+        &d,
+        "[train]\nepochs = 2\nlatent_dim = 8\n[grid]\nseed = [0]\n\
+         [[data]]\nname = \"a\"\ntrain = [\"a.csv\"]\nembed = \"auto\"\nholdout = 0.2\n\
+         [data.config]\nlatent_dim = 32\n\
+         [[data]]\nname = \"b\"\ntrain = [\"b.csv\"]\n",
+    )
+    .unwrap();
+    assert!(s.runs[0].config.contains("latent_dim = 32"));
+    assert!(s.runs[0].config.contains("epochs = 2"));
+    assert!(s.runs[1].config.contains("latent_dim = 8"));
+    assert_eq!(s.runs[0].embed.as_deref(), Some("auto"));
+    assert_eq!(s.runs[0].holdout, Some(0.2));
+    assert_eq!(
+        (s.runs[1].embed.as_deref(), s.runs[1].holdout),
+        (None, None)
+    );
+    let base = "[grid]\nseed = [0]\n[[data]]\nname = \"a\"\ntrain = [\"a.csv\"]\n";
+    bad(&d, &format!("{base}embed = \"3\"\n"), "data[0].embed", "");
+    bad(
+        &d,
+        &format!("{base}holdout = 0.95\n"),
+        "data[0].holdout",
+        "0.95",
+    );
+    bad(
+        &d,
+        &format!("{base}[data.config]\nseed = 3\n"),
+        "data[0].config.seed",
+        "grid",
+    );
+    bad(
+        &d,
+        &format!("{base}[data.config]\nlatent_dim = 0\n"),
+        "train/grid",
+        "latent_dim",
+    );
 }
