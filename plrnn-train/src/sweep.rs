@@ -35,9 +35,8 @@
 //! A run's status: **pending** (not started), **running** (`started.json` but no `result.json`:
 //! running now, or interrupted — a repeat resumes it), **failed** (a child process failed; the
 //! error is the last line of its log), **collapsed** (training finished but the held-out report
-//! of `plrnn train` ([`EvalReport::collapsed`]) shows a generated channel whose std is below
-//! the protocol's `collapse_ratio` (0.2) × the data's std, or not finite: a fixed point, a small
-//! cycle or a diverged model), **ok** otherwise.
+//! of `plrnn train` says the kept model collapsed, [`EvalReport::collapsed`]: a generated
+//! channel's std below 0.2 × the data's, or a regular model of chaotic data), **ok** otherwise.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
