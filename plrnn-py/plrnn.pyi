@@ -56,6 +56,7 @@ def train(
     seed: int = 0,
     *,
     holdout: float = 0.1,
+    restarts: int = 1,
     progress: Union[None, bool, Callable[[Dict[str, Any]], Any]] = None,
     checkpoint: Optional[_Path] = None,
     resume: Optional[_Path] = None,

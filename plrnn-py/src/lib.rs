@@ -206,8 +206,9 @@ impl Model {
     }
 
     /// How `plrnn.train` made this model, as a dict (the keys of the `.metrics.json` that
-    /// `plrnn train` writes: epochs_done, updates, seconds, kept, best_epoch, held_out — plus
-    /// stopped); None for a model read from a file or bytes.
+    /// `plrnn train` writes but `data`: epochs_done, updates, seconds, kept, best_epoch,
+    /// held_out, collapsed, starts, chosen_start — plus stopped); None for a model read from a
+    /// file or bytes.
     #[getter]
     fn training<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
         self.training
@@ -503,7 +504,8 @@ fn toml_value(key: &str, v: &Bound<'_, PyAny>) -> PyResult<Option<toml::Value>> 
 }
 
 /// The method's configuration: its defaults, then `seed` and `time_budget`, then the keys of
-/// `config` (None = the default). Each key is checked alone first, so an error names it: an
+/// `config` (None = the default); a time budget without `epochs` trains until the budget is
+/// spent, as in `plrnn train`. Each key is checked alone first, so an error names it: an
 /// unknown key raises `TypeError`, a value of the wrong type or form `ValueError`. Ranges are
 /// checked by [`FitParams::check`].
 fn train_config<T>(
@@ -516,6 +518,8 @@ where
     T: Default + serde::Serialize + serde::de::DeserializeOwned,
 {
     let mut table = toml::Table::try_from(T::default()).map_err(value_err)?;
+    // The keys the caller set, to apply `epochs_until_budget` to (as `plrnn train` does).
+    let mut set = toml::Table::new();
     let seed = i64::try_from(seed)
         .map_err(|_| value_err(format!("seed must be in 0..=2^63-1, got {seed}")))?;
     let mut given = vec![("seed".to_owned(), Some(toml::Value::Integer(seed)))];
@@ -559,9 +563,16 @@ where
             }
         }
         match value {
-            Some(v) => table.insert(key, v),
+            Some(v) => {
+                set.insert(key.clone(), v.clone());
+                table.insert(key, v)
+            }
             None => table.remove(&key),
         };
+    }
+    fit::epochs_until_budget(&mut set);
+    if let Some(e) = set.get("epochs") {
+        table.insert("epochs".into(), e.clone());
     }
     T::deserialize(toml::Value::Table(table)).map_err(|e| value_err(e.to_string().trim()))
 }
@@ -597,7 +608,11 @@ impl Reporter {
             return Ok(Reporter::Silent);
         };
         let kw = PyDict::new(py);
-        kw.set_item("total", epochs)?;
+        // Until the time budget is spent: no total, a counter.
+        kw.set_item(
+            "total",
+            (epochs < fit::EPOCHS_UNTIL_BUDGET).then_some(epochs),
+        )?;
         kw.set_item("unit", "epoch")?;
         kw.set_item("desc", format!("plrnn.train ({method})"))?;
         Ok(Reporter::Tqdm(tqdm.call((), Some(&kw))?.unbind()))
@@ -641,6 +656,7 @@ fn progress_dict<'py>(py: Python<'py>, p: &Progress) -> PyResult<Bound<'py, PyDi
     d.set_item("elapsed_secs", p.elapsed_secs)?;
     d.set_item("evaluated", p.evaluated)?;
     d.set_item("best", p.best)?;
+    d.set_item("restart", p.restart)?;
     match &p.held_out {
         Some(h) => {
             let ho = PyDict::new(py);
@@ -748,10 +764,12 @@ fn run_fit(
 /// inputs: external inputs s_t, trial for trial with `x` (same number of trials, equally long),
 ///    learned as C s_t (method "vi" only).
 /// method: "vi" (variational inference) or "bptt" (backpropagation through time).
-/// time_budget: seconds; training stops after the update that exceeds it (None: no budget,
-///    the configuration's `epochs` decide).
+/// time_budget: seconds; training stops after the update that exceeds it, and without an
+///    `epochs` key trains until it is spent (None: no budget, `epochs` decide).
 /// seed: seed of every random choice; the same call gives the same model.
 /// holdout: share of each trial's end held out to pick the best model (as `--holdout`).
+/// restarts: independent starts in parallel (seeds seed, seed + 1, …); the best by held-out
+///    score that did not collapse is kept (as `--restarts`).
 /// progress: None (a tqdm bar if tqdm is installed), False (silent), or a callable receiving a
 ///    dict per epoch (epoch, epochs, loss, updates_per_sec, elapsed_secs, held_out, evaluated,
 ///    best); an exception it raises stops training after the current update and propagates.
@@ -764,7 +782,7 @@ fn run_fit(
 /// Bad data or settings raise ValueError with the message `plrnn train` prints. The GIL is
 /// released while training; Ctrl-C raises KeyboardInterrupt after the current update.
 #[pyfunction]
-#[pyo3(signature = (x, inputs=None, method="vi", time_budget=Some(60.0), seed=0, *, holdout=0.1, progress=None, checkpoint=None, resume=None, **config))]
+#[pyo3(signature = (x, inputs=None, method="vi", time_budget=Some(60.0), seed=0, *, holdout=0.1, restarts=1, progress=None, checkpoint=None, resume=None, **config))]
 #[allow(clippy::too_many_arguments)]
 fn train(
     py: Python<'_>,
@@ -774,6 +792,7 @@ fn train(
     time_budget: Option<f64>,
     seed: u64,
     holdout: f64,
+    restarts: usize,
     progress: Option<&Bound<'_, PyAny>>,
     checkpoint: Option<PathBuf>,
     resume: Option<PathBuf>,
@@ -798,7 +817,13 @@ fn train(
             )))
         }
     };
-    let params = FitParams { method, holdout }.check().map_err(fit_err)?;
+    let params = FitParams {
+        method,
+        holdout,
+        restarts,
+    }
+    .check()
+    .map_err(fit_err)?;
     let data = dataset(x, "x")?;
     let inputs = match inputs {
         Some(s) if !s.is_none() => {
@@ -836,8 +861,28 @@ fn train(
         "kept": if fitted.best.is_some() { "best held-out score" } else { "final" },
         "best_epoch": fitted.best.as_ref().map(|b| b.epoch),
         "held_out": fitted.held_out,
+        "collapsed": fitted.held_out.as_ref().map(|_| fitted.collapsed),
+        "starts": fitted.starts.iter().map(|s| serde_json::json!({
+            "seed": s.seed,
+            "score": s.score,
+            "collapsed": s.collapsed,
+            "epochs_done": s.epochs_done,
+            "seconds": s.seconds,
+        })).collect::<Vec<_>>(),
+        "chosen_start": fitted.chosen,
         "stopped": fitted.stopped,
     });
+    if fitted.collapsed {
+        let warn = py.import("warnings")?;
+        warn.call_method1(
+            "warn",
+            (
+                "plrnn.train: the kept model collapsed (its generated trajectories are near \
+                 constant, or regular for chaotic data); try restarts=4, a longer time_budget \
+                 or method=\"bptt\"",
+            ),
+        )?;
+    }
     Ok(Model {
         inner,
         training: Some(summary.to_string()),

@@ -30,19 +30,22 @@ def cli_error(r):
     return lines[0][len("error: "):]
 
 
-@pytest.mark.parametrize("method", ["vi", "bptt"])
-def test_train_equals_cli_train(lorenz, cli, tmp_path, method):
+@pytest.mark.parametrize("method,restarts", [("vi", 1), ("bptt", 1), ("vi", 2)])
+def test_train_equals_cli_train(lorenz, cli, tmp_path, method, restarts):
     """The same data, settings and seed give the very model file `plrnn train` writes."""
     cfg = tmp_path / "c.toml"
     cfg.write_text(SMALL_TOML)
     out = tmp_path / "cli.plrnn"
     cli("train", "--data", lorenz[0], "--config", cfg, "--method", method, "--seed", 5,
-        "--out", out)
-    m = train_small(np.load(lorenz[0]), method=method, seed=5)
+        "--restarts", restarts, "--out", out)
+    m = train_small(np.load(lorenz[0]), method=method, seed=5, restarts=restarts)
     assert m.to_bytes() == out.read_bytes()
     t = m.training
     assert t["epochs_done"] == 3 and t["kept"] == "final" and t["stopped"] is False
-    assert t["updates"] > 0
+    assert t["updates"] > 0 and len(t["starts"]) == restarts
+    summary = json.loads((tmp_path / "cli.plrnn.metrics.json").read_text())
+    for k in ("epochs_done", "updates", "kept", "best_epoch", "chosen_start"):
+        assert t[k] == summary[k], k
 
 
 def test_trained_model_in_cli_inspect_and_generate(lorenz, cli, tmp_path):
@@ -141,6 +144,8 @@ def test_bad_arguments():
         train_small(x, time_budget=-1.0)
     with pytest.raises(ValueError, match="holdout"):
         train_small(x, holdout=1.5)
+    with pytest.raises(ValueError, match="restarts"):
+        train_small(x, restarts=0)
     with pytest.raises(ValueError, match="method"):
         train_small(x, method="sgd")
     with pytest.raises(ValueError, match="dimensions"):
