@@ -20,14 +20,17 @@ pub use super::train_cmd::{demo, train, DemoArgs, TrainArgs};
 /// Options of `plrnn simulate`.
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
-    /// The system: lorenz63, lorenz96 or rossler.
+    /// The system: lorenz63, lorenz96, rossler, hindmarsh_rose, fitzhugh_nagumo, morris_lecar,
+    /// wilson_cowan, chua, aizawa, duffing (Ueda) or sprott_b (standard parameters; see the
+    /// crate docs of `plrnn_train::simulate::System`).
     pub system: String,
     /// Number of samples written.
     #[arg(long, default_value_t = 10_000)]
     pub steps: usize,
-    /// Time between samples.
-    #[arg(long, default_value_t = 0.01)]
-    pub dt: f64,
+    /// Time between samples (default: the system's own, e.g. 0.01 for lorenz63, 0.1 for
+    /// hindmarsh_rose).
+    #[arg(long)]
+    pub dt: Option<f64>,
     /// Output file (.csv, .tsv, .txt or .npy).
     #[arg(long)]
     pub out: PathBuf,
@@ -40,10 +43,11 @@ pub struct SimulateArgs {
     /// Lorenz-96: forcing F.
     #[arg(long, default_value_t = 8.0)]
     pub forcing: f64,
-    /// Samples simulated and dropped first.
-    #[arg(long, default_value_t = 1000)]
-    pub transient: usize,
-    /// RK4 sub-steps per sample (default: inner step ≤ 0.001).
+    /// Samples simulated and dropped first (default: the system's transient time, e.g. 1000
+    /// samples for lorenz63).
+    #[arg(long)]
+    pub transient: Option<usize>,
+    /// RK4 sub-steps per sample (default: the system's inner step, e.g. ≤ 0.001 for lorenz63).
     #[arg(long)]
     pub substeps: Option<usize>,
     /// Diffusion σ of additive process noise.
@@ -61,11 +65,17 @@ pub fn simulate(a: SimulateArgs) -> Result<()> {
         *dim = a.dim;
         *forcing = a.forcing;
     }
+    let defaults = SimOptions::for_system(&system);
+    let dt = a.dt.unwrap_or(defaults.dt);
+    let transient = a.transient.unwrap_or_else(|| {
+        // The system's transient time at the chosen step.
+        simulate::transient_samples(system.default_transient_time(), dt)
+    });
     let opts = SimOptions {
         steps: a.steps,
-        dt: a.dt,
+        dt,
         substeps: a.substeps,
-        transient: a.transient,
+        transient,
         process_noise: a.process_noise,
         obs_noise: a.obs_noise,
         seed: a.seed,
