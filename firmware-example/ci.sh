@@ -10,7 +10,9 @@
 #     small models of many shapes through the assembly kernels);
 #  3. prints flash/RAM sizes (semihosting and defmt builds) and checks the budgets;
 #  4. counts instructions per closed-loop step with the QEMU plugin in qemu-icount/ for
-#     (M, P) = (20, 20) and (50, 30), in the release and the speed profile.
+#     (M, P) = (20, 20) and (50, 30), in the release and the speed profile;
+#  5. walkthrough.sh: simulate, train a default model briefly, build the firmware with
+#     PLRNN_MODEL=that file, and check parity with the host (model and data units).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
@@ -171,5 +173,8 @@ for profile in release speed; do
 done
 echo "(instructions between consecutive marker calls, i.e. one deterministic Generator::step plus ~3"
 echo " instructions of loop and call; the 'speed' profile is opt-level 3. Instructions, not cycles.)"
+
+step "walk-through: recording -> trained model -> firmware (walkthrough.sh)"
+"$here/walkthrough.sh"
 
 step "firmware ok"

@@ -13,7 +13,7 @@ use firmware_example::scenario;
 #[cfg(feature = "large-model")]
 use firmware_example::models::large as fw_model;
 #[cfg(not(feature = "large-model"))]
-use firmware_example::models::lorenz63 as fw_model;
+use firmware_example::models::selected as fw_model;
 
 #[entry]
 fn main() -> ! {
@@ -31,7 +31,13 @@ fn main() -> ! {
     let model: &'static fw_model::Model = model;
     let mut sink = out::Out::new();
     #[cfg(not(feature = "icount"))]
-    scenario::run(model, fw_model::NAME, fw_model::FILE, &mut sink);
+    scenario::run(
+        model,
+        fw_model::NAME,
+        fw_model::FILE,
+        scenario::Units::data_if(fw_model::DATA_UNITS),
+        &mut sink,
+    );
     #[cfg(feature = "icount")]
     icount::run(model, &mut sink);
     out::exit(true)

@@ -1,17 +1,13 @@
 //! The embedded model files and the compile-time sizes they are loaded into. Shared with the
 //! host replay (`tests/src/bin/fw_parity.rs` includes this file).
-//!
-//! To switch to a trained model, replace the file under `models/` (same sizes) or add a module
-//! here with the new sizes and select it in `main.rs`.
 
-/// The Lorenz-63-sized model: M = 20 latent units, N = 3 observations, P = 20 bases, K = 1 input.
-pub mod lorenz63 {
-    /// Storage type for this model.
-    pub type Model = plrnn_nostd::Model<20, 3, 20, 1>;
-    /// Name printed in the output.
-    pub const NAME: &str = "lorenz63-m20-p20";
-    /// The model file (format v1, see plrnn-nostd).
-    pub static FILE: &[u8] = include_bytes!("../models/lorenz63-m20-p20.plrnn");
+/// The model the firmware runs, chosen at build time: the file named by the environment
+/// variable `PLRNN_MODEL` (relative paths from `firmware-example/`), else the committed
+/// `models/lorenz63-m20-p20.plrnn` (M = 20, N = 3, P = 20, K = 1). Its sizes come from the file's
+/// header (checked by the build script, `model_select.rs`), so any model file runs without a
+/// source edit. `PLRNN_UNITS=data` makes the scenario print data units ([`selected::DATA_UNITS`]).
+pub mod selected {
+    include!(concat!(env!("OUT_DIR"), "/selected_model.rs"));
 }
 
 /// The larger model for instruction counts: M = 50, N = 10, P = 30, K = 1.
@@ -22,4 +18,6 @@ pub mod large {
     pub const NAME: &str = "m50-n10-p30";
     /// The model file (format v1, see plrnn-nostd).
     pub static FILE: &[u8] = include_bytes!("../models/m50-n10-p30.plrnn");
+    /// Always model units: this generated model carries no data statistics.
+    pub const DATA_UNITS: bool = false;
 }

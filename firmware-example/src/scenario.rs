@@ -150,6 +150,36 @@ impl Default for Fnv1a {
     }
 }
 
+/// The units the observations are printed (and checksummed) in.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Units {
+    /// What the generator computes, x = B z (+ noise): for a model trained on z-scored data,
+    /// z-scores of the training data.
+    Model,
+    /// Mapped back with the data statistics stored in the file: x · std + mean
+    /// ([`Model::to_data_units`]).
+    Data,
+}
+
+impl Units {
+    /// [`Units::Data`] if `data`, else [`Units::Model`].
+    pub const fn data_if(data: bool) -> Self {
+        if data {
+            Units::Data
+        } else {
+            Units::Model
+        }
+    }
+
+    /// The name printed.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Units::Model => "model",
+            Units::Data => "data",
+        }
+    }
+}
+
 /// The three runs of the scenario.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -201,11 +231,12 @@ pub fn file_crc(file: &[u8]) -> u32 {
 }
 
 /// Runs all modes on a loaded `model` and prints the header, the reported steps and the
-/// checksums. `name` and `file` identify the model in the output.
+/// checksums, observations in `units`. `name` and `file` identify the model in the output.
 pub fn run<const M: usize, const N: usize, const P: usize, const K: usize>(
     model: &Model<M, N, P, K>,
     name: &str,
     file: &[u8],
+    units: Units,
     sink: &mut impl Sink,
 ) {
     let mut line = Line::new();
@@ -215,6 +246,10 @@ pub fn run<const M: usize, const N: usize, const P: usize, const K: usize>(
         .hex(file_crc(file))
         .str(" variant=")
         .str(model.variant().name());
+    if units == Units::Data {
+        // Model units, the default, are not labelled (the output of a default build is unchanged).
+        line.str(" units=data");
+    }
     line.emit(sink);
     line.str("dims ")
         .dims(M, N, P, K)
@@ -224,7 +259,7 @@ pub fn run<const M: usize, const N: usize, const P: usize, const K: usize>(
         .dec(Model::<M, N, P, K>::DIMS.macs_per_step(model.variant()) as u32);
     line.emit(sink);
     for mode in Mode::ALL {
-        run_mode(model, mode, &mut line, sink);
+        run_mode(model, mode, units, &mut line, sink);
     }
     line.str("end");
     line.emit(sink);
@@ -233,6 +268,7 @@ pub fn run<const M: usize, const N: usize, const P: usize, const K: usize>(
 fn run_mode<const M: usize, const N: usize, const P: usize, const K: usize>(
     model: &Model<M, N, P, K>,
     mode: Mode,
+    units: Units,
     line: &mut Line,
     sink: &mut impl Sink,
 ) {
@@ -250,10 +286,14 @@ fn run_mode<const M: usize, const N: usize, const P: usize, const K: usize>(
             }
         }
         gen.step(&s, mode.noise(), &mut x);
-        sum.f32s(&x);
+        let mut shown = x;
+        if units == Units::Data {
+            model.to_data_units(&mut shown);
+        }
+        sum.f32s(&shown);
         if REPORT_STEPS.contains(&t) {
             line.str("  t=").dec(t as u32).str(" x");
-            for v in &x {
+            for v in &shown {
                 line.str(" ").hex(v.to_bits());
             }
             line.emit(sink);

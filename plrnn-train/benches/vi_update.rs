@@ -8,6 +8,8 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 #[path = "common/vi_update_setup.rs"]
 mod setup;
 
+use plrnn_train::vi::config::{EncoderKind, Variant};
+
 /// CPU time of the calling thread. The CI-class machine is shared (load average 6–8 on 2
 /// cores while this was written), so wall time mostly measures the neighbours; the thread's
 /// CPU time measures the update. Both are reported (`vi_update` in wall time, `vi_update_cpu`
@@ -68,6 +70,12 @@ fn bench_update<M: Measurement + 'static>(c: &mut Criterion<M>, tag: &str) {
             b.iter(|| s.update())
         });
     }
+    // The `elbo_tf` objective: the same update plus the teacher-forcing term (plain f64 code).
+    let mut s = setup::Setup::with_teacher_forcing(Variant::Dendritic, EncoderKind::Smoothing);
+    c.bench_function(
+        &format!("{tag}_m20_p20_t1000/dendritic_smoothing_elbo_tf"),
+        |b| b.iter(|| s.update()),
+    );
 }
 
 fn wall(c: &mut Criterion) {

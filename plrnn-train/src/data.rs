@@ -974,7 +974,7 @@ pub fn write_series_as(
                     if j > 0 {
                         w.write_all(sep.as_bytes())?;
                     }
-                    write!(w, "{v:?}")?;
+                    write_value(w, *v)?;
                 }
                 writeln!(w)?;
             }
@@ -985,6 +985,12 @@ pub fn write_series_as(
         path: path.display().to_string(),
         source,
     })
+}
+
+/// Writes one value as text files hold it: the shortest decimal form that reads back to the
+/// same f64 (`plrnn generate` and `plrnn run` print every number through here).
+pub fn write_value(w: &mut impl Write, v: f64) -> std::io::Result<()> {
+    write!(w, "{v:?}")
 }
 
 #[cfg(test)]

@@ -8,6 +8,8 @@ use std::path::Path;
 /// Writes `bytes` to `path` atomically: a temporary file in the same folder is written, synced,
 /// and renamed over `path`; then the folder is synced so the rename itself survives a crash.
 /// Readers see either the old file or the complete new one, never a mixture or a truncation.
+/// An existing path that is neither a file nor a folder (a device such as `/dev/null`, a pipe) is
+/// written in place instead.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> io::Result<()> {
     atomic_write_with(path, |f| f.write_all(bytes))
 }
@@ -17,6 +19,17 @@ pub fn atomic_write_with(
     path: &Path,
     fill: impl FnOnce(&mut io::BufWriter<&mut File>) -> io::Result<()>,
 ) -> io::Result<()> {
+    // A device or pipe (`--out /dev/null`, `--out /dev/stdout`, a FIFO) is written in place:
+    // renaming a temporary file over it would replace the device itself with a regular file
+    // (as root, /dev/null would become a file that every later reader gets this output from).
+    if let Ok(meta) = fs::metadata(path) {
+        if !meta.is_file() && !meta.is_dir() {
+            let mut f = fs::OpenOptions::new().write(true).open(path)?;
+            let mut w = io::BufWriter::new(&mut f);
+            fill(&mut w)?;
+            return w.flush();
+        }
+    }
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -76,6 +89,20 @@ pub(crate) use first_difference;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `/dev/null` stays the device: the output goes into it, not over it.
+    #[cfg(unix)]
+    #[test]
+    fn a_device_is_written_in_place() {
+        use std::os::unix::fs::FileTypeExt;
+        let null = Path::new("/dev/null");
+        if !fs::metadata(null).is_ok_and(|m| m.file_type().is_char_device()) {
+            return; // nothing to check on a machine without the device
+        }
+        atomic_write(null, b"discarded").unwrap();
+        assert!(fs::metadata(null).unwrap().file_type().is_char_device());
+        assert!(fs::read(null).unwrap().is_empty());
+    }
 
     #[test]
     fn replaces_whole_file_and_leaves_no_temp() {

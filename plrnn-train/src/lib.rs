@@ -5,11 +5,15 @@
 
 pub mod bptt;
 pub mod cli;
+pub mod core;
 pub mod data;
+pub mod embed;
+pub mod fit;
 pub mod io;
 pub mod metrics;
 pub mod model;
 pub mod plot;
+pub mod realtime;
 pub mod series;
 pub mod simulate;
 pub mod vi;

@@ -237,11 +237,18 @@ impl DesktopModel {
 
     /// Maps a series from model units to data units with the stored statistics.
     pub fn to_data_units(&self, x: &mut TimeSeries) {
+        for row in x.as_mut_slice().chunks_exact_mut(self.n()) {
+            self.row_to_data_units(row);
+        }
+    }
+
+    /// Maps one observation (N values, model units) to data units in place: the arithmetic of
+    /// [`DesktopModel::to_data_units`], shared with the real-time loop's writer so both print
+    /// the same bits.
+    pub fn row_to_data_units(&self, row: &mut [f64]) {
         let b = self.buf();
-        for row in x.as_mut_slice().chunks_exact_mut(b.n) {
-            for ((v, &s), &mu) in row.iter_mut().zip(&b.data_std).zip(&b.data_mean) {
-                *v = *v * s as f64 + mu as f64;
-            }
+        for ((v, &s), &mu) in row.iter_mut().zip(&b.data_std).zip(&b.data_mean) {
+            *v = *v * s as f64 + mu as f64;
         }
     }
 

@@ -78,10 +78,17 @@ pub struct PlotOptions {
     pub width: u32,
     /// Image height in pixels (default 900).
     pub height: u32,
-    /// Steps drawn in the state-space projections, from the start (default 20 000).
+    /// Steps drawn in the state-space projections, from `start` (default 20 000).
     pub projection_steps: usize,
-    /// Steps drawn in the time-series panels, from the start (default 1000).
+    /// Steps drawn in the time-series panels, from `start` (default 1000).
     pub time_steps: usize,
+    /// First step drawn (default 0).
+    pub start: usize,
+    /// Sampling step in seconds; when known, time axes are in seconds instead of steps.
+    pub dt: Option<f64>,
+    /// Lag τ (in steps) of the delay plot x_t vs x_{t+τ} drawn beside the time series of 1-D
+    /// data; `None` chooses it from the first minimum of the auto-mutual information.
+    pub delay: Option<usize>,
     /// Number of channels given a time-series panel, from the first (default 3).
     pub channels: usize,
     /// A title line above the panels.
@@ -97,6 +104,9 @@ impl Default for PlotOptions {
             height: 900,
             projection_steps: 20_000,
             time_steps: 1000,
+            start: 0,
+            dt: None,
+            delay: None,
             channels: 3,
             title: None,
             text: true,
@@ -109,6 +119,8 @@ impl Default for PlotOptions {
 pub(crate) enum PanelKind {
     Projection(usize, usize),
     Time(usize),
+    /// x_t vs x_{t+τ} of channel `i` (for 1-D data, whose attractor has no other projection).
+    Delay(usize),
 }
 
 /// A panel and its pixel rectangle `(x0, y0, x1, y1)`, end-exclusive.
@@ -121,7 +133,8 @@ pub(crate) struct Panel {
 const TITLE_HEIGHT: u32 = 32;
 
 /// The panel layout for `dims` channels: projections (x1–x2, x1–x3, x2–x3 for ≥ 3 channels,
-/// x1–x2 for 2) in a row over the upper 55 %, then one time-series row per channel shown.
+/// x1–x2 for 2) in a row over the upper 55 %, then one time-series row per channel shown. 1-D
+/// data get a delay plot (the left third) beside their time series.
 pub(crate) fn layout(dims: usize, opts: &PlotOptions) -> Vec<Panel> {
     let (w, h) = (opts.width, opts.height);
     let top = if opts.title.is_some() && opts.text {
@@ -129,6 +142,19 @@ pub(crate) fn layout(dims: usize, opts: &PlotOptions) -> Vec<Panel> {
     } else {
         0
     };
+    if dims == 1 && opts.channels >= 1 {
+        let split = w / 3;
+        return vec![
+            Panel {
+                kind: PanelKind::Delay(0),
+                rect: (0, top, split, h),
+            },
+            Panel {
+                kind: PanelKind::Time(0),
+                rect: (split, top, w, h),
+            },
+        ];
+    }
     let pairs: Vec<(usize, usize)> = match dims {
         0 | 1 => vec![],
         2 => vec![(0, 1)],
@@ -269,6 +295,19 @@ fn draw_all(
         ))?;
     }
     let panels = layout(generated.dims(), opts);
+    let from = opts.start;
+    let delay = opts.delay.unwrap_or_else(|| {
+        let x = true_.unwrap_or(generated).column(0);
+        let x = &x[from.min(x.len())..];
+        let ami = crate::embed::auto_mutual_information(x, (x.len() / 10).clamp(2, 2000), 32);
+        crate::embed::first_minimum(&ami)
+            .unwrap_or_else(|| crate::embed::autocorrelation_time(x, x.len() / 10))
+            .max(1)
+    });
+    let (unit, scale) = match opts.dt {
+        Some(dt) => ("s", dt),
+        None => ("steps", 1.0),
+    };
     for (k, p) in panels.iter().enumerate() {
         let (x0, y0, x1, y1) = p.rect;
         let area = root.clone().shrink(
@@ -280,7 +319,7 @@ fn draw_all(
             PanelKind::Projection(i, j) => {
                 let n = opts.projection_steps;
                 let pts = |s: &TimeSeries| -> Vec<(f64, f64)> {
-                    s.rows().take(n).map(|r| (r[i], r[j])).collect()
+                    s.rows().skip(from).take(n).map(|r| (r[i], r[j])).collect()
                 };
                 let t = true_.map(pts);
                 let g = pts(generated);
@@ -291,14 +330,31 @@ fn draw_all(
                 let n = opts.time_steps;
                 let pts = |s: &TimeSeries| -> Vec<(f64, f64)> {
                     s.rows()
-                        .take(n)
                         .enumerate()
-                        .map(|(t, r)| (t as f64, r[c]))
+                        .skip(from)
+                        .take(n)
+                        .map(|(t, r)| (t as f64 * scale, r[c]))
                         .collect()
                 };
                 let t = true_.map(pts);
                 let g = pts(generated);
-                let caption = format!("x{} over time steps", c + 1);
+                let caption = format!("x{} over time ({unit})", c + 1);
+                draw_panel(&area, &caption, t.as_deref(), &g, legend, opts)?;
+            }
+            PanelKind::Delay(c) => {
+                let n = opts.projection_steps;
+                let pts = |s: &TimeSeries| -> Vec<(f64, f64)> {
+                    let x = s.column(c);
+                    let end = x.len().min(from.saturating_add(n)).saturating_sub(delay);
+                    (from..end).map(|t| (x[t], x[t + delay])).collect()
+                };
+                let t = true_.map(pts);
+                let g = pts(generated);
+                let lag = match opts.dt {
+                    Some(dt) => format!("{:.4} s", delay as f64 * dt),
+                    None => format!("{delay} steps"),
+                };
+                let caption = format!("x{0}(t) vs x{0}(t + {lag})", c + 1);
                 draw_panel(&area, &caption, t.as_deref(), &g, legend, opts)?;
             }
         }

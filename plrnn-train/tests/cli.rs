@@ -477,3 +477,186 @@ fn train_with_inputs_learns_c_and_rejects_mismatched_inputs() {
     let out = train(&["--method", "bptt", "--inputs", p(&inputs)]);
     assert_input_error(&out, &["--inputs needs --method vi"]);
 }
+
+/// `--embed`: a scalar recording (Lorenz-63's x) is delay-embedded for training; the embedding is
+/// recorded beside the model, `generate` answers in the recording's one channel, `evaluate`
+/// takes the one-channel test file, `inspect` names the embedding; retraining without `--embed`
+/// removes the stale record; a bad spec is an input error naming the flag.
+#[test]
+fn delay_embedding_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = dir.path().join("l63.csv");
+    let out = plrnn(&["simulate", "lorenz63", "--steps", "4000", "--out", p(&full)]);
+    assert!(out.status.success());
+    let ds = plrnn_train::data::Dataset::load(&[&full]).unwrap();
+    let x = plrnn_train::TimeSeries::new(ds.trials()[0].column(0), 1).unwrap();
+    let scalar = dir.path().join("x.csv");
+    plrnn_train::data::write_series(&scalar, &x).unwrap();
+    let model = dir.path().join("e.plrnn");
+    let train = |embed: &str| {
+        plrnn(&[
+            "train",
+            "--data",
+            p(&scalar),
+            "--embed",
+            embed,
+            "--latent-dim",
+            "6",
+            "--bases",
+            "2",
+            "--epochs",
+            "1",
+            "--seq-len",
+            "100",
+            "--out",
+            p(&model),
+        ])
+    };
+    let out = train("auto");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("false nearest neighbours"), "{err}");
+    let rec: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("e.plrnn.embed.json")).unwrap(),
+    )
+    .unwrap();
+    let dim = rec["embedding"]["dim"].as_u64().unwrap() as usize;
+    let lag = rec["embedding"]["lag"].as_u64().unwrap() as usize;
+    assert!(dim >= 2 && lag >= 1, "{rec}");
+    assert_eq!(DesktopModel::load(&model).unwrap().n(), dim);
+
+    let gen = dir.path().join("g.csv");
+    let out = plrnn(&[
+        "generate",
+        "--model",
+        p(&model),
+        "--steps",
+        "50",
+        "--out",
+        p(&gen),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let g = plrnn_train::data::Dataset::load(&[&gen]).unwrap();
+    assert_eq!((g.trials()[0].len(), g.dims()), (50, 1));
+    // A one-channel recording as initial state is embedded like the training data.
+    let out = plrnn(&[
+        "generate",
+        "--model",
+        p(&model),
+        "--steps",
+        "5",
+        "--init",
+        p(&scalar),
+        "--out",
+        p(&gen),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = plrnn(&[
+        "evaluate",
+        "--model",
+        p(&model),
+        "--test",
+        p(&scalar),
+        "--trajectories",
+        "3",
+        "--burn-in",
+        "10",
+        "--keep",
+        "200",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = plrnn(&["inspect", p(&model)]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("delay embedding"));
+
+    // A fixed spec, then none: the record follows the model.
+    assert!(train("3,7").status.success());
+    assert!(
+        std::fs::read_to_string(dir.path().join("e.plrnn.embed.json"))
+            .unwrap()
+            .contains("\"lag\": 7")
+    );
+    assert!(train("none").status.success());
+    assert!(!dir.path().join("e.plrnn.embed.json").exists());
+    let out = plrnn(&[
+        "generate",
+        "--model",
+        p(&model),
+        "--steps",
+        "5",
+        "--out",
+        p(&gen),
+    ]);
+    assert!(out.status.success());
+    assert_eq!(plrnn_train::data::Dataset::load(&[&gen]).unwrap().dims(), 1);
+
+    let out = train("3");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--embed"));
+}
+
+/// With stderr not a terminal (a pipe here, a log file in a long job), training prints plain
+/// progress lines: the first epoch, every held-out measurement with the best score so far,
+/// and the last epoch.
+#[test]
+fn training_logs_progress_lines_when_stderr_is_not_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d.npy");
+    let out = plrnn(&["simulate", "lorenz63", "--steps", "4500", "--out", p(&data)]);
+    assert!(out.status.success());
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, "eval_every = 2\n").unwrap();
+    let model = dir.path().join("b.plrnn");
+    let out = plrnn(&[
+        "train",
+        "--method",
+        "bptt",
+        "--data",
+        p(&data),
+        "--config",
+        p(&cfg),
+        "--latent-dim",
+        "4",
+        "--bases",
+        "2",
+        "--epochs",
+        "4",
+        "--seq-len",
+        "50",
+        "--holdout",
+        "0.5",
+        "--threads",
+        "1",
+        "--out",
+        p(&model),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("epoch ")).collect();
+    assert!(lines[0].starts_with("epoch 1/4, "), "{err}");
+    assert!(lines[0].contains(" s elapsed, loss "), "{err}");
+    let last = lines.last().unwrap();
+    assert!(last.starts_with("epoch 4/4, "), "{err}");
+    // Evaluated after epoch 2 (and 4): the latest score and the best so far are shown.
+    let scored = lines
+        .iter()
+        .find(|l| l.contains("held-out score"))
+        .expect(&err);
+    assert!(
+        scored.contains("(D_stsp ") && scored.contains(", best "),
+        "{err}"
+    );
+}

@@ -26,7 +26,7 @@ fn committed_models_match_generator() {
 }
 
 /// The scenario's model, written by `plrnn train` (the commands are in
-/// `firmware-example/README.md`), in the sizes of `firmware_example::models::lorenz63::Model`.
+/// `firmware-example/README.md`), in the sizes the README, the size budgets and the instruction counts of `firmware-example` state.
 const TRAINED: &str = "lorenz63-m20-p20.plrnn";
 
 #[test]

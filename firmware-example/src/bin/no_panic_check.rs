@@ -8,7 +8,7 @@
 #![no_main]
 
 use cortex_m_rt::entry;
-use firmware_example::models::lorenz63 as fw_model;
+use firmware_example::models::selected as fw_model;
 use plrnn_nostd::{Generator, Noise};
 
 #[entry]
@@ -25,10 +25,10 @@ fn main() -> ! {
     let model: &fw_model::Model = model;
     let seed = core::hint::black_box(7u64);
     let mut gen = Generator::new(model, seed);
-    let mut x = [0.0f32; 3];
+    let mut x = [0.0f32; fw_model::N];
     let steps = core::hint::black_box(300usize);
     for t in 0..steps {
-        let s = core::hint::black_box([(t % 7) as f32]);
+        let s = core::hint::black_box([(t % 7) as f32; fw_model::K]);
         let noise = core::hint::black_box(match t % 3 {
             0 => Noise::None,
             1 => Noise::Process,

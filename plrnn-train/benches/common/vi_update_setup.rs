@@ -7,6 +7,7 @@ use plrnn_train::vi::elbo::{loss_grad, LossSettings, SeqRef, Workspace};
 use plrnn_train::vi::normal::NormalSampler;
 use plrnn_train::vi::optim::{clip_grad_norm, Adam};
 use plrnn_train::vi::params::{init, Layout};
+use plrnn_train::vi::tf::{auto_alpha, loss_grad as tf_loss_grad, TfSettings, TfWorkspace};
 
 /// The measured configurations: (name, variant, encoder).
 pub const CASES: [(&str, Variant, EncoderKind); 4] = [
@@ -34,6 +35,8 @@ pub struct Setup {
     grad: Vec<f64>,
     eps: Vec<f64>,
     normals: NormalSampler,
+    /// The `elbo_tf` objective's term (weight, sparse interval; α estimated every update).
+    tf: Option<(TfSettings, TfWorkspace)>,
 }
 
 impl Setup {
@@ -63,6 +66,22 @@ impl Setup {
             eps: vec![0.0; t * layout.m],
             normals: NormalSampler::seed_from_u64(3),
             layout,
+            tf: None,
+        }
+    }
+
+    /// [`Setup::new`] with the `elbo_tf` objective at its defaults (λ = 1, α estimated from
+    /// the Jacobians every update, no sparse forcing).
+    #[allow(dead_code)] // used by the bench, not the example
+    pub fn with_teacher_forcing(variant: Variant, encoder: EncoderKind) -> Self {
+        let set = TfSettings {
+            weight: 1.0,
+            alpha: 0.0,
+            interval: 0,
+        };
+        Self {
+            tf: Some((set, TfWorkspace::default())),
+            ..Self::new(variant, encoder)
         }
     }
 
@@ -94,6 +113,10 @@ impl Setup {
             &mut self.ws,
             &mut self.grad,
         );
+        if let Some((set, ws)) = &mut self.tf {
+            set.alpha = auto_alpha(&self.layout, &self.params, seq, ws);
+            tf_loss_grad(&self.layout, &self.params, seq, *set, ws, &mut self.grad);
+        }
         clip_grad_norm(&mut self.grad, 1.0);
         self.adam.step(&mut self.params, &self.grad);
         loss

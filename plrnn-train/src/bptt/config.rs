@@ -140,20 +140,13 @@ impl BpttConfig {
     /// Checks every field and returns the validated form.
     pub fn validate(&self) -> Result<ValidBpttConfig, BpttConfigError> {
         let c = self;
-        check(
-            (1..=4096).contains(&c.latent_dim),
-            "latent_dim",
-            "in 1..=4096",
-            c.latent_dim,
-        )?;
-        check(
-            c.variant == Variant::Relu || (1..=4096).contains(&c.bases),
-            "bases",
-            "in 1..=4096 for the dendritic variants",
-            c.bases,
-        )?;
         check(c.seq_len >= 1, "seq_len", ">= 1", c.seq_len)?;
         check_loop_settings(&LoopSettings {
+            latent_dim: c.latent_dim,
+            bases: c.bases,
+            relu: c.variant == Variant::Relu,
+            seq_len: c.seq_len,
+            threads: c.threads,
             epochs: c.epochs,
             time_budget_secs: c.time_budget_secs,
             batch_size: c.batch_size,
@@ -176,7 +169,6 @@ impl BpttConfig {
             ">= 0 and finite (0 = off)",
             c.a_max,
         )?;
-        check(c.threads <= 1024, "threads", "<= 1024", c.threads)?;
         Ok(ValidBpttConfig(c.clone()))
     }
 }

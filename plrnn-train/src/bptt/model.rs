@@ -35,6 +35,7 @@ use rand_xoshiro::rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 
 use super::config::Variant;
+use crate::core::{Dynamics, DynamicsGrad, StepScratch};
 
 /// Sizes of a model and the offsets of its blocks in the flat parameter vector
 /// `[A (M) | W (M·M) | h (M) | α (P) | θ (M·P) | L ((M−N)·N)]`.
@@ -115,70 +116,27 @@ pub fn init(layout: &Layout, seed: u64) -> Vec<f64> {
     v
 }
 
-/// Σ_b α_b (the clipped variant subtracts it times relu(u) from every unit).
-#[inline]
-fn alpha_sum(layout: &Layout, params: &[f64]) -> f64 {
-    params[layout.alpha()..layout.alpha() + layout.p]
-        .iter()
-        .sum()
-}
-
-/// φ_j(u) and φ'_j(u) of one unit `j`; `sa` = Σ_b α_b.
-#[inline]
-fn phi_dphi(layout: &Layout, params: &[f64], sa: f64, j: usize, u: f64) -> (f64, f64) {
-    let relu = |x: f64| if x > 0.0 { x } else { 0.0 };
-    let step = |x: f64| if x > 0.0 { 1.0 } else { 0.0 };
-    match layout.variant {
-        Variant::Relu => (relu(u), step(u)),
-        Variant::Dendritic | Variant::ClippedDendritic => {
-            let p = layout.p;
-            let alpha = &params[layout.alpha()..layout.alpha() + p];
-            let theta = &params[layout.theta() + j * p..layout.theta() + (j + 1) * p];
-            let (mut f, mut d) = (0.0, 0.0);
-            for b in 0..p {
-                f += alpha[b] * relu(u - theta[b]);
-                d += alpha[b] * step(u - theta[b]);
-            }
-            if layout.variant == Variant::ClippedDendritic {
-                f -= sa * relu(u);
-                d -= sa * step(u);
-            }
-            (f, d)
-        }
+impl Layout {
+    /// The dynamics' blocks of `params` as a [`Dynamics`] view.
+    pub fn dynamics<'a>(&self, params: &'a [f64]) -> Dynamics<'a> {
+        let (m, p) = (self.m, self.p);
+        Dynamics::new(
+            self.variant,
+            m,
+            p,
+            &params[self.a()..self.a() + m],
+            &params[self.w()..self.w() + m * m],
+            &params[self.h()..self.h() + m],
+            &params[self.alpha()..self.alpha() + p],
+            &params[self.theta()..self.theta() + m * p],
+        )
     }
 }
 
 /// The deterministic latent step z_next = A∘z + W φ(z) + h.
 pub fn step(layout: &Layout, params: &[f64], z: &[f64], z_next: &mut [f64]) {
     let mut phi = vec![0.0; layout.m];
-    step_with(
-        layout,
-        params,
-        alpha_sum(layout, params),
-        z,
-        &mut phi,
-        z_next,
-    );
-}
-
-/// [`step`] with a caller-provided φ buffer (length M) and Σα.
-fn step_with(
-    layout: &Layout,
-    params: &[f64],
-    sa: f64,
-    z: &[f64],
-    phi: &mut [f64],
-    z_next: &mut [f64],
-) {
-    let m = layout.m;
-    for j in 0..m {
-        phi[j] = phi_dphi(layout, params, sa, j, z[j]).0;
-    }
-    for i in 0..m {
-        let row = &params[layout.w() + i * m..layout.w() + (i + 1) * m];
-        let wphi: f64 = row.iter().zip(phi.iter()).map(|(w, f)| w * f).sum();
-        z_next[i] = params[layout.a() + i] * z[i] + wphi + params[layout.h() + i];
-    }
+    layout.dynamics(params).step(z, &mut phi, z_next);
 }
 
 /// Teacher forcing of one sequence.
@@ -196,10 +154,9 @@ pub struct Workspace {
     zbar: Vec<f64>,
     resid: Vec<f64>,
     phi: Vec<f64>,
-    dphi: Vec<f64>,
     g: Vec<f64>,
     gbar: Vec<f64>,
-    q: Vec<f64>,
+    step: StepScratch,
 }
 
 /// Loss (MSE of the observed latents, see the module docs) of the sequence `x` (rows x_0..x_T
@@ -221,10 +178,8 @@ pub fn loss_grad(
     ws.resid.clear();
     ws.resid.resize(t_len * n, 0.0);
     ws.phi.resize(m, 0.0);
-    ws.dphi.resize(m, 0.0);
     ws.g.resize(m, 0.0);
     ws.gbar.resize(m, 0.0);
-    ws.q.resize(m, 0.0);
 
     // z̄_0 = [x_0 ; L x_0]
     ws.zbar[..n].copy_from_slice(&x[..n]);
@@ -234,19 +189,12 @@ pub fn loss_grad(
     }
     let forced = |t: usize| forcing.interval > 0 && t.is_multiple_of(forcing.interval);
     let mut loss = 0.0;
-    let sa = alpha_sum(layout, params);
+    let dynamics = layout.dynamics(params);
     ws.g.fill(0.0);
     for t in 1..=t_len {
         let (prev, cur) = ws.zbar.split_at_mut(t * m);
         let z = &mut ws.g; // scratch for z_t during the forward pass
-        step_with(
-            layout,
-            params,
-            sa,
-            &prev[(t - 1) * m..t * m],
-            &mut ws.phi,
-            z,
-        );
+        dynamics.step(&prev[(t - 1) * m..t * m], &mut ws.phi, z);
         let xt = &x[t * n..(t + 1) * n];
         for i in 0..n {
             let e = z[i] - xt[i];
@@ -279,48 +227,8 @@ pub fn loss_grad(
             ws.g[i] = kappa * ws.gbar[i] + 2.0 * scale * ws.resid[(t - 1) * n + i];
         }
         let u = &ws.zbar[(t - 1) * m..t * m];
-        for j in 0..m {
-            let (f, d) = phi_dphi(layout, params, sa, j, u[j]);
-            ws.phi[j] = f;
-            ws.dphi[j] = d;
-        }
-        ws.q.fill(0.0);
-        for i in 0..m {
-            let gi = ws.g[i];
-            grad[layout.a() + i] += gi * u[i];
-            grad[layout.h() + i] += gi;
-            let wrow = &params[layout.w() + i * m..layout.w() + (i + 1) * m];
-            let grow = &mut grad[layout.w() + i * m..layout.w() + (i + 1) * m];
-            for j in 0..m {
-                grow[j] += gi * ws.phi[j];
-                ws.q[j] += wrow[j] * gi;
-            }
-            grow[i] = 0.0; // zero diagonal of W: masked
-        }
-        if p > 0 {
-            let (ao, to) = (layout.alpha(), layout.theta());
-            let clipped = layout.variant == Variant::ClippedDendritic;
-            for j in 0..m {
-                let qj = ws.q[j];
-                if qj == 0.0 {
-                    continue;
-                }
-                let uj = u[j];
-                let rj = if clipped && uj > 0.0 { uj } else { 0.0 };
-                for b in 0..p {
-                    let th = params[to + j * p + b];
-                    let r = uj - th;
-                    let on = r > 0.0;
-                    grad[ao + b] += qj * (if on { r } else { 0.0 } - rj);
-                    if on {
-                        grad[to + j * p + b] -= qj * params[ao + b];
-                    }
-                }
-            }
-        }
-        for j in 0..m {
-            ws.gbar[j] = params[layout.a() + j] * ws.g[j] + ws.q[j] * ws.dphi[j];
-        }
+        let mut dgrad = DynamicsGrad::split(&mut grad[layout.a()..layout.l()], m, p);
+        dynamics.backward(u, &ws.g, &mut ws.step, &mut dgrad, &mut ws.gbar);
     }
     for k in 0..m - n {
         for c in 0..n {

@@ -8,14 +8,21 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use plrnn_nostd::{DynGenerator, Noise};
 
-use super::input_err;
+use super::{input_err, ranges};
 use crate::data::{self, Dataset};
+use crate::embed::{DelayEmbedding, EmbedRecord};
 use crate::metrics::{self, BinRange, EvalProtocol};
 use crate::model::DesktopModel;
 use crate::series::TimeSeries;
 use crate::simulate::{self, SimOptions, System};
 
 pub use super::train_cmd::{demo, train, DemoArgs, TrainArgs};
+
+/// `--clamp`: a finite bound in (0, 1e30].
+fn clamp_parser() -> impl clap::builder::TypedValueParser<Value = f32> {
+    use clap::builder::TypedValueParser;
+    ranges::real(0.0, 1e30, true).map(|v| v as f32)
+}
 
 /// Options of `plrnn simulate`.
 #[derive(Debug, Args)]
@@ -24,12 +31,12 @@ pub struct SimulateArgs {
     /// wilson_cowan, chua, aizawa, duffing (Ueda) or sprott_b (standard parameters; see the
     /// crate docs of `plrnn_train::simulate::System`).
     pub system: String,
-    /// Number of samples written.
-    #[arg(long, default_value_t = 10_000)]
+    /// Number of samples written, 1..=10^8.
+    #[arg(long, default_value_t = 10_000, value_parser = ranges::int(1, ranges::MAX_STEPS))]
     pub steps: usize,
-    /// Time between samples (default: the system's own, e.g. 0.01 for lorenz63, 0.1 for
-    /// hindmarsh_rose).
-    #[arg(long)]
+    /// Time between samples, in (0, 1000] (default: the system's own, e.g. 0.01 for lorenz63,
+    /// 0.1 for hindmarsh_rose).
+    #[arg(long, allow_negative_numbers = true, value_parser = ranges::real(0.0, 1000.0, true))]
     pub dt: Option<f64>,
     /// Output file (.csv, .tsv, .txt or .npy).
     #[arg(long)]
@@ -37,24 +44,25 @@ pub struct SimulateArgs {
     /// Seed of the initial state and of the noise.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Lorenz-96: number of variables.
-    #[arg(long, default_value_t = 10)]
+    /// Lorenz-96: number of variables, 4..=1000.
+    #[arg(long, default_value_t = 10, value_parser = ranges::int(4, 1000))]
     pub dim: usize,
-    /// Lorenz-96: forcing F.
-    #[arg(long, default_value_t = 8.0)]
+    /// Lorenz-96: forcing F, in [-1000, 1000].
+    #[arg(long, default_value_t = 8.0, allow_negative_numbers = true, value_parser = ranges::real(-1000.0, 1000.0, false))]
     pub forcing: f64,
-    /// Samples simulated and dropped first (default: the system's transient time, e.g. 1000
-    /// samples for lorenz63).
-    #[arg(long)]
+    /// Samples simulated and dropped first, 0..=10^8 (default: the system's transient time,
+    /// e.g. 1000 samples for lorenz63).
+    #[arg(long, value_parser = ranges::int(0, ranges::MAX_SKIP))]
     pub transient: Option<usize>,
-    /// RK4 sub-steps per sample (default: the system's inner step, e.g. ≤ 0.001 for lorenz63).
-    #[arg(long)]
+    /// RK4 sub-steps per sample, 1..=10^6 (default: the system's inner step, e.g. ≤ 0.001 for
+    /// lorenz63).
+    #[arg(long, value_parser = ranges::int(1, 1_000_000))]
     pub substeps: Option<usize>,
-    /// Diffusion σ of additive process noise.
-    #[arg(long, default_value_t = 0.0)]
+    /// Diffusion σ of additive process noise, in [0, 1000].
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true, value_parser = ranges::real(0.0, 1000.0, false))]
     pub process_noise: f64,
-    /// Standard deviation of observation noise.
-    #[arg(long, default_value_t = 0.0)]
+    /// Standard deviation of observation noise, in [0, 1000].
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true, value_parser = ranges::real(0.0, 1000.0, false))]
     pub obs_noise: f64,
 }
 
@@ -122,8 +130,8 @@ pub struct GenerateArgs {
     /// Model file.
     #[arg(long)]
     pub model: PathBuf,
-    /// Number of steps written.
-    #[arg(long)]
+    /// Number of steps written, 1..=10^8.
+    #[arg(long, value_parser = ranges::int(1, ranges::MAX_STEPS))]
     pub steps: usize,
     /// Noise seed.
     #[arg(long, default_value_t = 0)]
@@ -138,15 +146,16 @@ pub struct GenerateArgs {
     /// recording in data units (N columns) whose inferred final state is continued.
     #[arg(long, default_value = "zero")]
     pub init: String,
-    /// Steps run and discarded before the first written one.
-    #[arg(long, default_value_t = 0)]
+    /// Steps run and discarded before the first written one, 0..=10^8.
+    #[arg(long, default_value_t = 0, value_parser = ranges::int(0, ranges::MAX_SKIP))]
     pub burn_in: usize,
     /// Write model units instead of mapping back to data units.
     #[arg(long)]
     pub model_units: bool,
     /// Limit every latent state to [−L, L] after each step (keeps a Relu or Dendritic model
     /// finite on long free runs; clipped models with |A| < 1 are bounded without it).
-    #[arg(long)]
+    /// In (0, 1e30].
+    #[arg(long, allow_negative_numbers = true, value_parser = clamp_parser())]
     pub clamp: Option<f32>,
     /// Output file (.csv, .tsv, .txt or .npy).
     #[arg(long)]
@@ -156,11 +165,11 @@ pub struct GenerateArgs {
     pub json: bool,
 }
 
-fn load_model(path: &Path) -> Result<DesktopModel> {
+pub(super) fn load_model(path: &Path) -> Result<DesktopModel> {
     DesktopModel::load(path).map_err(input_err)
 }
 
-fn read_series(path: &Path) -> Result<TimeSeries> {
+pub(super) fn read_series(path: &Path) -> Result<TimeSeries> {
     let ds = Dataset::load(&[path]).map_err(input_err)?;
     let mut trials = ds.into_trials();
     if trials.len() != 1 {
@@ -173,13 +182,39 @@ fn read_series(path: &Path) -> Result<TimeSeries> {
     Ok(trials.remove(0))
 }
 
-fn initial_state(model: &DesktopModel, init: &str) -> Result<Vec<f32>> {
+/// The delay embedding recorded beside a model file, if any (see [`crate::embed`]).
+fn load_embedding(path: &Path, model: &DesktopModel) -> Result<Option<DelayEmbedding>> {
+    Ok(EmbedRecord::load_beside(path, model.n())
+        .map_err(input_err)?
+        .map(|r| r.embedding))
+}
+
+/// A recording in the model's observation space: delay-embedded when the model was trained so.
+fn observed(
+    series: TimeSeries,
+    embedding: Option<&DelayEmbedding>,
+    what: &Path,
+) -> Result<TimeSeries> {
+    match embedding {
+        Some(e) if series.dims() == e.channels => e
+            .embed(&series)
+            .with_context(|| format!("{}: delay embedding", what.display()))
+            .map_err(input_err),
+        _ => Ok(series),
+    }
+}
+
+fn initial_state(
+    model: &DesktopModel,
+    embedding: Option<&DelayEmbedding>,
+    init: &str,
+) -> Result<Vec<f32>> {
     let m = model.m();
     if init == "zero" {
         return Ok(vec![0.0; m]);
     }
     let path = Path::new(init);
-    let series = read_series(path)?;
+    let series = observed(read_series(path)?, embedding, path)?;
     if series.dims() == m {
         return Ok(series.row(0).iter().map(|&v| v as f32).collect());
     }
@@ -211,6 +246,7 @@ fn progress(len: u64, what: &str) -> ProgressBar {
 /// `plrnn generate`.
 pub fn generate(a: GenerateArgs) -> Result<()> {
     let model = load_model(&a.model)?;
+    let embedding = load_embedding(&a.model, &model)?;
     let d = model.buf().dims();
     let inputs = match &a.inputs {
         Some(p) => {
@@ -235,7 +271,7 @@ pub fn generate(a: GenerateArgs) -> Result<()> {
         }
         None => None,
     };
-    let z0 = initial_state(&model, &a.init)?;
+    let z0 = initial_state(&model, embedding.as_ref(), &a.init)?;
     let mref = model.valid().model_ref();
     let mut gen = DynGenerator::new(mref, a.seed);
     gen.set_state(&z0).context("setting the initial state")?;
@@ -267,6 +303,10 @@ pub fn generate(a: GenerateArgs) -> Result<()> {
     let secs = t0.elapsed().as_secs_f64();
     if !a.model_units {
         model.to_data_units(&mut out);
+    }
+    if let Some(e) = &embedding {
+        // The recording's own channels: the first columns of each delay vector.
+        out = e.project(&out)?;
     }
     data::write_series(&a.out, &out).map_err(input_err)?;
     let rate = total as f64 / secs.max(1e-12);
@@ -309,29 +349,30 @@ pub struct EvaluateArgs {
     /// Print one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
-    /// Trajectories generated, from data-derived initial states spread over the test data.
-    #[arg(long, default_value_t = 100)]
+    /// Trajectories generated, from data-derived initial states spread over the test data,
+    /// 1..=10000.
+    #[arg(long, default_value_t = 100, value_parser = ranges::int(1, 10_000))]
     pub trajectories: usize,
-    /// Steps discarded at the start of each trajectory.
-    #[arg(long, default_value_t = 1000)]
+    /// Steps discarded at the start of each trajectory, 0..=10^6.
+    #[arg(long, default_value_t = 1000, value_parser = ranges::int(0, 1_000_000))]
     pub burn_in: usize,
-    /// Steps kept of each trajectory.
-    #[arg(long, default_value_t = 1000)]
+    /// Steps kept of each trajectory, 2..=10^6.
+    #[arg(long, default_value_t = 1000, value_parser = ranges::int(2, 1_000_000))]
     pub keep: usize,
     /// Seed of the protocol's random choices (GMM samples).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Bins per dimension of binned D_stsp.
-    #[arg(long, default_value_t = 30)]
+    /// Bins per dimension of binned D_stsp, 2..=1000.
+    #[arg(long, default_value_t = 30, value_parser = ranges::int(2, 1000))]
     pub bins: usize,
     /// Range of the D_stsp bins.
     #[arg(long, value_enum, default_value = "legacy")]
     pub range: RangeArg,
-    /// Gaussian smoothing σ of the power spectra (D_H, PSC).
-    #[arg(long, default_value_t = 20.0)]
+    /// Gaussian smoothing σ of the power spectra (D_H, PSC), in (0, 10000].
+    #[arg(long, default_value_t = 20.0, allow_negative_numbers = true, value_parser = ranges::real(0.0, 10_000.0, true))]
     pub sigma: f64,
-    /// Horizons n of PE(n), comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "1,5,10,20")]
+    /// Horizons n of PE(n), comma-separated, each 1..=100000.
+    #[arg(long, value_delimiter = ',', default_value = "1,5,10,20", value_parser = ranges::int(1, 100_000))]
     pub pe: Vec<usize>,
     /// Skip the data-based Lyapunov estimate (the slowest part on long data).
     #[arg(long)]
@@ -411,7 +452,15 @@ fn rounded(v: &[f64]) -> Vec<f64> {
 /// `plrnn evaluate`.
 pub fn evaluate(a: EvaluateArgs) -> Result<()> {
     let model = load_model(&a.model)?;
-    let test = read_series(&a.test)?;
+    let embedding = load_embedding(&a.model, &model)?;
+    let test = observed(read_series(&a.test)?, embedding.as_ref(), &a.test)?;
+    if let Some(e) = &embedding {
+        eprintln!(
+            "delay-embedded model ({} copies {} steps apart): the test data are embedded the same \
+             way and compared in that space",
+            e.dim, e.lag
+        );
+    }
     let protocol = protocol_from(&a);
     let pb = ProgressBar::new_spinner();
     pb.set_message("evaluating");
@@ -476,6 +525,15 @@ pub fn inspect(a: InspectArgs) -> Result<()> {
         "  mean σ_z, σ_x     {:.4}, {:.4}",
         s.sigma_z_mean, s.sigma_x_mean
     );
+    if let Some(e) = load_embedding(&a.model, &model)? {
+        eprintln!(
+            "  delay embedding   {} channel(s) × {} copies, lag {} (from {})",
+            e.channels,
+            e.dim,
+            e.lag,
+            crate::embed::sidecar_path(&a.model).display()
+        );
+    }
     if s.variant == "clipped-dendritic" && s.max_abs_a < 1.0 {
         eprintln!("  bounded           yes (clipped basis and max |A_ii| < 1)");
     }
@@ -497,15 +555,60 @@ pub struct PlotArgs {
     /// Title line.
     #[arg(long)]
     pub title: Option<String>,
+    /// Steps drawn in the time-series panels, 2..=10^7 (default 1000, from --window's start or
+    /// the first step).
+    #[arg(long, value_parser = ranges::int(2, 10_000_000), conflicts_with = "window")]
+    pub steps: Option<usize>,
+    /// The steps drawn, START:END (time series, projections and delay plot).
+    #[arg(long)]
+    pub window: Option<ranges::Window>,
+    /// Sampling step in seconds, in (0, 10^6]: time axes in seconds instead of steps.
+    #[arg(long, allow_negative_numbers = true, value_parser = ranges::real(0.0, 1e6, true))]
+    pub dt: Option<f64>,
+    /// Lag τ of the delay plot x_t vs x_{t+τ} drawn for 1-D data, in steps, 1..=10^6
+    /// (default: the first minimum of the auto-mutual information).
+    #[arg(long, value_parser = ranges::int(1, 1_000_000))]
+    pub lag: Option<usize>,
 }
 
 /// `plrnn plot`.
 pub fn plot(a: PlotArgs) -> Result<()> {
     let gen = read_series(&a.generated)?;
     let truth = a.true_.as_deref().map(read_series).transpose()?;
+    let len = gen.len().max(truth.as_ref().map_or(0, TimeSeries::len));
+    let defaults = crate::plot::PlotOptions::default();
+    let (start, steps) = match (a.window, a.steps) {
+        (Some(w), _) => {
+            if w.start >= len {
+                return Err(input_err(anyhow::anyhow!(
+                    "--window {}:{}: the data have {len} steps",
+                    w.start,
+                    w.end
+                )));
+            }
+            if w.end > len {
+                eprintln!(
+                    "--window {}:{}: the data end at step {len}; drawing {}:{len}",
+                    w.start, w.end, w.start
+                );
+            }
+            (w.start, w.end.min(len) - w.start)
+        }
+        (None, Some(n)) => (0, n),
+        (None, None) => (0, defaults.time_steps),
+    };
     let opts = crate::plot::PlotOptions {
         title: a.title.clone(),
-        ..Default::default()
+        start,
+        time_steps: steps,
+        projection_steps: if a.window.is_some() {
+            steps
+        } else {
+            defaults.projection_steps.max(steps)
+        },
+        dt: a.dt,
+        delay: a.lag,
+        ..defaults
     };
     crate::plot::plot_trajectories(&a.out, truth.as_ref(), &gen, &opts).map_err(input_err)?;
     eprintln!("wrote {}", a.out.display());

@@ -8,6 +8,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod commands;
+mod ranges;
+mod run_cmd;
 mod train_cmd;
 
 /// Learn generative models of dynamical systems from time series; evaluate them; run them.
@@ -36,6 +38,8 @@ pub enum Command {
     Plot(commands::PlotArgs),
     /// Simulate Lorenz-63, train, evaluate and plot, with built-in defaults.
     Demo(commands::DemoArgs),
+    /// Step a model in real time at a fixed rate, inputs arriving live (stdin, UDP).
+    Run(run_cmd::RunArgs),
 }
 
 /// An error the user can fix by changing the input (exit status 2).
@@ -114,6 +118,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Inspect(a) => commands::inspect(a),
         Command::Plot(a) => commands::plot(a),
         Command::Demo(a) => commands::demo(a),
+        Command::Run(a) => run_cmd::run(a),
     }
 }
 

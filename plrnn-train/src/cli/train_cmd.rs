@@ -1,5 +1,6 @@
 //! `plrnn train` and `plrnn demo`.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -8,18 +9,21 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use plrnn_nostd::{ModelBuf, ValidModel};
 use serde::Serialize;
 
 use super::commands::print_report;
 use super::input_err;
-use crate::bptt::{self, BpttConfig};
-use crate::data::{Dataset, Normalization};
-use crate::metrics::{self, EvalProtocol, EvalReport, GmmOptions};
-use crate::model::DesktopModel;
+use crate::bptt::BpttConfig;
+use crate::data::Dataset;
+use crate::embed::{EmbedRecord, EmbedSpec};
+use crate::fit::{
+    fit, CheckedMethod, CheckedParams, Checkpoint, FitError, FitParams, Fitted, Hooks,
+    Method as FitMethod, Progress, ProgressFn,
+};
+use crate::metrics::{self, EvalProtocol, EvalReport};
 use crate::series::TimeSeries;
 use crate::simulate::{self, SimOptions, System};
-use crate::vi::{self, Checkpoint, Hooks, Progress, TrainConfig, TrainedModel, ValidConfig};
+use crate::vi::TrainConfig;
 
 /// Training methods of `plrnn train`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -53,41 +57,44 @@ pub struct TrainArgs {
     /// Output model file.
     #[arg(long)]
     pub out: PathBuf,
-    /// Latent size M.
+    /// Latent size M, 1..=4096 [default: 20 for vi, 22 for bptt].
     #[arg(long)]
     pub latent_dim: Option<usize>,
-    /// Number of bases P.
+    /// Number of bases P, 1..=4096 (ignored for relu) [default: 20].
     #[arg(long)]
     pub bases: Option<usize>,
-    /// φ variant: relu, dendritic, clipped_dendritic.
-    #[arg(long)]
+    /// φ variant.
+    #[arg(long, value_parser = ["relu", "dendritic", "clipped_dendritic", "clipped-dendritic"])]
     pub variant: Option<String>,
-    /// Encoder: smoothing or mlp.
-    #[arg(long)]
+    /// Encoder (VI only).
+    #[arg(long, value_parser = ["smoothing", "mlp"])]
     pub encoder: Option<String>,
-    /// Epochs.
+    /// Epochs, 1..=10^9 [default: the method's configuration].
     #[arg(long)]
     pub epochs: Option<usize>,
-    /// Wall-clock budget in seconds.
-    #[arg(long)]
+    /// Wall-clock budget in seconds, in (0, 1e8]; training stops after the update that exceeds
+    /// it [default: none].
+    #[arg(long, allow_negative_numbers = true)]
     pub time_budget: Option<f64>,
-    /// Training sequence length.
+    /// Training sequence length, 2..=10^7 (bptt: 1..=10^7).
     #[arg(long)]
     pub seq_len: Option<usize>,
-    /// Sequences per update.
+    /// Sequences per update, 1..=10^6.
     #[arg(long)]
     pub batch: Option<usize>,
-    /// Adam learning rate.
-    #[arg(long)]
+    /// Learning rate, in (0, 10].
+    #[arg(long, allow_negative_numbers = true)]
     pub lr: Option<f64>,
-    /// Seed.
-    #[arg(long)]
+    /// Seed, 0..=2^63−1.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(0..=i64::MAX as u64))]
     pub seed: Option<u64>,
-    /// Worker threads (0 = all cores).
+    /// Worker threads, 0..=1024 (0 = all cores).
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Share of each trial's end held out for the metrics that pick the best model.
-    #[arg(long, default_value_t = 0.1)]
+    /// Share of each trial's end held out for the metrics that pick the best model, in
+    /// [0, 0.9]. A trial whose held-out tail would be shorter than 2000 steps (or leave less than
+    /// one training sequence) is kept whole for training, and that is said.
+    #[arg(long, default_value_t = 0.1, allow_negative_numbers = true, value_parser = super::ranges::real(0.0, 0.9, false))]
     pub holdout: f64,
     /// Checkpoint file (default: the output path with `.ckpt` appended).
     #[arg(long)]
@@ -95,6 +102,13 @@ pub struct TrainArgs {
     /// Continue from this checkpoint.
     #[arg(long)]
     pub resume: Option<PathBuf>,
+    /// Delay embedding of the data before training: `none` (default), `auto` (lag from the
+    /// first minimum of the auto-mutual information, dimension from false nearest neighbours;
+    /// both reported), or `DIM,LAG` (DIM copies LAG steps apart). For scalar and
+    /// low-dimensional recordings. Recorded beside the model (`MODEL.embed.json`), so
+    /// `generate` and `evaluate` answer in the recording's own channels.
+    #[arg(long, default_value = "none")]
+    pub embed: EmbedSpec,
     /// Print the final metrics as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -123,111 +137,292 @@ where
         }
         None => toml::Table::try_from(T::default()).context("config to TOML")?,
     };
-    let mut lines = Vec::new();
-    let q = |s: &str| format!("\"{}\"", s.replace('-', "_"));
-    macro_rules! set {
-        ($field:ident, $val:expr) => {
-            if let Some(v) = $val {
-                lines.push(format!("{} = {}", stringify!($field), v));
-            }
-        };
+    for (field, flag, value) in flag_values(a) {
+        // Each flag alone against the method's configuration, so an error names the flag.
+        let mut alone = toml::Table::new();
+        alone.insert(field.to_owned(), value.clone());
+        if let Err(e) = T::deserialize(toml::Value::Table(alone)) {
+            let e = e.to_string();
+            return Err(input_err(if e.contains("unknown field") {
+                anyhow::anyhow!(
+                    "{flag} does not apply to --method {}",
+                    method_name(a.method)
+                )
+            } else {
+                anyhow::anyhow!("{flag}: {}", e.trim())
+            }));
+        }
+        table.insert(field.to_owned(), value);
     }
-    set!(latent_dim, a.latent_dim);
-    set!(bases, a.bases);
-    set!(variant, a.variant.as_deref().map(q));
-    set!(encoder, a.encoder.as_deref().map(q));
-    set!(epochs, a.epochs);
-    set!(time_budget_secs, a.time_budget.map(|v| format!("{v:?}")));
-    set!(seq_len, a.seq_len);
-    set!(batch_size, a.batch);
-    set!(learning_rate, a.lr.map(|v| format!("{v:?}")));
-    set!(seed, a.seed);
-    set!(threads, a.threads);
-    let over: toml::Table = toml::from_str(&lines.join("\n"))
-        .map_err(|e| input_err(anyhow::anyhow!("command-line option: {e}")))?;
-    table.extend(over);
     toml::from_str(&toml::to_string(&table)?)
         .map_err(|e| input_err(anyhow::anyhow!("command-line option: {e}")))
 }
 
-/// The VI configuration of a `plrnn train` command line, validated.
-fn resolve_config(a: &TrainArgs) -> Result<ValidConfig> {
-    resolve::<TrainConfig>(a)?.validate().map_err(input_err)
+/// The configuration keys set by flags: (key, flag, value).
+fn flag_values(a: &TrainArgs) -> Vec<(&'static str, &'static str, toml::Value)> {
+    let int = |v: Option<usize>| v.map(|v| toml::Value::Integer(v.min(i64::MAX as usize) as i64));
+    let text = |v: &Option<String>| {
+        v.as_deref()
+            .map(|s| toml::Value::String(s.replace('-', "_")))
+    };
+    let candidates = [
+        ("latent_dim", "--latent-dim", int(a.latent_dim)),
+        ("bases", "--bases", int(a.bases)),
+        ("variant", "--variant", text(&a.variant)),
+        ("encoder", "--encoder", text(&a.encoder)),
+        ("epochs", "--epochs", int(a.epochs)),
+        (
+            "time_budget_secs",
+            "--time-budget",
+            a.time_budget.map(toml::Value::Float),
+        ),
+        ("seq_len", "--seq-len", int(a.seq_len)),
+        ("batch_size", "--batch", int(a.batch)),
+        ("learning_rate", "--lr", a.lr.map(toml::Value::Float)),
+        // TOML integers are i64; clap limits --seed to that range.
+        (
+            "seed",
+            "--seed",
+            a.seed
+                .map(|v| toml::Value::Integer(v.min(i64::MAX as u64) as i64)),
+        ),
+        ("threads", "--threads", int(a.threads)),
+    ];
+    candidates
+        .into_iter()
+        .filter_map(|(k, f, v)| v.map(|v| (k, f, v)))
+        .collect()
 }
 
-/// Splits each trial into a training part and a held-out tail.
-fn split_holdout(
-    trials: &[TimeSeries],
-    share: f64,
-    seq_len: usize,
-) -> (Vec<TimeSeries>, Vec<TimeSeries>) {
-    let mut train = Vec::new();
-    let mut held = Vec::new();
-    for t in trials {
-        let h = ((t.len() as f64) * share).round() as usize;
-        // Keep the whole trial for training when the tail would be too short to judge
-        // an attractor by, or the rest too short for one training sequence.
-        if share <= 0.0 || h < 2000 || t.len() - h < seq_len {
-            train.push(t.clone());
-        } else {
-            train.push(t.slice(0, t.len() - h));
-            held.push(t.slice(t.len() - h, t.len()));
+fn method_name(m: Method) -> &'static str {
+    match m {
+        Method::Vi => "vi",
+        Method::Bptt => "bptt",
+    }
+}
+
+/// A configuration error, naming the flag when the value came from one.
+fn config_err(a: &TrainArgs, e: crate::vi::config::ConfigError) -> anyhow::Error {
+    if let crate::vi::config::ConfigError::Invalid { field, .. } = &e {
+        if let Some((_, flag, _)) = flag_values(a).into_iter().find(|(k, _, _)| k == field) {
+            return input_err(anyhow::anyhow!("{flag}: {e}"));
+        }
+        if let Some(p) = &a.config {
+            return input_err(anyhow::anyhow!("{}: {e}", p.display()));
         }
     }
-    (train, held)
+    input_err(e)
 }
 
-/// The light protocol used during training to pick the best model: 20 trajectories (encoder
-/// means at evenly spaced held-out times) of 500 burn-in + 1000 kept steps, binned D_stsp with
-/// 30 bins and the legacy range (GMM with 2000 centres for N ≥ 5), D_H (σ = 20) on one long
-/// trajectory. Score = D_stsp + 4·D_H, so an attractor with the right occupancy but the wrong
-/// rhythm does not win. Lower is better; a diverged model scores +∞.
-fn held_out_protocol() -> EvalProtocol {
-    EvalProtocol {
-        n_trajectories: 20,
-        burn_in: 500,
-        keep: 1000,
-        pe_ns: vec![],
-        rosenstein: None,
-        lyapunov_steps: 1000,
-        lyapunov_transient: 100,
-        gmm: GmmOptions {
-            n_centres: 2000,
-            n_samples: 500,
-            ..GmmOptions::default()
-        },
-        ..EvalProtocol::default()
+/// Checks the output paths before any data is read: `--out` must name a file in an existing
+/// folder (not a folder), and so must `--checkpoint`.
+fn check_outputs(a: &TrainArgs) -> Result<()> {
+    let mut paths = vec![("--out", a.out.clone())];
+    if let Some(c) = &a.checkpoint {
+        paths.push(("--checkpoint", c.clone()));
     }
+    for (flag, p) in paths {
+        if p.is_dir() || p.as_os_str().to_string_lossy().ends_with('/') {
+            return Err(input_err(anyhow::anyhow!(
+                "{flag} {}: is a folder; give a file name",
+                p.display()
+            )));
+        }
+        let parent = p.parent().filter(|d| !d.as_os_str().is_empty());
+        if let Some(d) = parent {
+            if !d.is_dir() {
+                return Err(input_err(anyhow::anyhow!(
+                    "{flag} {}: folder {} does not exist",
+                    p.display(),
+                    d.display()
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
-/// Score of a model on held-out data (lower is better), with the report behind it.
-pub fn held_out_score(model: &TrainedModel, held: &TimeSeries) -> Option<(f64, EvalReport)> {
-    let desk = DesktopModel::new(ValidModel::new(model.to_model_buf()).ok()?);
-    score_of(&desk, held, &model.infer_states(held))
+/// The checked training parameters of a `plrnn train` command line.
+fn fit_params(a: &TrainArgs) -> Result<CheckedParams> {
+    let method = match a.method {
+        Method::Vi => FitMethod::Vi(resolve::<TrainConfig>(a)?),
+        Method::Bptt => FitMethod::Bptt(resolve::<BpttConfig>(a)?),
+    };
+    FitParams {
+        method,
+        holdout: a.holdout,
+    }
+    .check()
+    .map_err(|e| match e {
+        FitError::Config(e) => config_err(a, e),
+        e => input_err(e),
+    })
 }
 
-/// [`held_out_score`] for a model without an encoder (states inferred from the data through B).
-pub fn held_out_score_buf(buf: &ModelBuf, held: &TimeSeries) -> Option<(f64, EvalReport)> {
-    let desk = DesktopModel::new(ValidModel::new(buf.clone()).ok()?);
-    let states = desk.infer_states(held);
-    score_of(&desk, held, &states)
+/// Seconds between two progress lines when stderr is not a terminal.
+const LOG_EVERY_SECS: f64 = 30.0;
+
+/// One progress line for a log (stderr not a terminal).
+fn progress_line(p: &Progress) -> String {
+    let mut s = format!(
+        "epoch {}/{}, {:.0} s elapsed, loss {:.5}",
+        p.epoch, p.epochs, p.elapsed_secs, p.loss
+    );
+    if let Some(h) = &p.held_out {
+        s += &format!(
+            ", held-out score {:.4} (D_stsp {:.3}, D_H {:.3})",
+            h.score, h.d_stsp, h.d_h
+        );
+    }
+    if let Some(b) = p.best {
+        s += &format!(", best {b:.4}");
+    }
+    s
 }
 
-fn score_of(
-    desk: &DesktopModel,
-    held: &TimeSeries,
-    states: &TimeSeries,
-) -> Option<(f64, EvalReport)> {
-    let report = metrics::evaluate(desk, held, states, &held_out_protocol()).ok()?;
-    let score = report.d_stsp + 4.0 * report.d_h;
-    Some((
-        if score.is_finite() {
-            score
+/// The progress report of a training run: a bar on a terminal; otherwise plain lines on
+/// stderr for the first epoch, every held-out measurement, the last planned epoch and at
+/// least every [`LOG_EVERY_SECS`].
+fn progress_reporter(epochs: usize) -> (ProgressFn, ProgressBar) {
+    if !std::io::stderr().is_terminal() {
+        let mut last = f64::NEG_INFINITY;
+        let f: ProgressFn = Box::new(move |p: &Progress| {
+            if p.epoch <= 1
+                || p.evaluated
+                || p.epoch == p.epochs
+                || p.elapsed_secs - last >= LOG_EVERY_SECS
+            {
+                last = p.elapsed_secs;
+                eprintln!("{}", progress_line(p));
+            }
+        });
+        return (f, ProgressBar::hidden());
+    }
+    let pb = ProgressBar::new(epochs as u64);
+    pb.set_style(
+        ProgressStyle::with_template(
+            "epoch {pos}/{len} [{bar:30}] {msg} ({elapsed} elapsed, {eta} left)",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    let bar = pb.clone();
+    let f: ProgressFn = Box::new(move |p: &Progress| {
+        bar.set_position(p.epoch as u64);
+        let mut msg = match p.updates_per_sec {
+            Some(u) => format!("-ELBO {:.4}, {u:.0} upd/s", p.loss),
+            None => format!("loss {:.4e}", p.loss),
+        };
+        if let Some(h) = &p.held_out {
+            msg += &format!(", held-out D_stsp {:.3} D_H {:.3}", h.d_stsp, h.d_h);
+        }
+        bar.set_message(msg);
+    });
+    (f, pb)
+}
+
+/// Runs [`fit`] with Ctrl-C as the stop flag and a progress report on stderr.
+fn run_fit(
+    params: &CheckedParams,
+    data: &Dataset,
+    inputs: &[TimeSeries],
+    checkpoint: &Path,
+    resume: Option<Checkpoint>,
+) -> Result<Fitted> {
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        // A second Ctrl-C would otherwise be ignored while the checkpoint is written; that is
+        // what we want (losing nothing), so no escalation.
+        let _ = ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst));
+    }
+    let (on_progress, pb) = progress_reporter(params.epochs());
+    let mut hooks = Hooks {
+        on_progress: Some(on_progress),
+        stop: Some(stop),
+        checkpoint: Some(checkpoint.to_owned()),
+        resume,
+    };
+    let out = fit(params, data, inputs, &mut hooks);
+    pb.finish_and_clear();
+    out.map_err(|e| {
+        if e.is_input_error() {
+            input_err(e)
         } else {
-            f64::INFINITY
-        },
-        report,
-    ))
+            anyhow::Error::new(e).context("training")
+        }
+    })
+}
+
+/// `plrnn train`.
+pub fn train(a: TrainArgs) -> Result<()> {
+    check_outputs(&a)?;
+    if a.method == Method::Bptt && !a.inputs.is_empty() {
+        return Err(input_err(anyhow::anyhow!(
+            "--inputs needs --method vi: the BPTT trainer has no input matrix C"
+        )));
+    }
+    let params = fit_params(&a)?;
+    let resume = match &a.resume {
+        Some(p) => {
+            let c = Checkpoint::load(p).map_err(input_err)?;
+            if c.method_name() != params.method_name() {
+                return Err(input_err(anyhow::anyhow!(
+                    "--resume {}: written by --method {}, but this run is --method {}",
+                    p.display(),
+                    c.method_name(),
+                    params.method_name()
+                )));
+            }
+            Some(c)
+        }
+        None => None,
+    };
+    let data = Dataset::load(&a.data).map_err(input_err)?;
+    let inputs = load_inputs(&a.inputs, &data)?;
+    let (data, inputs, embedding) = embed_data(a.embed, data, inputs)?;
+    let ckpt_path = a
+        .checkpoint
+        .clone()
+        .unwrap_or_else(|| with_suffix(&a.out, ".ckpt"));
+    let (train_part, held) = params.split(data.trials());
+    let kept_whole = if params.holdout() > 0.0 {
+        data.trials().len() - held.len()
+    } else {
+        0
+    };
+    if kept_whole > 0 {
+        eprintln!(
+            "--holdout {}: {kept_whole} of {} trial(s) kept whole for training (a held-out \
+             tail needs ≥ 2000 steps and must leave one training sequence of {}){}",
+            params.holdout(),
+            data.trials().len(),
+            params.min_trial_len(),
+            if held.is_empty() {
+                "; no held-out data: the final model is kept"
+            } else {
+                ""
+            }
+        );
+    }
+    let (variant, m, p) = match params.method() {
+        CheckedMethod::Vi(c) => (
+            format!("{:?}", c.variant),
+            c.latent_dim,
+            c.effective_bases(),
+        ),
+        CheckedMethod::Bptt(c) => (format!("{:?}", c.variant), c.latent_dim, c.bases),
+    };
+    eprintln!(
+        "training {variant} by {} (M={m}, P={p}) on {} trial(s), {} steps, {} held out; checkpoints -> {}",
+        params.method_name().to_uppercase(),
+        train_part.len(),
+        train_part.iter().map(TimeSeries::len).sum::<usize>(),
+        held.iter().map(TimeSeries::len).sum::<usize>(),
+        ckpt_path.display()
+    );
+    let fitted = run_fit(&params, &data, &inputs, &ckpt_path, resume)?;
+    write_outputs(&a, &fitted, &params.config_toml()?, embedding.as_ref())
 }
 
 /// What `plrnn train` writes next to the model.
@@ -242,194 +437,38 @@ struct TrainSummary<'a> {
     held_out: Option<&'a EvalReport>,
 }
 
-/// Trains on `train_trials` (already z-scored by `norm`), returning the model to export.
-fn run_training(
-    cfg: &ValidConfig,
-    trials: &[TimeSeries],
-    inputs: &[TimeSeries],
-    held: &[TimeSeries],
-    ckpt_path: &Path,
-    resume_from: Option<Checkpoint>,
-    quiet: bool,
-) -> Result<vi::TrainOutcome> {
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        // A second Ctrl-C would otherwise be ignored while the checkpoint is written; that is
-        // what we want (losing nothing), so no escalation.
-        let _ = ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst));
-    }
-    let pb = if quiet {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(cfg.epochs as u64)
-    };
-    pb.set_style(
-        ProgressStyle::with_template(
-            "epoch {pos}/{len} [{bar:30}] {msg} ({elapsed} elapsed, {eta} left)",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
-    );
-    let held_series = held.first().cloned();
-    let pb2 = pb.clone();
-    // The evaluator writes its latest held-out metrics here; the progress bar shows them.
-    let latest = Arc::new(std::sync::Mutex::new(String::new()));
-    let shown = latest.clone();
-    let mut hooks = Hooks {
-        on_progress: Some(Box::new(move |p: &Progress| {
-            pb2.set_position(p.epoch as u64);
-            let held = shown.lock().map(|s| s.clone()).unwrap_or_default();
-            pb2.set_message(format!(
-                "-ELBO {:.4}, {:.0} upd/s{held}",
-                p.loss, p.updates_per_sec
-            ));
-        })),
-        evaluator: held_series.map(|h| {
-            let f: vi::train::EvaluatorFn<'_> = Box::new(move |m: &TrainedModel| {
-                let r = held_out_score(m, &h);
-                if let (Some((_, rep)), Ok(mut s)) = (&r, latest.lock()) {
-                    *s = format!(", held-out D_stsp {:.3} D_H {:.3}", rep.d_stsp, rep.d_h);
-                }
-                r.map(|(score, _)| score)
-            });
-            f
-        }),
-        stop: Some(stop.clone()),
-        checkpoint_path: Some(ckpt_path.to_owned()),
-    };
-    let out = match resume_from {
-        Some(c) => vi::resume(trials, inputs, cfg, c, &mut hooks),
-        None => vi::train_with_inputs(trials, inputs, cfg, &mut hooks),
-    }
-    .context("training")?;
-    pb.finish_and_clear();
-    Ok(out)
-}
-
-/// Exports a trained model with the data statistics attached.
-fn export(model: &TrainedModel, norm: &Normalization) -> Result<DesktopModel> {
-    export_buf(model.to_model_buf(), norm)
-}
-
-/// Attaches the data statistics to a model and validates it.
-fn export_buf(mut buf: ModelBuf, norm: &Normalization) -> Result<DesktopModel> {
-    buf.normalized = true;
-    buf.data_mean = norm.mean.iter().map(|&v| v as f32).collect();
-    buf.data_std = norm.std.iter().map(|&v| v as f32).collect();
-    Ok(DesktopModel::new(
-        ValidModel::new(buf).context("the trained model failed validation")?,
-    ))
-}
-
-/// `plrnn train`.
-pub fn train(a: TrainArgs) -> Result<()> {
-    if a.method == Method::Bptt {
-        return train_bptt(a);
-    }
-    let cfg = resolve_config(&a)?;
-    let data = Dataset::load(&a.data).map_err(input_err)?;
-    data.validate_min_len(cfg.seq_len).map_err(input_err)?;
-    let inputs = load_inputs(&a.inputs, &data)?;
-    let norm = Normalization::fit(&data);
-    let data = data.normalized(&norm).map_err(input_err)?;
-    let (trials, held) = split_holdout(data.trials(), a.holdout, cfg.seq_len);
-    // Lengths are equal trial for trial, so the inputs are cut exactly where the data are.
-    let (inputs, _) = split_holdout(&inputs, a.holdout, cfg.seq_len);
-    let ckpt_path = a
-        .checkpoint
-        .clone()
-        .unwrap_or_else(|| with_suffix(&a.out, ".ckpt"));
-    let resume_from = match &a.resume {
-        Some(p) => Some(Checkpoint::load(p).map_err(input_err)?),
-        None => None,
-    };
-    eprintln!(
-        "training {:?} (M={}, P={}) on {} trial(s), {} steps, {} held out; checkpoints -> {}",
-        cfg.variant,
-        cfg.latent_dim,
-        cfg.effective_bases(),
-        trials.len(),
-        trials.iter().map(TimeSeries::len).sum::<usize>(),
-        held.iter().map(TimeSeries::len).sum::<usize>(),
-        ckpt_path.display()
-    );
-    let t0 = Instant::now();
-    let outcome = run_training(
-        &cfg,
-        &trials,
-        &inputs,
-        &held,
-        &ckpt_path,
-        resume_from,
-        false,
-    )?;
-    let secs = t0.elapsed().as_secs_f64();
-    let (chosen, kept, best_epoch) = match &outcome.best {
-        Some(b) => (&b.model, "best held-out score", Some(b.epoch)),
-        None => (&outcome.model, "final", None),
-    };
-    let report = held
-        .first()
-        .and_then(|h| held_out_score(chosen, h))
-        .map(|(_, r)| r);
-    let model = export(chosen, &norm)?;
-    let run = RunFacts {
-        epochs_done: outcome.epochs_done,
-        updates: outcome.updates,
-        seconds: secs,
-        kept,
-        best_epoch,
-        stopped: outcome.stopped,
-    };
-    write_outputs(
-        &a,
-        &model,
-        &norm,
-        &toml::to_string(cfg.get())?,
-        run,
-        report.as_ref(),
-    )
-}
-
-/// How a training run went, for the summary `plrnn train` writes.
-struct RunFacts {
-    epochs_done: usize,
-    updates: u64,
-    seconds: f64,
-    kept: &'static str,
-    best_epoch: Option<usize>,
-    stopped: bool,
-}
-
-/// Writes what every `plrnn train` writes, atomically: the model file, the resolved config
-/// (`.config.toml`), the data statistics (`.norm.json`) and the run summary with the held-out
-/// metrics (`.metrics.json`); then reports on stderr (and stdout with `--json`).
+/// Writes what every `plrnn train` writes, atomically: the model file, the delay embedding
+/// (`.embed.json`, only for `--embed`), the resolved config (`.config.toml`), the data
+/// statistics (`.norm.json`) and the run summary with the held-out metrics (`.metrics.json`);
+/// then reports on stderr (and stdout with `--json`).
 fn write_outputs(
     a: &TrainArgs,
-    model: &DesktopModel,
-    norm: &Normalization,
+    run: &Fitted,
     resolved_config: &str,
-    run: RunFacts,
-    report: Option<&EvalReport>,
+    embedding: Option<&EmbedRecord>,
 ) -> Result<()> {
-    model.save(&a.out).map_err(input_err)?;
+    run.model.save(&a.out).map_err(input_err)?;
+    match embedding {
+        Some(e) => e.save_beside(&a.out),
+        None => EmbedRecord::remove_beside(&a.out),
+    }
+    .with_context(|| format!("{}: writing the embedding record", a.out.display()))?;
     crate::io::atomic_write(
         &with_suffix(&a.out, ".config.toml"),
         resolved_config.as_bytes(),
     )?;
     crate::io::atomic_write(
         &with_suffix(&a.out, ".norm.json"),
-        serde_json::to_string_pretty(norm)?.as_bytes(),
+        serde_json::to_string_pretty(&run.normalization)?.as_bytes(),
     )?;
     let summary = TrainSummary {
         data: a.data.iter().map(|p| p.display().to_string()).collect(),
         epochs_done: run.epochs_done,
         updates: run.updates,
         seconds: run.seconds,
-        kept: run.kept,
-        best_epoch: run.best_epoch,
-        held_out: report,
+        kept: kept(run),
+        best_epoch: run.best.as_ref().map(|b| b.epoch),
+        held_out: run.held_out.as_ref(),
     };
     crate::io::atomic_write(
         &with_suffix(&a.out, ".metrics.json"),
@@ -445,10 +484,10 @@ fn write_outputs(
         } else {
             ""
         },
-        run.kept,
+        kept(run),
         a.out.display()
     );
-    if let Some(r) = report {
+    if let Some(r) = &run.held_out {
         eprintln!("held-out metrics (light protocol):");
         print_report(r);
     }
@@ -456,6 +495,15 @@ fn write_outputs(
         println!("{}", serde_json::to_string(&summary)?);
     }
     Ok(())
+}
+
+/// Which model a run kept, in words.
+fn kept(run: &Fitted) -> &'static str {
+    if run.best.is_some() {
+        "best held-out score"
+    } else {
+        "final"
+    }
 }
 
 /// Reads `--inputs` and checks them against the data, trial for trial (none: no inputs).
@@ -486,95 +534,54 @@ fn load_inputs(paths: &[PathBuf], data: &Dataset) -> Result<Vec<TimeSeries>> {
     Ok(inputs.into_trials())
 }
 
-/// `plrnn train --method bptt`.
-fn train_bptt(a: TrainArgs) -> Result<()> {
-    if !a.inputs.is_empty() {
-        return Err(input_err(anyhow::anyhow!(
-            "--inputs needs --method vi: the BPTT trainer has no input matrix C"
-        )));
+/// Applies `--embed` to the loaded data and cuts the inputs to match; reports the choice.
+fn embed_data(
+    spec: EmbedSpec,
+    data: Dataset,
+    inputs: Vec<TimeSeries>,
+) -> Result<(Dataset, Vec<TimeSeries>, Option<EmbedRecord>)> {
+    let Some(rec) = crate::embed::resolve(spec, data.trials())
+        .context("--embed")
+        .map_err(input_err)?
+    else {
+        return Ok((data, inputs, None));
+    };
+    let e = rec.embedding;
+    match &rec.choice {
+        Some(c) => eprintln!(
+            "delay embedding (--embed auto): lag {} steps ({}), dimension {} (false nearest \
+             neighbours {}); {} channel(s) -> N = {}",
+            e.lag,
+            c.lag_rule.replace('_', " "),
+            e.dim,
+            c.fnn
+                .iter()
+                .enumerate()
+                .map(|(i, f)| format!("d={}: {:.1} %", i + 1, 100.0 * f))
+                .collect::<Vec<_>>()
+                .join(", "),
+            e.channels,
+            e.width()
+        ),
+        None => eprintln!(
+            "delay embedding: {} copies {} steps apart; {} channel(s) -> N = {}",
+            e.dim,
+            e.lag,
+            e.channels,
+            e.width()
+        ),
     }
-    let cfg = resolve::<BpttConfig>(&a)?.validate().map_err(input_err)?;
-    let resume_from = match &a.resume {
-        Some(p) => Some(bptt::BpttCheckpoint::load(p).map_err(input_err)?),
-        None => None,
-    };
-    let data = Dataset::load(&a.data).map_err(input_err)?;
-    data.validate_min_len(cfg.seq_len + 1).map_err(input_err)?;
-    let norm = Normalization::fit(&data);
-    let data = data.normalized(&norm).map_err(input_err)?;
-    let (trials, held) = split_holdout(data.trials(), a.holdout, cfg.seq_len + 1);
-    let ckpt_path = a
-        .checkpoint
-        .clone()
-        .unwrap_or_else(|| with_suffix(&a.out, ".ckpt"));
-    eprintln!(
-        "training {:?} by BPTT (M={}, P={}) on {} trial(s), {} held out; checkpoints -> {}",
-        cfg.variant,
-        cfg.latent_dim,
-        cfg.bases,
-        trials.len(),
-        held.iter().map(TimeSeries::len).sum::<usize>(),
-        ckpt_path.display()
-    );
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        let _ = ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst));
-    }
-    let pb = ProgressBar::new(cfg.epochs as u64);
-    let mut progress = |epoch: usize, loss: f64| {
-        pb.set_position(epoch as u64);
-        pb.set_message(format!("loss {loss:.4e}"));
-    };
-    let held0 = held.first().cloned();
-    let mut eval = |m: &ModelBuf| {
-        held0
-            .as_ref()
-            .and_then(|h| held_out_score_buf(m, h).map(|r| r.0))
-    };
-    let hooks = bptt::BpttHooks {
-        evaluator: if held.is_empty() {
-            None
-        } else {
-            Some(&mut eval)
-        },
-        progress: Some(&mut progress),
-        stop: Some(&stop),
-        checkpoint: Some(&ckpt_path),
-    };
-    let t0 = Instant::now();
-    let out = match resume_from {
-        Some(c) => bptt::resume(&trials, &cfg, c, hooks),
-        None => bptt::train_with(&trials, &cfg, hooks),
-    }
-    .context("training")?;
-    pb.finish_and_clear();
-    let secs = t0.elapsed().as_secs_f64();
-    let (chosen, kept, best_epoch) = match &out.best {
-        Some(b) => (&b.model, "best held-out score", Some(b.epoch)),
-        None => (&out.model, "final", None),
-    };
-    let report = held
-        .first()
-        .and_then(|h| held_out_score_buf(chosen, h))
-        .map(|(_, r)| r);
-    let model = export_buf(chosen.clone(), &norm)?;
-    let run = RunFacts {
-        epochs_done: out.epochs_done,
-        updates: out.updates as u64,
-        seconds: secs,
-        kept,
-        best_epoch,
-        stopped: out.stopped,
-    };
-    write_outputs(
-        &a,
-        &model,
-        &norm,
-        &toml::to_string(&*cfg)?,
-        run,
-        report.as_ref(),
-    )
+    let sources = data.sources().to_vec();
+    let trials = data
+        .trials()
+        .iter()
+        .map(|t| e.embed(t))
+        .collect::<Result<Vec<_>, _>>()
+        .context("--embed")
+        .map_err(input_err)?;
+    let data = Dataset::from_trials(trials, sources).map_err(input_err)?;
+    let inputs = inputs.iter().map(|s| e.align(s)).collect();
+    Ok((data, inputs, Some(rec)))
 }
 
 /// Options of `plrnn demo`.
@@ -583,22 +590,21 @@ pub struct DemoArgs {
     /// Output folder.
     #[arg(long, default_value = "plrnn-demo")]
     pub out: PathBuf,
-    /// Training time budget in seconds.
-    #[arg(long, default_value_t = 90.0)]
+    /// Training time budget in seconds, in (0, 1e6].
+    #[arg(long, default_value_t = 90.0, allow_negative_numbers = true, value_parser = super::ranges::real(0.0, 1e6, true))]
     pub time_budget: f64,
     /// Seed of simulation and training.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }
 
-/// The demo's training configuration: the trainer's defaults with a time budget.
-pub fn demo_config(time_budget: f64, seed: u64) -> Result<ValidConfig> {
-    let cfg = TrainConfig {
+/// The demo's training parameters: the VI trainer's defaults with a time budget and a seed.
+pub fn demo_params(time_budget: f64, seed: u64) -> FitParams {
+    FitParams::new(FitMethod::Vi(TrainConfig {
         time_budget_secs: Some(time_budget),
         seed,
         ..TrainConfig::default()
-    };
-    Ok(cfg.validate()?)
+    }))
 }
 
 /// `plrnn demo`: simulate Lorenz-63, train, evaluate on a fresh trajectory, plot.
@@ -625,21 +631,30 @@ pub fn demo(a: DemoArgs) -> Result<()> {
         t0.elapsed().as_secs_f64()
     );
     let data = Dataset::from_series(train_raw, "lorenz63 (simulated)")?;
-    let norm = Normalization::fit(&data);
-    let data = data.normalized(&norm)?;
-    let cfg = demo_config(a.time_budget, a.seed)?;
-    let (trials, held) = split_holdout(data.trials(), 0.1, cfg.seq_len);
-    eprintln!(
-        "training for {:.0} s (M={}, P={}, {:?})",
-        a.time_budget,
-        cfg.latent_dim,
-        cfg.effective_bases(),
-        cfg.variant
-    );
+    let params = demo_params(a.time_budget, a.seed).check()?;
+    if let CheckedMethod::Vi(cfg) = params.method() {
+        eprintln!(
+            "training by VI for {} epochs or {:.0} s, whichever ends first (M={}, P={}, {:?})",
+            cfg.epochs,
+            a.time_budget,
+            cfg.latent_dim,
+            cfg.effective_bases(),
+            cfg.variant
+        );
+    }
     let ckpt = a.out.join("model.plrnn.ckpt");
-    let outcome = run_training(&cfg, &trials, &[], &held, &ckpt, None, false)?;
-    let chosen = outcome.best.as_ref().map_or(&outcome.model, |b| &b.model);
-    let model = export(chosen, &norm)?;
+    let fitted = run_fit(&params, &data, &[], &ckpt, None)?;
+    eprintln!(
+        "trained {} epochs in {:.0} s{}",
+        fitted.epochs_done,
+        fitted.seconds,
+        if fitted.epochs_done < params.epochs() {
+            " (the time budget ended it)"
+        } else {
+            ""
+        }
+    );
+    let model = fitted.model;
     let model_path = a.out.join("model.plrnn");
     model.save(&model_path)?;
     let report = super::commands::evaluate_model(&model, &test_raw, &EvalProtocol::default())?;

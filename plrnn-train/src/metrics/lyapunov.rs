@@ -135,7 +135,7 @@ impl Default for RosensteinOptions {
 /// Largest Lyapunov exponent estimated from data, per step (Rosenstein, Collins & De Luca 1993).
 ///
 /// The rows of `series` are taken as the state vectors (for a scalar observation of a
-/// higher-dimensional system, pass a [`delay_embed`]ding). Only points i < T − horizon can be
+/// higher-dimensional system, pass its [`DelayEmbedding`](crate::embed::DelayEmbedding)). Only points i < T − horizon can be
 /// followed for `horizon` steps; among them `n_reference` evenly spaced reference points i each
 /// get their nearest neighbour j (Euclidean, |i − j| > theiler, same index range). Then
 /// y(k) = mean over pairs of ln ‖x_{i+k} − x_{j+k}‖ (pairs at distance 0 at step k are left out
@@ -254,45 +254,6 @@ fn slope(y: &[f64], offset: usize) -> f64 {
     sxy / sxx
 }
 
-/// Delay embedding: row t is (x_t, x_{t+τ}, …, x_{t+(dim−1)τ}), each x with all channels, for
-/// t = 0 .. T − (dim−1)τ − 1. `dim = 1` returns the series unchanged.
-///
-/// Errors: `dim == 0`, `delay == 0` with `dim > 1`, or a series shorter than the embedding
-/// window.
-pub fn delay_embed(
-    series: &TimeSeries,
-    dim: usize,
-    delay: usize,
-) -> Result<TimeSeries, MetricsError> {
-    if dim == 0 || (dim > 1 && delay == 0) {
-        return Err(MetricsError::InvalidParameter {
-            name: "dim/delay",
-            value: format!("{dim}/{delay}"),
-            reason: "need dim ≥ 1 and delay ≥ 1",
-        });
-    }
-    let window = (dim - 1) * delay;
-    if series.len() <= window {
-        return Err(MetricsError::TooShort {
-            what: "series",
-            len: series.len(),
-            min: window + 1,
-        });
-    }
-    let rows = series.len() - window;
-    let mut out = Vec::with_capacity(rows * dim * series.dims());
-    for t in 0..rows {
-        for l in 0..dim {
-            out.extend_from_slice(series.row(t + l * delay));
-        }
-    }
-    TimeSeries::new(out, dim * series.dims()).map_err(|e| MetricsError::DimMismatch {
-        what: "embedded buffer",
-        expected: e.dims,
-        got: e.len,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -370,15 +331,5 @@ mod tests {
         ));
         let short = logistic_series(100);
         assert!(lyapunov_max_from_series(&short, &RosensteinOptions::default()).is_err());
-    }
-
-    #[test]
-    fn delay_embedding_rows() {
-        let s = TimeSeries::new((0..6).map(f64::from).collect(), 1).unwrap();
-        let e = delay_embed(&s, 3, 2).unwrap();
-        assert_eq!(e.dims(), 3);
-        assert_eq!(e.as_slice(), &[0.0, 2.0, 4.0, 1.0, 3.0, 5.0]);
-        assert!(delay_embed(&s, 0, 1).is_err());
-        assert!(delay_embed(&s, 4, 2).is_err());
     }
 }

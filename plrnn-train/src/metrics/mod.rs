@@ -21,9 +21,7 @@ mod report;
 mod spectrum;
 
 pub use dstsp::{d_stsp_binned, d_stsp_gmm, BinRange, GmmOptions};
-pub use lyapunov::{
-    delay_embed, lyapunov_max, lyapunov_max_from_series, FitRange, RosensteinOptions,
-};
+pub use lyapunov::{lyapunov_max, lyapunov_max_from_series, FitRange, RosensteinOptions};
 pub use prediction::{generate, prediction_error};
 pub use report::{evaluate, DstspMethod, EvalProtocol, EvalReport, InitSelection};
 pub use spectrum::{d_h, gaussian_filter1d_reflect, psc};

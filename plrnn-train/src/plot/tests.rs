@@ -98,10 +98,74 @@ fn two_and_one_dimensional_layouts() {
     }
     let one = TimeSeries::new((0..300).map(|k| (k as f64 * 0.1).sin()).collect(), 1).unwrap();
     let panels = layout(1, &opts);
-    assert_eq!(panels.len(), 1);
-    assert_eq!(panels[0].kind, PanelKind::Time(0));
+    assert_eq!(panels.len(), 2);
+    assert_eq!(panels[0].kind, PanelKind::Delay(0));
+    assert_eq!(panels[1].kind, PanelKind::Time(0));
     let img = decode(&render_png(None, &one, &opts).unwrap());
-    assert!(colour_counts(&img, panels[0].rect).1 > 50);
+    for p in &panels {
+        assert!(colour_counts(&img, p.rect).1 > 50, "{p:?}");
+    }
+}
+
+/// A window far into a long 1-D series: the time panel draws only that window (a series that is
+/// zero outside it leaves the orange curve off the zero line), the delay plot draws the same
+/// window, and a window past the end is an empty panel, not a panic.
+#[test]
+fn window_and_seconds_axis() {
+    let n = 60_000;
+    let v: Vec<f64> = (0..n)
+        .map(|k| {
+            if (50_000..52_000).contains(&k) {
+                (k as f64 * 0.05).sin()
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let one = TimeSeries::new(v, 1).unwrap();
+    let base = PlotOptions {
+        width: 600,
+        height: 400,
+        text: false,
+        ..PlotOptions::default()
+    };
+    let windowed = PlotOptions {
+        start: 50_000,
+        time_steps: 2000,
+        projection_steps: 2000,
+        dt: Some(0.001),
+        delay: Some(30),
+        ..base.clone()
+    };
+    let panels = layout(1, &windowed);
+    let img = decode(&render_png(None, &one, &windowed).unwrap());
+    let (x0, y0, x1, y1) = panels[1].rect;
+    // Orange pixels spread over the panel's height (a sine), not one flat line.
+    let rows_with_orange = (y0..y1)
+        .filter(|&y| {
+            (x0..x1).any(|x| {
+                let p = img.get_pixel(x, y).0;
+                p[0] > 200 && p[1] > 100 && p[1] < 200 && p[2] < 120
+            })
+        })
+        .count();
+    assert!(rows_with_orange > 100, "{rows_with_orange}");
+    // The first 1000 steps (the old fixed view) are all zero: a flat line.
+    let img0 = decode(&render_png(None, &one, &base).unwrap());
+    let rows0 = (y0..y1)
+        .filter(|&y| {
+            (x0..x1).any(|x| {
+                let p = img0.get_pixel(x, y).0;
+                p[0] > 200 && p[1] > 100 && p[1] < 200 && p[2] < 120
+            })
+        })
+        .count();
+    assert!(rows0 < 10, "{rows0}");
+    let past = PlotOptions {
+        start: n + 5,
+        ..windowed
+    };
+    assert!(render_png(None, &one, &past).is_ok());
 }
 
 #[test]

@@ -38,6 +38,18 @@ pub enum InitialState {
     Encoder,
 }
 
+/// What the VI trainer minimises.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Objective {
+    /// The negative ELBO (the reference).
+    Elbo,
+    /// The negative ELBO plus the teacher-forcing term of `vi::tf`: the latent model run
+    /// forward from states forced toward the encoder's path, scored against the data
+    /// (`tf_weight`, `tf_alpha`, `tf_interval`).
+    ElboTf,
+}
+
 /// Schedule of the observation weight `a` of the loss over epochs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -115,6 +127,17 @@ pub struct TrainConfig {
     /// σ_z forces a clean latent path early (q's σ_t must stay below σ_z), so the transition is
     /// fitted on states rather than on noise; see BENCHMARKS.md.
     pub freeze_sigma_z_epochs: usize,
+    /// The objective.
+    pub objective: Objective,
+    /// Weight λ of the teacher-forcing term (`elbo_tf`).
+    pub tf_weight: f64,
+    /// Generalised teacher-forcing weight α ∈ [0, 1] of the encoder's path (`elbo_tf`); unset
+    /// (the default): estimated per sequence and update from the model's Jacobians along the
+    /// encoder's path, α = max(0, 1 − e^{−λ₁}) (see `vi::tf`).
+    pub tf_alpha: Option<f64>,
+    /// Sparse teacher forcing (`elbo_tf`): every this many steps the forward run is reset to
+    /// the encoder's mean (0 = off).
+    pub tf_interval: usize,
     /// Call the evaluator every this many epochs (0 = never).
     pub eval_every: usize,
     /// Write a checkpoint every this many epochs (0 = only on stop requests).
@@ -151,6 +174,10 @@ impl Default for TrainConfig {
             sigma_z_init: 1.0,
             encoder_sigma_init: 0.1,
             freeze_sigma_z_epochs: 0,
+            objective: Objective::Elbo,
+            tf_weight: 1.0,
+            tf_alpha: None,
+            tf_interval: 0,
             eval_every: 10,
             checkpoint_every: 10,
             threads: 0,
@@ -246,6 +273,11 @@ pub(crate) fn check(
 
 /// The settings of the training loop that both trainers have, checked one way.
 pub(crate) struct LoopSettings {
+    pub(crate) latent_dim: usize,
+    pub(crate) bases: usize,
+    pub(crate) relu: bool,
+    pub(crate) seq_len: usize,
+    pub(crate) threads: usize,
     pub(crate) epochs: usize,
     pub(crate) time_budget_secs: Option<f64>,
     pub(crate) batch_size: usize,
@@ -255,21 +287,53 @@ pub(crate) struct LoopSettings {
 }
 
 /// Checks [`LoopSettings`], naming the first field out of range.
+/// The upper bounds are far beyond useful settings; they exist so that no value asks for an
+/// absurd amount of memory, threads or time (a model file stores sizes as 16-bit numbers).
 pub(crate) fn check_loop_settings(c: &LoopSettings) -> Result<(), ConfigError> {
-    check(c.epochs >= 1, "epochs", ">= 1", c.epochs)?;
+    check(
+        (1..=4096).contains(&c.latent_dim),
+        "latent_dim",
+        "in 1..=4096",
+        c.latent_dim,
+    )?;
+    check(
+        c.relu || (1..=4096).contains(&c.bases),
+        "bases",
+        "in 1..=4096 for the dendritic variants",
+        c.bases,
+    )?;
+    check(c.bases <= 4096, "bases", "<= 4096", c.bases)?;
+    check(c.seq_len <= 10_000_000, "seq_len", "<= 10000000", c.seq_len)?;
+    check(
+        c.threads <= 1024,
+        "threads",
+        "in 0..=1024 (0 = all cores)",
+        c.threads,
+    )?;
+    check(
+        (1..=1_000_000_000).contains(&c.epochs),
+        "epochs",
+        "in 1..=1000000000",
+        c.epochs,
+    )?;
     if let Some(b) = c.time_budget_secs {
         check(
-            b.is_finite() && b > 0.0,
+            b.is_finite() && b > 0.0 && b <= 1e8,
             "time_budget_secs",
-            "> 0 and finite",
+            "in (0, 1e8] seconds",
             b,
         )?;
     }
-    check(c.batch_size >= 1, "batch_size", ">= 1", c.batch_size)?;
     check(
-        c.learning_rate.is_finite() && c.learning_rate > 0.0,
+        (1..=1_000_000).contains(&c.batch_size),
+        "batch_size",
+        "in 1..=1000000",
+        c.batch_size,
+    )?;
+    check(
+        c.learning_rate.is_finite() && c.learning_rate > 0.0 && c.learning_rate <= 10.0,
         "learning_rate",
-        "> 0",
+        "in (0, 10]",
         c.learning_rate,
     )?;
     check(
@@ -295,17 +359,10 @@ impl TrainConfig {
     /// Checks every field and returns the validated form.
     pub fn validate(&self) -> Result<ValidConfig, ConfigError> {
         let c = self;
-        check(c.latent_dim >= 1, "latent_dim", ">= 1", c.latent_dim)?;
         check(
-            c.variant == Variant::Relu || c.bases >= 1,
-            "bases",
-            ">= 1 for the dendritic variants",
-            c.bases,
-        )?;
-        check(
-            c.encoder != EncoderKind::Mlp || c.encoder_hidden >= 1,
+            c.encoder_hidden <= 4096 && (c.encoder != EncoderKind::Mlp || c.encoder_hidden >= 1),
             "encoder_hidden",
-            ">= 1 for the mlp encoder",
+            "in 1..=4096 for the mlp encoder (<= 4096 always)",
             c.encoder_hidden,
         )?;
         check(
@@ -316,6 +373,11 @@ impl TrainConfig {
         )?;
         check(c.seq_len >= 2, "seq_len", ">= 2", c.seq_len)?;
         check_loop_settings(&LoopSettings {
+            latent_dim: c.latent_dim,
+            bases: c.bases,
+            relu: c.variant == Variant::Relu,
+            seq_len: c.seq_len,
+            threads: c.threads,
             epochs: c.epochs,
             time_budget_secs: c.time_budget_secs,
             batch_size: c.batch_size,
@@ -365,6 +427,15 @@ impl TrainConfig {
             "> 0 and finite",
             c.encoder_sigma_init,
         )?;
+        check(
+            c.tf_weight.is_finite() && c.tf_weight >= 0.0,
+            "tf_weight",
+            ">= 0 and finite",
+            c.tf_weight,
+        )?;
+        if let Some(a) = c.tf_alpha {
+            check((0.0..=1.0).contains(&a), "tf_alpha", "in [0, 1]", a)?;
+        }
         Ok(ValidConfig(c.clone()))
     }
 }
@@ -381,7 +452,56 @@ mod tests {
             ..TrainConfig::default()
         };
         let e = c.validate().unwrap_err().to_string();
-        assert_eq!(e, "learning_rate must be > 0, got -1");
+        assert_eq!(e, "learning_rate must be in (0, 10], got -1");
+        for (c, field) in [
+            (
+                TrainConfig {
+                    threads: 100_000,
+                    ..TrainConfig::default()
+                },
+                "threads",
+            ),
+            (
+                TrainConfig {
+                    latent_dim: 0,
+                    ..TrainConfig::default()
+                },
+                "latent_dim",
+            ),
+            (
+                TrainConfig {
+                    latent_dim: 70_000,
+                    ..TrainConfig::default()
+                },
+                "latent_dim",
+            ),
+            (
+                TrainConfig {
+                    epochs: usize::MAX,
+                    ..TrainConfig::default()
+                },
+                "epochs",
+            ),
+            (
+                TrainConfig {
+                    time_budget_secs: Some(f64::INFINITY),
+                    ..TrainConfig::default()
+                },
+                "time_budget_secs",
+            ),
+            (
+                TrainConfig {
+                    seq_len: 1 << 40,
+                    ..TrainConfig::default()
+                },
+                "seq_len",
+            ),
+        ] {
+            match c.validate() {
+                Err(ConfigError::Invalid { field: f, .. }) => assert_eq!(f, field),
+                other => panic!("{field}: {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -19,11 +19,12 @@ pub mod model;
 pub mod normal;
 pub mod optim;
 pub mod params;
+pub mod tf;
 pub mod train;
 
 pub use checkpoint::{BestModel, Checkpoint};
 pub use config::{
-    Annealing, ConfigError, EncoderKind, InitialState, TrainConfig, ValidConfig, Variant,
+    Annealing, ConfigError, EncoderKind, InitialState, Objective, TrainConfig, ValidConfig, Variant,
 };
 pub use model::{EncoderParams, TrainedModel};
 pub use train::{

@@ -388,7 +388,13 @@ fn toy_trials() -> Vec<TimeSeries> {
 }
 
 fn toy_config(threads: usize) -> ValidConfig {
+    toy_config_with(threads, Objective::Elbo)
+}
+
+fn toy_config_with(threads: usize, objective: Objective) -> ValidConfig {
     TrainConfig {
+        objective,
+        tf_interval: 4,
         latent_dim: 4,
         bases: 3,
         encoder: EncoderKind::Mlp,
@@ -408,6 +414,12 @@ fn toy_config(threads: usize) -> ValidConfig {
 #[test]
 fn same_seed_same_model_on_one_and_two_threads() {
     let data = toy_trials();
+    // The teacher-forcing objective too, and it trains a different model.
+    let a = train(&data, &toy_config_with(1, Objective::ElboTf), &mut NoHooks).unwrap();
+    let b = train(&data, &toy_config_with(2, Objective::ElboTf), &mut NoHooks).unwrap();
+    assert_eq!(a.checkpoint.params, b.checkpoint.params);
+    let elbo_only = train(&data, &toy_config(1), &mut NoHooks).unwrap();
+    assert_ne!(a.checkpoint.params, elbo_only.checkpoint.params);
     let a = train(&data, &toy_config(1), &mut NoHooks).unwrap();
     let b = train(&data, &toy_config(2), &mut NoHooks).unwrap();
     assert_eq!(a.checkpoint.params, b.checkpoint.params);
@@ -458,8 +470,14 @@ fn training_lowers_the_loss() {
 
 #[test]
 fn interrupted_and_resumed_run_equals_uninterrupted_run() {
+    for objective in [Objective::Elbo, Objective::ElboTf] {
+        interrupted_and_resumed_run_equals_uninterrupted_run_for(objective);
+    }
+}
+
+fn interrupted_and_resumed_run_equals_uninterrupted_run_for(objective: Objective) {
     let data = toy_trials();
-    let cfg = toy_config(2);
+    let cfg = toy_config_with(2, objective);
     let mut evals = 0;
     let mut full_hooks = Hooks {
         evaluator: Some(Box::new(|m: &TrainedModel| {
@@ -686,4 +704,115 @@ fn regulariser_gradient_matches_finite_differences() {
     // Only the first ⌊0.67·3⌋ = 2 units are regularised.
     assert_eq!(g[l.a.start + 2], 0.0);
     assert_eq!(g[l.h.start + 2], 0.0);
+}
+
+/// The teacher-forcing term (`vi::tf`): its gradient against central differences in every
+/// parameter, for every variant and encoder, with inputs, for generalised forcing with sparse
+/// resets, a pure free run (α = 0, no resets) and one-step prediction (α = 1).
+#[test]
+fn teacher_forcing_gradient_matches_finite_differences() {
+    use super::tf::{loss_grad as tf_loss_grad, TfSettings, TfWorkspace};
+    let settings = [
+        TfSettings {
+            weight: 0.7,
+            alpha: 0.3,
+            interval: 3,
+        },
+        TfSettings {
+            weight: 1.3,
+            alpha: 0.0,
+            interval: 0,
+        },
+        TfSettings {
+            weight: 1.0,
+            alpha: 1.0,
+            interval: 0,
+        },
+    ];
+    let mut seed = 500;
+    for v in [Variant::Relu, Variant::Dendritic, Variant::ClippedDendritic] {
+        for e in [EncoderKind::Smoothing, EncoderKind::Mlp] {
+            for set in settings {
+                seed += 1;
+                let mut c = case_sized(v, e, InitialState::Encoder, seed, (3, 2, 9));
+                // A tamer start than the ELBO cases' (the free run compounds over 8 steps).
+                let l = c.layout.clone();
+                for x in &mut c.params[l.a.start..l.h.end] {
+                    *x *= 0.5;
+                }
+                let f = |p: &[f64], g: &mut [f64]| {
+                    g.iter_mut().for_each(|g| *g = 0.0);
+                    let seq = SeqRef {
+                        x: &c.x,
+                        s: &c.s,
+                        z0_index: 0,
+                    };
+                    tf_loss_grad(&l, p, seq, set, &mut TfWorkspace::default(), g)
+                };
+                let mut g = vec![0.0; l.len];
+                let loss = f(&c.params, &mut g);
+                assert!(loss > 0.0 && loss.is_finite());
+                let mut scratch = vec![0.0; l.len];
+                let mut nonzero = 0;
+                for (name, range) in l.blocks() {
+                    for idx in range.clone() {
+                        let is_w_diag = l.w.contains(&idx) && {
+                            let q = idx - l.w.start;
+                            q / l.m == q % l.m
+                        };
+                        if is_w_diag {
+                            assert_eq!(g[idx], 0.0);
+                            continue;
+                        }
+                        let step = 1e-6;
+                        let mut pp = c.params.clone();
+                        pp[idx] += step;
+                        let up = f(&pp, &mut scratch);
+                        pp[idx] -= 2.0 * step;
+                        let down = f(&pp, &mut scratch);
+                        let fd = (up - down) / (2.0 * step);
+                        let tol = 1e-6 + 1e-5 * fd.abs().max(g[idx].abs());
+                        assert!(
+                            (fd - g[idx]).abs() <= tol,
+                            "{v:?} {e:?} {set:?}: block {name} index {}: analytic {} fd {fd}",
+                            idx - range.start,
+                            g[idx]
+                        );
+                        nonzero += usize::from(g[idx] != 0.0);
+                    }
+                }
+                // The term reaches the dynamics, C, B and the encoder's mean head.
+                for block in [&l.a, &l.w, &l.h, &l.c, &l.b, &l.enc_wm] {
+                    assert!(g[block.clone()].iter().any(|&x| x != 0.0), "{v:?} {e:?}");
+                }
+                assert!(nonzero > 20);
+            }
+        }
+    }
+}
+
+/// `auto_alpha` on a model whose Jacobian is known: W = 0 makes J = diag(A), so λ₁ = ln max|A_i|
+/// and α = 1 − 1/max|A_i| for an expanding map, 0 for a contracting one.
+#[test]
+fn auto_alpha_from_a_known_jacobian() {
+    use super::tf::{auto_alpha, TfWorkspace};
+    let mut c = case_sized(
+        Variant::Dendritic,
+        EncoderKind::Smoothing,
+        InitialState::Encoder,
+        7,
+        (3, 2, 2000),
+    );
+    let l = c.layout.clone();
+    c.params[l.w.clone()].iter_mut().for_each(|w| *w = 0.0);
+    let seq = SeqRef {
+        x: &c.x,
+        s: &c.s,
+        z0_index: 0,
+    };
+    for (a, want) in [([1.5, -0.5, 0.9], 1.0 - 1.0 / 1.5), ([0.8, -0.7, 0.2], 0.0)] {
+        c.params[l.a.clone()].copy_from_slice(&a);
+        let got = auto_alpha(&l, &c.params, seq, &mut TfWorkspace::default());
+        assert!((got - want).abs() < 1e-3, "A = {a:?}: {got} vs {want}");
+    }
 }

@@ -21,6 +21,7 @@ use super::model::TrainedModel;
 use super::normal::NormalSampler;
 use super::optim::{clip_grad_norm, Adam};
 use super::params::{init_with, Layout};
+use super::tf::{add_term, TfWorkspace};
 use crate::TimeSeries;
 
 /// Why training could not run or had to stop.
@@ -381,7 +382,11 @@ pub fn resume(
         sigma_z_init,
         encoder_sigma_init,
         freeze_sigma_z_epochs,
-        lr_final_ratio
+        lr_final_ratio,
+        objective,
+        tf_weight,
+        tf_alpha,
+        tf_interval
     );
     if let Some((field, checkpoint, current)) = diff {
         return Err(TrainError::CheckpointMismatch {
@@ -417,6 +422,7 @@ pub fn resume(
 
 struct Slot {
     ws: Workspace,
+    tf: TfWorkspace,
     eps: Vec<f64>,
     grad: Vec<f64>,
     loss: f64,
@@ -442,6 +448,7 @@ fn run(
     let mut slots: Vec<Slot> = (0..bs)
         .map(|_| Slot {
             ws: Workspace::default(),
+            tf: TfWorkspace::default(),
             eps: Vec::new(),
             grad: vec![0.0; layout.len],
             loss: 0.0,
@@ -503,6 +510,8 @@ fn run(
                             &mut slot.ws,
                             &mut slot.grad,
                         );
+                        slot.loss +=
+                            add_term(cfg, layout, params, seq, &mut slot.tf, &mut slot.grad);
                     });
             });
             // Fixed-order sum: independent of which thread computed which slot.

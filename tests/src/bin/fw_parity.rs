@@ -2,7 +2,9 @@
 //! scenario.rs`) on the same embedded model through plrnn-nostd and prints exactly what the
 //! firmware prints over semihosting. `firmware-example/ci.sh` diffs the two.
 //!
-//! Usage: `cargo run -p plrnn-tests --bin fw_parity [large|sweep]` (`large`: the M = 50 model of
+//! Usage: `cargo run -p plrnn-tests --bin fw_parity [large|sweep]` (no argument: the model the
+//! firmware embeds by default, selected at build time by `PLRNN_MODEL` and printed in the units
+//! of `PLRNN_UNITS`, see `firmware-example/model_select.rs`; `large`: the M = 50 model of
 //! the firmware's `large-model` feature; `sweep`: the kernel sweep of
 //! `firmware-example/src/sweep.rs`, the host side of the `kernel-sweep` firmware binary, through
 //! plrnn-nostd's portable code).
@@ -33,12 +35,19 @@ fn main() {
     match std::env::args().nth(1).as_deref() {
         Some("large") => {
             let mut model = Box::new(models::large::Model::new_zeroed());
-            replay(&mut model, models::large::NAME, models::large::FILE);
+            let units = scenario::Units::data_if(models::large::DATA_UNITS);
+            replay(&mut model, models::large::NAME, models::large::FILE, units);
         }
         Some("sweep") => sweep::run(&mut Stdout(std::io::stdout().lock())),
         _ => {
-            let mut model = Box::new(models::lorenz63::Model::new_zeroed());
-            replay(&mut model, models::lorenz63::NAME, models::lorenz63::FILE);
+            let mut model = Box::new(models::selected::Model::new_zeroed());
+            let units = scenario::Units::data_if(models::selected::DATA_UNITS);
+            replay(
+                &mut model,
+                models::selected::NAME,
+                models::selected::FILE,
+                units,
+            );
         }
     }
 }
@@ -48,11 +57,12 @@ fn replay<const M: usize, const N: usize, const P: usize, const K: usize>(
     model: &mut plrnn_nostd::Model<M, N, P, K>,
     name: &str,
     file: &[u8],
+    units: scenario::Units,
 ) {
     if let Err(e) = model.decode_into(file) {
         eprintln!("error: cannot load the embedded model: {e}");
         std::process::exit(1);
     }
     let mut out = Stdout(std::io::stdout().lock());
-    scenario::run(model, name, file, &mut out);
+    scenario::run(model, name, file, units, &mut out);
 }

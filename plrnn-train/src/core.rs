@@ -1,0 +1,328 @@
+//! The f64 reference of the latent dynamics that the trainers share: φ, φ′, the step
+//! F(z) = A∘z + W φ(z) + h, its Jacobian-vector product, and the backward pass of one step.
+//! It works on borrowed parameter blocks ([`Dynamics`]), so each trainer keeps its own flat
+//! parameter layout and points this at the blocks (BPTT's [`crate::bptt`] loss and VI's
+//! teacher-forcing term, `vi::tf`, both run on it; the SIMD ELBO kernel is tested against
+//! `vi::model`, which computes the same φ).
+//!
+//! φ by variant (θ_j = row j of θ, M×P):
+//!
+//! ```text
+//! Relu:              φ_j(u) = max(0, u)                              φ′_j = 1[u > 0]
+//! Dendritic:         φ_j(u) = Σ_b α_b max(0, u − θ_jb)               φ′_j = Σ_b α_b 1[u > θ_jb]
+//! ClippedDendritic:  φ_j(u) = Σ_b α_b [max(0, u − θ_jb) − max(0, u)]  φ′_j = Σ_b α_b (1[u > θ_jb] − 1[u > 0])
+//! ```
+
+// Index loops keep the equations readable next to their derivations.
+#![allow(clippy::needless_range_loop)]
+
+use crate::vi::Variant;
+
+/// Read-only view of the dynamics' parameter blocks.
+#[derive(Clone, Copy, Debug)]
+pub struct Dynamics<'a> {
+    /// φ variant.
+    pub variant: Variant,
+    /// Latent dimension M.
+    pub m: usize,
+    /// Bases P (0 for `Relu`).
+    pub p: usize,
+    /// Diagonal A (M).
+    pub a: &'a [f64],
+    /// W, M×M row-major (its diagonal is not used by the trainers: masked in the gradient).
+    pub w: &'a [f64],
+    /// Bias h (M).
+    pub h: &'a [f64],
+    /// α (P).
+    pub alpha: &'a [f64],
+    /// θ, M×P row-major.
+    pub theta: &'a [f64],
+    /// Σ_b α_b (used by the clipped variant).
+    sa: f64,
+}
+
+/// Gradient blocks matching a [`Dynamics`] view; the backward pass adds to them.
+#[derive(Debug)]
+pub struct DynamicsGrad<'a> {
+    /// ∂/∂A (M).
+    pub a: &'a mut [f64],
+    /// ∂/∂W (M×M; the diagonal is left at 0).
+    pub w: &'a mut [f64],
+    /// ∂/∂h (M).
+    pub h: &'a mut [f64],
+    /// ∂/∂α (P).
+    pub alpha: &'a mut [f64],
+    /// ∂/∂θ (M×P).
+    pub theta: &'a mut [f64],
+}
+
+impl<'a> DynamicsGrad<'a> {
+    /// The blocks of one contiguous gradient slice stored as A, W, h, α, θ (M, M², M, P, M·P).
+    pub fn split(g: &'a mut [f64], m: usize, p: usize) -> Self {
+        let (a, rest) = g.split_at_mut(m);
+        let (w, rest) = rest.split_at_mut(m * m);
+        let (h, rest) = rest.split_at_mut(m);
+        let (alpha, theta) = rest.split_at_mut(p);
+        Self {
+            a,
+            w,
+            h,
+            alpha,
+            theta,
+        }
+    }
+}
+
+/// Scratch rows of length M for [`Dynamics::backward`].
+#[derive(Clone, Debug, Default)]
+pub struct StepScratch {
+    phi: Vec<f64>,
+    dphi: Vec<f64>,
+    q: Vec<f64>,
+}
+
+impl<'a> Dynamics<'a> {
+    /// A view of the given blocks (lengths: a, h: M; w: M·M; alpha: P; theta: M·P).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        variant: Variant,
+        m: usize,
+        p: usize,
+        a: &'a [f64],
+        w: &'a [f64],
+        h: &'a [f64],
+        alpha: &'a [f64],
+        theta: &'a [f64],
+    ) -> Self {
+        debug_assert!(a.len() == m && h.len() == m && w.len() == m * m);
+        debug_assert!(alpha.len() == p && theta.len() == m * p);
+        Self {
+            variant,
+            m,
+            p,
+            a,
+            w,
+            h,
+            alpha,
+            theta,
+            sa: alpha.iter().sum(),
+        }
+    }
+
+    /// φ_j(u) and φ′_j(u) of unit `j` (see the module docs).
+    #[inline]
+    pub fn phi_dphi(&self, j: usize, u: f64) -> (f64, f64) {
+        let relu = |x: f64| if x > 0.0 { x } else { 0.0 };
+        let step = |x: f64| if x > 0.0 { 1.0 } else { 0.0 };
+        match self.variant {
+            Variant::Relu => (relu(u), step(u)),
+            Variant::Dendritic | Variant::ClippedDendritic => {
+                let p = self.p;
+                let theta = &self.theta[j * p..(j + 1) * p];
+                let (mut f, mut d) = (0.0, 0.0);
+                for b in 0..p {
+                    f += self.alpha[b] * relu(u - theta[b]);
+                    d += self.alpha[b] * step(u - theta[b]);
+                }
+                if self.variant == Variant::ClippedDendritic {
+                    f -= self.sa * relu(u);
+                    d -= self.sa * step(u);
+                }
+                (f, d)
+            }
+        }
+    }
+
+    /// z_next = A∘z + W φ(z) + h; `phi` (length M) receives φ(z).
+    pub fn step(&self, z: &[f64], phi: &mut [f64], z_next: &mut [f64]) {
+        let m = self.m;
+        for j in 0..m {
+            phi[j] = self.phi_dphi(j, z[j]).0;
+        }
+        for i in 0..m {
+            let row = &self.w[i * m..(i + 1) * m];
+            let wphi: f64 = row.iter().zip(phi.iter()).map(|(w, f)| w * f).sum();
+            z_next[i] = self.a[i] * z[i] + wphi + self.h[i];
+        }
+    }
+
+    /// out = J(u) v with J(u) = ∂F/∂u = diag(A) + W diag(φ′(u)); `dv` (length M) is scratch.
+    pub fn jvp(&self, u: &[f64], v: &[f64], dv: &mut [f64], out: &mut [f64]) {
+        let m = self.m;
+        for j in 0..m {
+            dv[j] = self.phi_dphi(j, u[j]).1 * v[j];
+        }
+        for i in 0..m {
+            let row = &self.w[i * m..(i + 1) * m];
+            let wdv: f64 = row.iter().zip(dv.iter()).map(|(w, d)| w * d).sum();
+            out[i] = self.a[i] * v[i] + wdv;
+        }
+    }
+
+    /// Backward pass of one step y = F(u): given g = ∂L/∂y, adds ∂L/∂(A, W, h, α, θ) to `grad`
+    /// and writes ∂L/∂u (through F only) to `g_prev`.
+    ///
+    /// With q = Wᵀ g:
+    /// ```text
+    /// ∂/∂A_i   += g_i u_i                 ∂/∂h_i += g_i
+    /// ∂/∂W_ij  += g_i φ_j(u)   (i ≠ j; the diagonal is masked)
+    /// ∂/∂α_b   += Σ_j q_j ψ_b(u_j)        ψ_b(v) = relu(v − θ_jb) [− relu(v) clipped]
+    /// ∂/∂θ_jb  += −q_j α_b 1[u_j > θ_jb]
+    /// ∂L/∂u_j   = A_j g_j + q_j φ′_j(u_j)
+    /// ```
+    pub fn backward(
+        &self,
+        u: &[f64],
+        g: &[f64],
+        sc: &mut StepScratch,
+        grad: &mut DynamicsGrad<'_>,
+        g_prev: &mut [f64],
+    ) {
+        let (m, p) = (self.m, self.p);
+        sc.phi.resize(m, 0.0);
+        sc.dphi.resize(m, 0.0);
+        sc.q.clear();
+        sc.q.resize(m, 0.0);
+        for j in 0..m {
+            let (f, d) = self.phi_dphi(j, u[j]);
+            sc.phi[j] = f;
+            sc.dphi[j] = d;
+        }
+        for i in 0..m {
+            let gi = g[i];
+            grad.a[i] += gi * u[i];
+            grad.h[i] += gi;
+            let wrow = &self.w[i * m..(i + 1) * m];
+            let grow = &mut grad.w[i * m..(i + 1) * m];
+            for j in 0..m {
+                grow[j] += gi * sc.phi[j];
+                sc.q[j] += wrow[j] * gi;
+            }
+            grow[i] = 0.0; // zero diagonal of W: masked
+        }
+        if p > 0 {
+            let clipped = self.variant == Variant::ClippedDendritic;
+            for j in 0..m {
+                let qj = sc.q[j];
+                if qj == 0.0 {
+                    continue;
+                }
+                let uj = u[j];
+                let rj = if clipped && uj > 0.0 { uj } else { 0.0 };
+                for b in 0..p {
+                    let th = self.theta[j * p + b];
+                    let r = uj - th;
+                    let on = r > 0.0;
+                    grad.alpha[b] += qj * (if on { r } else { 0.0 } - rj);
+                    if on {
+                        grad.theta[j * p + b] -= qj * self.alpha[b];
+                    }
+                }
+            }
+        }
+        for j in 0..m {
+            g_prev[j] = self.a[j] * g[j] + sc.q[j] * sc.dphi[j];
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(m: usize, p: usize) -> Vec<f64> {
+        // Deterministic, irregular values (no two thresholds equal, no u on a threshold).
+        (0..m + m * m + m + p + m * p)
+            .map(|i| ((i as f64 * 0.618_034).fract() - 0.5) * 1.3)
+            .collect()
+    }
+
+    fn view(v: &[f64], variant: Variant, m: usize, p: usize) -> Dynamics<'_> {
+        let (a, r) = v.split_at(m);
+        let (w, r) = r.split_at(m * m);
+        let (h, r) = r.split_at(m);
+        let (al, th) = r.split_at(p);
+        Dynamics::new(variant, m, p, a, w, h, al, th)
+    }
+
+    /// L = Σ_i c_i F(u)_i: its gradient from `backward` against central differences in every
+    /// parameter and in u, and the Jacobian-vector product against differences of `step`.
+    #[test]
+    fn step_backward_and_jvp_match_finite_differences() {
+        for variant in [Variant::Relu, Variant::Dendritic, Variant::ClippedDendritic] {
+            let (m, p) = (4, if variant == Variant::Relu { 0 } else { 3 });
+            let v = params(m, p);
+            let u = [0.31, -0.72, 0.05, 1.13];
+            let c = [0.7, -1.1, 0.4, 0.9];
+            let loss = |v: &[f64], u: &[f64]| {
+                let d = view(v, variant, m, p);
+                let (mut phi, mut y) = (vec![0.0; m], vec![0.0; m]);
+                d.step(u, &mut phi, &mut y);
+                y.iter().zip(&c).map(|(y, c)| y * c).sum::<f64>()
+            };
+            let mut gv = vec![0.0; v.len()];
+            let mut gu = vec![0.0; m];
+            {
+                let (ga, r) = gv.split_at_mut(m);
+                let (gw, r) = r.split_at_mut(m * m);
+                let (gh, r) = r.split_at_mut(m);
+                let (gal, gth) = r.split_at_mut(p);
+                let mut grad = DynamicsGrad {
+                    a: ga,
+                    w: gw,
+                    h: gh,
+                    alpha: gal,
+                    theta: gth,
+                };
+                view(&v, variant, m, p).backward(
+                    &u,
+                    &c,
+                    &mut StepScratch::default(),
+                    &mut grad,
+                    &mut gu,
+                );
+            }
+            let e = 1e-6;
+            for k in 0..v.len() {
+                let is_diag = k >= m && k < m + m * m && (k - m) / m == (k - m) % m;
+                let (mut hi, mut lo) = (v.clone(), v.clone());
+                hi[k] += e;
+                lo[k] -= e;
+                let fd = if is_diag {
+                    0.0
+                } else {
+                    (loss(&hi, &u) - loss(&lo, &u)) / (2.0 * e)
+                };
+                assert!(
+                    (fd - gv[k]).abs() < 1e-7,
+                    "{variant:?} param {k}: {fd} vs {}",
+                    gv[k]
+                );
+            }
+            let d = view(&v, variant, m, p);
+            for j in 0..m {
+                let (mut hi, mut lo) = (u, u);
+                hi[j] += e;
+                lo[j] -= e;
+                let fd = (loss(&v, &hi) - loss(&v, &lo)) / (2.0 * e);
+                assert!(
+                    (fd - gu[j]).abs() < 1e-7,
+                    "{variant:?} u {j}: {fd} vs {}",
+                    gu[j]
+                );
+                // J e_j: column j of the Jacobian.
+                let mut ej = [0.0; 4];
+                ej[j] = 1.0;
+                let mut col = [0.0; 4];
+                d.jvp(&u, &ej, &mut [0.0; 4], &mut col);
+                let (mut phi, mut yh, mut yl) = (vec![0.0; m], vec![0.0; m], vec![0.0; m]);
+                d.step(&hi, &mut phi, &mut yh);
+                d.step(&lo, &mut phi, &mut yl);
+                for i in 0..m {
+                    let fd = (yh[i] - yl[i]) / (2.0 * e);
+                    assert!((fd - col[i]).abs() < 1e-7, "{variant:?} J[{i}][{j}]");
+                }
+            }
+        }
+    }
+}

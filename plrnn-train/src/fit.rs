@@ -1,0 +1,641 @@
+//! One entry point for training, whichever the method: parameters → [`FitParams::check`] →
+//! [`fit`] → a [`Fitted`] model with the data statistics attached (what a model file holds),
+//! chosen by its held-out score.
+//!
+//! [`fit`] z-scores the data, holds out each trial's tail ([`FitParams::holdout`]), trains by
+//! variational inference ([`crate::vi`]) or by BPTT ([`crate::bptt`]), scores the model on the
+//! held-out tail during training (the light protocol of [`held_out_protocol`]), keeps the best,
+//! and exports it. `plrnn train` and `plrnn demo` are this function plus argument parsing and
+//! printing.
+//!
+//! ```
+//! use plrnn_train::fit::{fit, FitParams, Hooks, Method};
+//! use plrnn_train::simulate::{simulate, SimOptions, System};
+//! use plrnn_train::{data::Dataset, vi::TrainConfig};
+//!
+//! let opts = SimOptions { steps: 3000, dt: 0.01, seed: 1, ..SimOptions::default() };
+//! let data = Dataset::from_series(simulate(&System::lorenz63(), &opts)?, "lorenz63")?;
+//! let cfg = TrainConfig { latent_dim: 4, bases: 2, epochs: 2, threads: 1, ..TrainConfig::default() };
+//! let params = FitParams::new(Method::Vi(cfg)).check()?;
+//! let fitted = fit(&params, &data, &[], &mut Hooks::default())?;
+//! assert_eq!(fitted.epochs_done, 2);
+//! assert_eq!(fitted.model.n(), 3);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Instant;
+
+use plrnn_nostd::{ModelBuf, ValidModel};
+use thiserror::Error;
+
+use crate::bptt::{self, BpttCheckpoint, BpttConfig, BpttError, ValidBpttConfig};
+use crate::data::{DataError, Dataset, Normalization};
+use crate::metrics::{self, EvalProtocol, EvalReport, GmmOptions};
+use crate::model::DesktopModel;
+use crate::vi::{self, ConfigError, TrainConfig, TrainError, TrainedModel, ValidConfig};
+use crate::TimeSeries;
+
+/// A training method with its configuration.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Method {
+    /// Variational inference: encoder and reparameterised ELBO ([`crate::vi`]).
+    Vi(TrainConfig),
+    /// Backpropagation through time with sparse teacher forcing ([`crate::bptt`]).
+    Bptt(BpttConfig),
+}
+
+/// What [`fit`] is asked to do, unchecked. [`FitParams::check`] turns it into [`CheckedParams`],
+/// the only form [`fit`] takes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FitParams {
+    /// The method and its configuration.
+    pub method: Method,
+    /// Share of each trial's end held out for the metrics that pick the best model (0 = none).
+    /// A trial keeps its whole length for training when the tail would be shorter than 2000
+    /// steps (too short to judge an attractor by) or the rest shorter than one sequence.
+    pub holdout: f64,
+}
+
+impl FitParams {
+    /// `method` with the default hold-out share of 0.1.
+    pub fn new(method: Method) -> Self {
+        Self {
+            method,
+            holdout: 0.1,
+        }
+    }
+
+    /// Sets the hold-out share.
+    pub fn holdout(mut self, share: f64) -> Self {
+        self.holdout = share;
+        self
+    }
+
+    /// Validates every setting.
+    pub fn check(&self) -> Result<CheckedParams, FitError> {
+        if !(self.holdout.is_finite() && (0.0..1.0).contains(&self.holdout)) {
+            return Err(FitError::Holdout(self.holdout));
+        }
+        let method = match &self.method {
+            Method::Vi(c) => CheckedMethod::Vi(c.validate()?),
+            Method::Bptt(c) => CheckedMethod::Bptt(c.validate()?),
+        };
+        Ok(CheckedParams {
+            method,
+            holdout: self.holdout,
+        })
+    }
+}
+
+/// A validated method configuration.
+#[derive(Clone, Debug)]
+pub enum CheckedMethod {
+    /// Variational inference.
+    Vi(ValidConfig),
+    /// BPTT.
+    Bptt(ValidBpttConfig),
+}
+
+/// [`FitParams`] that passed [`FitParams::check`].
+#[derive(Clone, Debug)]
+pub struct CheckedParams {
+    method: CheckedMethod,
+    holdout: f64,
+}
+
+impl CheckedParams {
+    /// The validated method configuration.
+    pub fn method(&self) -> &CheckedMethod {
+        &self.method
+    }
+
+    /// The hold-out share.
+    pub fn holdout(&self) -> f64 {
+        self.holdout
+    }
+
+    /// The method's name as the command line spells it (`vi`, `bptt`).
+    pub fn method_name(&self) -> &'static str {
+        match self.method {
+            CheckedMethod::Vi(_) => "vi",
+            CheckedMethod::Bptt(_) => "bptt",
+        }
+    }
+
+    /// The shortest trial that gives one training sequence (VI: T steps; BPTT: T + 1).
+    pub fn min_trial_len(&self) -> usize {
+        match &self.method {
+            CheckedMethod::Vi(c) => c.seq_len,
+            CheckedMethod::Bptt(c) => c.seq_len + 1,
+        }
+    }
+
+    /// Planned epochs.
+    pub fn epochs(&self) -> usize {
+        match &self.method {
+            CheckedMethod::Vi(c) => c.epochs,
+            CheckedMethod::Bptt(c) => c.epochs,
+        }
+    }
+
+    /// The method's configuration as TOML (what `plrnn train` writes beside the model).
+    pub fn config_toml(&self) -> Result<String, toml::ser::Error> {
+        match &self.method {
+            CheckedMethod::Vi(c) => toml::to_string(c.get()),
+            CheckedMethod::Bptt(c) => toml::to_string(c.get()),
+        }
+    }
+
+    /// Splits each trial into a training part and a held-out tail (see [`FitParams::holdout`]).
+    pub fn split(&self, trials: &[TimeSeries]) -> (Vec<TimeSeries>, Vec<TimeSeries>) {
+        split_holdout(trials, self.holdout, self.min_trial_len())
+    }
+}
+
+/// Splits each trial into a training part and a held-out tail of `share` of its length.
+fn split_holdout(
+    trials: &[TimeSeries],
+    share: f64,
+    seq_len: usize,
+) -> (Vec<TimeSeries>, Vec<TimeSeries>) {
+    let mut train = Vec::new();
+    let mut held = Vec::new();
+    for t in trials {
+        let h = (((t.len() as f64) * share).round() as usize).min(t.len());
+        if share <= 0.0 || h < 2000 || t.len() - h < seq_len {
+            train.push(t.clone());
+        } else {
+            train.push(t.slice(0, t.len() - h));
+            held.push(t.slice(t.len() - h, t.len()));
+        }
+    }
+    (train, held)
+}
+
+/// A resumable training state of either method (read by [`Checkpoint::load`]).
+#[derive(Clone, Debug)]
+pub enum Checkpoint {
+    /// A VI run's state.
+    Vi(Box<vi::Checkpoint>),
+    /// A BPTT run's state.
+    Bptt(Box<BpttCheckpoint>),
+}
+
+impl Checkpoint {
+    /// Reads a checkpoint file of either method.
+    pub fn load(path: &Path) -> Result<Self, FitError> {
+        let resume_err = |reason: String| FitError::Resume {
+            path: path.to_owned(),
+            reason,
+        };
+        let value: serde_json::Value = crate::io::read_json(path).map_err(resume_err)?;
+        if value.get("method").and_then(|m| m.as_str()) == Some("bptt") {
+            BpttCheckpoint::load(path)
+                .map(|c| Self::Bptt(Box::new(c)))
+                .map_err(|e| match e {
+                    BpttError::Checkpoint { reason, .. } => resume_err(reason),
+                    e => FitError::Bptt(e),
+                })
+        } else {
+            vi::Checkpoint::load(path)
+                .map(|c| Self::Vi(Box::new(c)))
+                .map_err(|e| match e {
+                    TrainError::Checkpoint { reason, .. } => resume_err(reason),
+                    e => FitError::Vi(e),
+                })
+        }
+    }
+
+    /// The method that wrote it (`vi`, `bptt`).
+    pub fn method_name(&self) -> &'static str {
+        match self {
+            Self::Vi(_) => "vi",
+            Self::Bptt(_) => "bptt",
+        }
+    }
+}
+
+/// The latest held-out measurement.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HeldOut {
+    /// Score D_stsp + 4·D_H (lower is better; +∞ for a diverged model).
+    pub score: f64,
+    /// Its state-space divergence.
+    pub d_stsp: f64,
+    /// Its Hellinger distance of the power spectra.
+    pub d_h: f64,
+}
+
+/// Progress after an epoch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Progress {
+    /// Epochs completed.
+    pub epoch: usize,
+    /// Epochs planned.
+    pub epochs: usize,
+    /// Mean loss of the epoch (VI: negative ELBO per step plus regulariser; BPTT: mean squared
+    /// teacher-forced error).
+    pub loss: f64,
+    /// Parameter updates per second (VI only).
+    pub updates_per_sec: Option<f64>,
+    /// Seconds since training started in this call of [`fit`].
+    pub elapsed_secs: f64,
+    /// The latest held-out measurement, if any yet.
+    pub held_out: Option<HeldOut>,
+    /// True when `held_out` was measured since the previous report.
+    pub evaluated: bool,
+    /// The best held-out score so far (this run's and, on resume, the checkpoint's).
+    pub best: Option<f64>,
+}
+
+/// A progress callback.
+pub type ProgressFn = Box<dyn FnMut(&Progress) + Send>;
+
+/// What [`fit`] reports to and takes from its caller; every field is optional.
+#[derive(Default)]
+pub struct Hooks {
+    /// Called after every epoch.
+    pub on_progress: Option<ProgressFn>,
+    /// Once set (e.g. by a Ctrl-C handler), training checkpoints after the current update
+    /// (if `checkpoint` is set) and returns what it has.
+    pub stop: Option<Arc<AtomicBool>>,
+    /// Where checkpoints go (periodically and when stopped); `None` = no checkpoint files.
+    pub checkpoint: Option<PathBuf>,
+    /// Continue from this state instead of starting anew (taken by [`fit`]). Resumed with the
+    /// same parameters and data, a run ends with the bits of an uninterrupted one (without a
+    /// time budget).
+    pub resume: Option<Checkpoint>,
+}
+
+/// The model kept because of its held-out score.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Best {
+    /// Epochs completed when it was scored.
+    pub epoch: usize,
+    /// Its score (lower is better).
+    pub score: f64,
+}
+
+/// What [`fit`] produced.
+#[derive(Clone, Debug)]
+pub struct Fitted {
+    /// The exported model, data statistics attached (what the model file holds).
+    pub model: DesktopModel,
+    /// The data statistics the training data were z-scored with.
+    pub normalization: Normalization,
+    /// `Some` when the best model by held-out score was kept, `None` when the final one was
+    /// (no held-out data, or no score).
+    pub best: Option<Best>,
+    /// The kept model's held-out metrics (light protocol), if there were held-out data.
+    pub held_out: Option<EvalReport>,
+    /// Epochs completed.
+    pub epochs_done: usize,
+    /// Parameter updates done.
+    pub updates: u64,
+    /// Seconds the training took.
+    pub seconds: f64,
+    /// True when the stop flag ended the run.
+    pub stopped: bool,
+}
+
+/// Why [`fit`] failed. [`FitError::is_input_error`] tells the user's mistakes from the rest.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum FitError {
+    /// The method's configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The hold-out share is not in [0, 1).
+    #[error("holdout {0} is not a share in [0, 1)")]
+    Holdout(f64),
+    /// Inputs were given to a method that has no input matrix.
+    #[error("inputs need the VI method: the BPTT trainer has no input matrix C")]
+    InputsNeedVi,
+    /// The data are unusable (too short, not finite, …).
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// The checkpoint to resume from was written by the other method.
+    #[error("a {found} checkpoint cannot resume a {wanted} run")]
+    ResumeMethod {
+        /// The method that wrote it.
+        found: &'static str,
+        /// The method asked for.
+        wanted: &'static str,
+    },
+    /// The checkpoint to resume from could not be read.
+    #[error("{}: {reason}", path.display())]
+    Resume {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The VI trainer failed.
+    #[error(transparent)]
+    Vi(#[from] TrainError),
+    /// The BPTT trainer failed.
+    #[error(transparent)]
+    Bptt(#[from] BpttError),
+    /// The trained model did not pass the model file's validation.
+    #[error("the trained model failed validation: {0}")]
+    Export(String),
+}
+
+impl FitError {
+    /// True when the error is in what the caller gave (configuration, data, checkpoint to
+    /// resume from) and can be fixed by changing it; false for failures of the run itself
+    /// (divergence, a checkpoint that cannot be written, …).
+    pub fn is_input_error(&self) -> bool {
+        match self {
+            Self::Config(_)
+            | Self::Holdout(_)
+            | Self::InputsNeedVi
+            | Self::Data(_)
+            | Self::ResumeMethod { .. }
+            | Self::Resume { .. } => true,
+            Self::Vi(e) => matches!(
+                e,
+                TrainError::NoData
+                    | TrainError::ChannelMismatch { .. }
+                    | TrainError::InputMismatch { .. }
+                    | TrainError::NonFinite { .. }
+                    | TrainError::TooShort { .. }
+                    | TrainError::CheckpointMismatch { .. }
+            ),
+            Self::Bptt(e) => matches!(
+                e,
+                BpttError::NoData
+                    | BpttError::ChannelMismatch { .. }
+                    | BpttError::NonFinite { .. }
+                    | BpttError::NoChannels
+                    | BpttError::LatentTooSmall { .. }
+                    | BpttError::TooShort { .. }
+                    | BpttError::CheckpointMismatch { .. }
+            ),
+            Self::Export(_) => false,
+        }
+    }
+}
+
+/// The light protocol used during training to pick the best model: 20 trajectories (encoder
+/// means at evenly spaced held-out times) of 500 burn-in + 1000 kept steps, binned D_stsp with
+/// 30 bins and the legacy range (GMM with 2000 centres for N ≥ 5), D_H (σ = 20) on one long
+/// trajectory. Score = D_stsp + 4·D_H, so an attractor with the right occupancy but the wrong
+/// rhythm does not win. Lower is better; a diverged model scores +∞.
+pub fn held_out_protocol() -> EvalProtocol {
+    EvalProtocol {
+        n_trajectories: 20,
+        burn_in: 500,
+        keep: 1000,
+        pe_ns: vec![],
+        rosenstein: None,
+        lyapunov_steps: 1000,
+        lyapunov_transient: 100,
+        gmm: GmmOptions {
+            n_centres: 2000,
+            n_samples: 500,
+            ..GmmOptions::default()
+        },
+        ..EvalProtocol::default()
+    }
+}
+
+/// Held-out score of a VI model (states from its encoder), with the report behind it.
+pub fn held_out_score(model: &TrainedModel, held: &TimeSeries) -> Option<(f64, EvalReport)> {
+    let desk = DesktopModel::new(ValidModel::new(model.to_model_buf()).ok()?);
+    score_of(&desk, held, &model.infer_states(held))
+}
+
+/// Held-out score of a model without an encoder (states inferred from the data through B).
+pub fn held_out_score_buf(buf: &ModelBuf, held: &TimeSeries) -> Option<(f64, EvalReport)> {
+    let desk = DesktopModel::new(ValidModel::new(buf.clone()).ok()?);
+    let states = desk.infer_states(held);
+    score_of(&desk, held, &states)
+}
+
+fn score_of(
+    desk: &DesktopModel,
+    held: &TimeSeries,
+    states: &TimeSeries,
+) -> Option<(f64, EvalReport)> {
+    let report = metrics::evaluate(desk, held, states, &held_out_protocol()).ok()?;
+    let score = report.d_stsp + 4.0 * report.d_h;
+    Some((
+        if score.is_finite() {
+            score
+        } else {
+            f64::INFINITY
+        },
+        report,
+    ))
+}
+
+/// Attaches the data statistics to a model and validates it: the model file's content.
+pub fn export(mut buf: ModelBuf, norm: &Normalization) -> Result<DesktopModel, FitError> {
+    buf.normalized = true;
+    buf.data_mean = norm.mean.iter().map(|&v| v as f32).collect();
+    buf.data_std = norm.std.iter().map(|&v| v as f32).collect();
+    ValidModel::new(buf)
+        .map(DesktopModel::new)
+        .map_err(|e| FitError::Export(e.to_string()))
+}
+
+/// What the progress and evaluator closures share during a run.
+struct Tracker {
+    t0: Instant,
+    epochs: usize,
+    latest: Option<HeldOut>,
+    fresh: bool,
+    best: Option<f64>,
+}
+
+impl Tracker {
+    fn scored(&mut self, r: Option<(f64, EvalReport)>) -> Option<f64> {
+        let (score, rep) = r?;
+        self.latest = Some(HeldOut {
+            score,
+            d_stsp: rep.d_stsp,
+            d_h: rep.d_h,
+        });
+        self.fresh = true;
+        if self.best.is_none_or(|b| score < b) {
+            self.best = Some(score);
+        }
+        Some(score)
+    }
+
+    fn progress(&mut self, epoch: usize, loss: f64, updates_per_sec: Option<f64>) -> Progress {
+        let p = Progress {
+            epoch,
+            epochs: self.epochs,
+            loss,
+            updates_per_sec,
+            elapsed_secs: self.t0.elapsed().as_secs_f64(),
+            held_out: self.latest.clone(),
+            evaluated: self.fresh,
+            best: self.best,
+        };
+        self.fresh = false;
+        p
+    }
+}
+
+/// Trains a model on `data` (raw, in data units; z-scored here) with external `inputs` (one
+/// series per trial, equally long, not z-scored; empty for none; VI only), held-out scoring and
+/// best-model keeping, and exports it with the data statistics.
+pub fn fit(
+    params: &CheckedParams,
+    data: &Dataset,
+    inputs: &[TimeSeries],
+    hooks: &mut Hooks,
+) -> Result<Fitted, FitError> {
+    let resume = hooks.resume.take();
+    if let Some(c) = &resume {
+        if c.method_name() != params.method_name() {
+            return Err(FitError::ResumeMethod {
+                found: c.method_name(),
+                wanted: params.method_name(),
+            });
+        }
+    }
+    if matches!(params.method, CheckedMethod::Bptt(_)) && !inputs.is_empty() {
+        return Err(FitError::InputsNeedVi);
+    }
+    data.validate_min_len(params.min_trial_len())?;
+    let norm = Normalization::fit(data);
+    let data = data.normalized(&norm)?;
+    let (trials, held) = params.split(data.trials());
+    // Lengths are equal trial for trial, so the inputs are cut exactly where the data are.
+    let (inputs, _) = params.split(inputs);
+    let held0 = held.first().cloned();
+    let best0 = match &resume {
+        Some(Checkpoint::Vi(c)) => c.best.as_ref().map(|b| b.score),
+        Some(Checkpoint::Bptt(c)) => c.best.as_ref().map(|b| b.score),
+        None => None,
+    };
+    let tracker = Rc::new(RefCell::new(Tracker {
+        t0: Instant::now(),
+        epochs: params.epochs(),
+        latest: None,
+        fresh: false,
+        best: best0,
+    }));
+    let user_progress = &mut hooks.on_progress;
+    let t0 = Instant::now();
+    let (buf, best, epochs_done, updates, stopped, seconds) = match &params.method {
+        CheckedMethod::Vi(cfg) => {
+            let (tp, te) = (tracker.clone(), tracker.clone());
+            let mut vh = vi::Hooks {
+                on_progress: Some(Box::new(move |p: &vi::Progress| {
+                    let q = tp
+                        .borrow_mut()
+                        .progress(p.epoch, p.loss, Some(p.updates_per_sec));
+                    if let Some(f) = user_progress.as_mut() {
+                        f(&q)
+                    }
+                })),
+                evaluator: held0.map(|h| {
+                    let f: vi::train::EvaluatorFn<'_> = Box::new(move |m: &TrainedModel| {
+                        te.borrow_mut().scored(held_out_score(m, &h))
+                    });
+                    f
+                }),
+                stop: hooks.stop.clone(),
+                checkpoint_path: hooks.checkpoint.clone(),
+            };
+            let out = match resume {
+                Some(Checkpoint::Vi(c)) => vi::resume(&trials, &inputs, cfg, *c, &mut vh),
+                _ => vi::train_with_inputs(&trials, &inputs, cfg, &mut vh),
+            }?;
+            let seconds = t0.elapsed().as_secs_f64();
+            let (chosen, best) = match out.best {
+                Some(b) => (
+                    b.model,
+                    Some(Best {
+                        epoch: b.epoch,
+                        score: b.score,
+                    }),
+                ),
+                None => (out.model, None),
+            };
+            let report = held
+                .first()
+                .and_then(|h| held_out_score(&chosen, h))
+                .map(|(_, r)| r);
+            (
+                (chosen.to_model_buf(), report),
+                best,
+                out.epochs_done,
+                out.updates,
+                out.stopped,
+                seconds,
+            )
+        }
+        CheckedMethod::Bptt(cfg) => {
+            let (tp, te) = (tracker.clone(), tracker.clone());
+            let mut progress = move |epoch: usize, loss: f64| {
+                let q = tp.borrow_mut().progress(epoch, loss, None);
+                if let Some(f) = user_progress.as_mut() {
+                    f(&q)
+                }
+            };
+            let mut eval = |m: &ModelBuf| {
+                let h = held0.as_ref()?;
+                te.borrow_mut().scored(held_out_score_buf(m, h))
+            };
+            let bh = bptt::BpttHooks {
+                evaluator: if held.is_empty() {
+                    None
+                } else {
+                    Some(&mut eval)
+                },
+                progress: Some(&mut progress),
+                stop: hooks.stop.as_deref(),
+                checkpoint: hooks.checkpoint.as_deref(),
+            };
+            let out = match resume {
+                Some(Checkpoint::Bptt(c)) => bptt::resume(&trials, cfg, *c, bh),
+                _ => bptt::train_with(&trials, cfg, bh),
+            }?;
+            let seconds = t0.elapsed().as_secs_f64();
+            let (chosen, best) = match out.best {
+                Some(b) => (
+                    b.model,
+                    Some(Best {
+                        epoch: b.epoch,
+                        score: b.score,
+                    }),
+                ),
+                None => (out.model, None),
+            };
+            let report = held
+                .first()
+                .and_then(|h| held_out_score_buf(&chosen, h))
+                .map(|(_, r)| r);
+            (
+                (chosen, report),
+                best,
+                out.epochs_done,
+                out.updates as u64,
+                out.stopped,
+                seconds,
+            )
+        }
+    };
+    let (buf, held_out) = buf;
+    Ok(Fitted {
+        model: export(buf, &norm)?,
+        normalization: norm,
+        best,
+        held_out,
+        epochs_done,
+        updates,
+        seconds,
+        stopped,
+    })
+}

@@ -1,0 +1,321 @@
+//! The teacher-forcing term of the `elbo_tf` objective: the latent model run forward from
+//! states forced toward the encoder's inferred path, its observations scored against the data.
+//! Added to the negative ELBO (see [`super::elbo`]), it trains the same full model (encoder,
+//! σ_z, σ_x, C s_t, B) so that the deterministic map, run for many steps, reproduces the data —
+//! which the ELBO alone does not ask for (its transition term only scores one step at a time,
+//! so a contracting map with a large σ_z explains the data as noise: the collapse of issue 14).
+//!
+//! # The term (one sequence x_0..x_{T−1}, inputs s, encoder means μ_t)
+//!
+//! The teacher signal is the encoder's mean ẑ_t = μ_t (its σ_t does not enter). With the
+//! forcing weight κ_t = 1 on sparse-forcing steps (t mod τ = 0, when τ > 0) and κ_t = α
+//! otherwise (generalised teacher forcing, Hess et al. 2023):
+//!
+//! ```text
+//! z̃_0 = μ_0
+//! y_t = F(z̃_{t−1}) + C s_t                     t = 1..T−1,  F(z) = A∘z + W φ(z) + h
+//! z̃_t = (1 − κ_t) y_t + κ_t μ_t
+//! L   = λ / ((T−1) N) · Σ_{t=1}^{T−1} ‖x_t − B y_t‖²
+//! ```
+//!
+//! (an MSE, not a likelihood under σ_x: σ_x is left to the ELBO, so this term cannot be lowered
+//! by widening σ_x). y_t is the model's prediction from the forced state before forcing: with
+//! α = 0, τ = 0 it is a free run from μ_0; with α = 1 one-step prediction from the encoder.
+//!
+//! # Gradient (backpropagation through time)
+//!
+//! Let ḡ_t = ∂L/∂z̃_t (ḡ_{T−1} = 0: nothing reads z̃_{T−1}), c = λ/((T−1)N), e_t = x_t − B y_t.
+//! From z̃_t's definition and L's direct dependence on y_t, for t = T−1 down to 1:
+//!
+//! ```text
+//! g_t      = ∂L/∂y_t = (1 − κ_t) ḡ_t − 2c Bᵀ e_t
+//! ∂L/∂μ_t += κ_t ḡ_t
+//! ∂L/∂B   += −2c e_t y_tᵀ
+//! ∂L/∂C   += g_t s_tᵀ
+//! ∂L/∂(A, W, h, α, θ) += step backward of F at z̃_{t−1} with g_t     (crate::core)
+//! ḡ_{t−1}  = J(z̃_{t−1})ᵀ g_t,   J = diag(A) + W diag(φ′)
+//! ```
+//!
+//! and finally ∂L/∂μ_0 += ḡ_0. The encoder's backward pass (`EncView::backward`) carries
+//! ∂L/∂μ into the encoder's parameters (∂L/∂ log σ = 0).
+//!
+//! # The forcing weight from the data
+//!
+//! Generalised teacher forcing keeps gradients bounded when (1 − α) G ≤ 1, G the growth rate of
+//! the Jacobian products along the trajectory (Hess et al. 2023 bound the products by the
+//! geometric mean of their norms). [`auto_alpha`] takes G = e^{λ₁}, λ₁ the largest Lyapunov
+//! exponent of the model's Jacobians along the encoder's path μ (the data-driven trajectory),
+//! estimated by one renormalised tangent vector, and returns α = max(0, 1 − e^{−λ₁}): no forcing
+//! while the model contracts along the data, just enough forcing once it expands. α is treated as
+//! a constant of the update (no gradient flows through its estimate).
+
+use super::config::{Objective, ValidConfig};
+use super::elbo::SeqRef;
+use super::encoder::EncView;
+use super::params::Layout;
+use crate::core::{Dynamics, DynamicsGrad, StepScratch};
+
+/// Settings of one evaluation of the term.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TfSettings {
+    /// Weight λ of the term.
+    pub weight: f64,
+    /// Generalised forcing weight α ∈ [0, 1].
+    pub alpha: f64,
+    /// Sparse forcing interval τ (0 = off).
+    pub interval: usize,
+}
+
+/// Reusable buffers of the term (one per worker thread).
+#[derive(Clone, Debug, Default)]
+pub struct TfWorkspace {
+    mu: Vec<f64>,
+    logsd: Vec<f64>,
+    u: Vec<f64>,
+    act: Vec<f64>,
+    dact: Vec<f64>,
+    dmu: Vec<f64>,
+    zt: Vec<f64>,
+    y: Vec<f64>,
+    e: Vec<f64>,
+    phi: Vec<f64>,
+    g: Vec<f64>,
+    gbar: Vec<f64>,
+    heads: Vec<f64>,
+    zeros: Vec<f64>,
+    step: StepScratch,
+}
+
+/// The dynamics' blocks of a VI parameter vector.
+pub(crate) fn dynamics<'a>(l: &Layout, params: &'a [f64]) -> Dynamics<'a> {
+    Dynamics::new(
+        l.variant,
+        l.m,
+        l.p,
+        &params[l.a.clone()],
+        &params[l.w.clone()],
+        &params[l.h.clone()],
+        &params[l.alpha.clone()],
+        &params[l.theta.clone()],
+    )
+}
+
+/// The encoder means μ (T×M) of `x` into `ws.mu`.
+fn encode(l: &Layout, params: &[f64], x: &[f64], ws: &mut TfWorkspace) {
+    let len = x.len() / l.n;
+    ws.mu.resize(len * l.m, 0.0);
+    ws.logsd.resize(len * l.m, 0.0);
+    ws.u.resize(len * l.n, 0.0);
+    ws.act.resize(len * l.hidden, 0.0);
+    EncView::from_flat(l, params).forward(x, &mut ws.mu, &mut ws.logsd, &mut ws.u, &mut ws.act);
+}
+
+/// The forcing weight α = max(0, 1 − e^{−λ₁}) from the model's largest Lyapunov exponent λ₁
+/// along the encoder's mean path of `seq` (see the module docs).
+pub fn auto_alpha(l: &Layout, params: &[f64], seq: SeqRef<'_>, ws: &mut TfWorkspace) -> f64 {
+    encode(l, params, seq.x, ws);
+    alpha_from_means(l, params, ws)
+}
+
+/// [`auto_alpha`] on the means already in `ws.mu`.
+fn alpha_from_means(l: &Layout, params: &[f64], ws: &mut TfWorkspace) -> f64 {
+    let m = l.m;
+    let len = ws.mu.len() / m;
+    if len < 2 {
+        return 0.0;
+    }
+    let d = dynamics(l, params);
+    let mut v = vec![1.0 / (m as f64).sqrt(); m];
+    let (mut next, mut dv) = (vec![0.0; m], vec![0.0; m]);
+    let mut sum = 0.0;
+    for t in 1..len {
+        d.jvp(&ws.mu[(t - 1) * m..t * m], &v, &mut dv, &mut next);
+        let norm = next.iter().map(|x| x * x).sum::<f64>().sqrt();
+        if !(norm > 0.0 && norm.is_finite()) {
+            // A singular step: the tangent vector is gone, the product contracts.
+            return 0.0;
+        }
+        sum += norm.ln();
+        v.iter_mut().zip(&next).for_each(|(v, x)| *v = x / norm);
+    }
+    let lambda = sum / (len - 1) as f64;
+    (1.0 - (-lambda).exp()).clamp(0.0, 1.0)
+}
+
+/// The term L of one sequence (module docs); its gradient is **added** to `grad` (length
+/// `l.len`). Returns L.
+pub fn loss_grad(
+    l: &Layout,
+    params: &[f64],
+    seq: SeqRef<'_>,
+    set: TfSettings,
+    ws: &mut TfWorkspace,
+    grad: &mut [f64],
+) -> f64 {
+    if set.weight == 0.0 {
+        return 0.0;
+    }
+    encode(l, params, seq.x, ws);
+    loss_grad_encoded(l, params, seq, set, ws, grad)
+}
+
+/// [`loss_grad`] with the encoder's outputs of `seq` already in `ws`.
+fn loss_grad_encoded(
+    l: &Layout,
+    params: &[f64],
+    seq: SeqRef<'_>,
+    set: TfSettings,
+    ws: &mut TfWorkspace,
+    grad: &mut [f64],
+) -> f64 {
+    let (m, n, k) = (l.m, l.n, l.k);
+    let x = seq.x;
+    let len = x.len() / n;
+    if len < 2 || set.weight == 0.0 {
+        return 0.0;
+    }
+    let d = dynamics(l, params);
+    let (b, cm) = (&params[l.b.clone()], &params[l.c.clone()]);
+    let kappa = |t: usize| {
+        if set.interval > 0 && t.is_multiple_of(set.interval) {
+            1.0
+        } else {
+            set.alpha
+        }
+    };
+    let c = set.weight / ((len - 1) * n) as f64;
+    ws.zt.resize(len * m, 0.0);
+    ws.y.resize(len * m, 0.0);
+    ws.e.resize(len * n, 0.0);
+    ws.phi.resize(m, 0.0);
+    ws.zt[..m].copy_from_slice(&ws.mu[..m]);
+    let mut loss = 0.0;
+    for t in 1..len {
+        let (prev, rest) = ws.zt.split_at_mut(t * m);
+        let yt = &mut ws.y[t * m..(t + 1) * m];
+        d.step(&prev[(t - 1) * m..], &mut ws.phi, yt);
+        if k > 0 {
+            let st = &seq.s[t * k..(t + 1) * k];
+            for i in 0..m {
+                yt[i] += (0..k).map(|q| cm[i * k + q] * st[q]).sum::<f64>();
+            }
+        }
+        let kt = kappa(t);
+        let mu_t = &ws.mu[t * m..(t + 1) * m];
+        for i in 0..m {
+            rest[i] = (1.0 - kt) * yt[i] + kt * mu_t[i];
+        }
+        for j in 0..n {
+            let by: f64 = (0..m).map(|i| b[j * m + i] * yt[i]).sum();
+            let e = x[t * n + j] - by;
+            ws.e[t * n + j] = e;
+            loss += e * e;
+        }
+    }
+    loss *= c;
+    if !loss.is_finite() {
+        return loss;
+    }
+
+    // Backward.
+    ws.dmu.clear();
+    ws.dmu.resize(len * m, 0.0);
+    ws.g.resize(m, 0.0);
+    ws.gbar.clear();
+    ws.gbar.resize(m, 0.0);
+    {
+        // Blocks in storage order: A, W, h, α, θ, C, B.
+        let (gdyn, gcb) = grad[l.a.start..l.b.end].split_at_mut(l.c.start - l.a.start);
+        let (gc, gb) = gcb.split_at_mut(m * k);
+        let mut dgrad = DynamicsGrad::split(gdyn, m, l.p);
+        debug_assert!(l.alpha.start == l.h.end && l.theta.start == l.alpha.end);
+        debug_assert!(l.c.start == l.theta.end && l.b.start == l.c.end);
+        for t in (1..len).rev() {
+            let kt = kappa(t);
+            let et = &ws.e[t * n..(t + 1) * n];
+            let yt = &ws.y[t * m..(t + 1) * m];
+            for i in 0..m {
+                ws.g[i] = (1.0 - kt) * ws.gbar[i];
+                ws.dmu[t * m + i] += kt * ws.gbar[i];
+            }
+            for j in 0..n {
+                let ce = -2.0 * c * et[j];
+                for i in 0..m {
+                    ws.g[i] += ce * b[j * m + i];
+                    gb[j * m + i] += ce * yt[i];
+                }
+            }
+            if k > 0 {
+                let st = &seq.s[t * k..(t + 1) * k];
+                for i in 0..m {
+                    for q in 0..k {
+                        gc[i * k + q] += ws.g[i] * st[q];
+                    }
+                }
+            }
+            let u = &ws.zt[(t - 1) * m..t * m];
+            d.backward(u, &ws.g, &mut ws.step, &mut dgrad, &mut ws.gbar);
+        }
+    }
+    for i in 0..m {
+        ws.dmu[i] += ws.gbar[i];
+    }
+
+    // Into the encoder: the heads' sums `EncView::backward` expects (rows of stride M; the
+    // log σ rows are zero since ∂L/∂ log σ = 0).
+    let clamp = |t: isize| t.clamp(0, len as isize - 1) as usize;
+    ws.heads.clear();
+    ws.heads.resize((4 * n + 1) * m, 0.0);
+    for t in 0..len {
+        let dm = &ws.dmu[t * m..(t + 1) * m];
+        let (tp, tn) = (clamp(t as isize - 1), clamp(t as isize + 1));
+        for j in 0..n {
+            let uj = ws.u[t * n + j];
+            let delta = x[tp * n + j] - 2.0 * x[t * n + j] + x[tn * n + j];
+            for i in 0..m {
+                ws.heads[j * m + i] += dm[i] * uj;
+                ws.heads[(2 * n + 1 + j) * m + i] += dm[i] * delta;
+            }
+        }
+    }
+    ws.zeros.clear();
+    ws.zeros.resize(len * m, 0.0);
+    ws.dact.resize(len * l.hidden, 0.0);
+    EncView::from_flat(l, params).backward(
+        l,
+        x,
+        &ws.act,
+        &ws.dmu,
+        &ws.zeros,
+        (&ws.heads, m),
+        &mut ws.dact,
+        grad,
+    );
+    loss
+}
+
+/// The term as configured by `cfg` (nothing for the `elbo` objective): α from `tf_alpha` or,
+/// when that is unset, from [`auto_alpha`]. Adds the gradient to `grad`, returns the loss.
+pub(crate) fn add_term(
+    cfg: &ValidConfig,
+    l: &Layout,
+    params: &[f64],
+    seq: SeqRef<'_>,
+    ws: &mut TfWorkspace,
+    grad: &mut [f64],
+) -> f64 {
+    if cfg.objective != Objective::ElboTf || cfg.tf_weight == 0.0 {
+        return 0.0;
+    }
+    encode(l, params, seq.x, ws);
+    let alpha = match cfg.tf_alpha {
+        Some(a) => a,
+        None => alpha_from_means(l, params, ws),
+    };
+    let set = TfSettings {
+        weight: cfg.tf_weight,
+        alpha,
+        interval: cfg.tf_interval,
+    };
+    loss_grad_encoded(l, params, seq, set, ws, grad)
+}
