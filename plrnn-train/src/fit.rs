@@ -59,15 +59,45 @@ pub struct FitParams {
     /// A trial keeps its whole length for training when the tail would be shorter than 2000
     /// steps (too short to judge an attractor by) or the rest shorter than one sequence.
     pub holdout: f64,
+    /// Independent starts (1..=[`MAX_RESTARTS`]): start i trains with seed `seed + i`, all in
+    /// parallel on the configured threads; the kept model is the best by held-out score among
+    /// the starts that did not collapse (see [`EvalReport::collapsed`]). 1 = one plain run.
+    pub restarts: usize,
+}
+
+/// The most starts [`FitParams::restarts`] allows.
+pub const MAX_RESTARTS: usize = 64;
+
+/// The epoch count that stands for "until the time budget is spent" (see
+/// [`epochs_until_budget`]).
+pub const EPOCHS_UNTIL_BUDGET: usize = 1_000_000_000;
+
+/// Makes a configuration table that sets a time budget but no epoch count train until the
+/// budget is spent: sets `epochs` to [`EPOCHS_UNTIL_BUDGET`]. The learning-rate schedules then
+/// follow the elapsed share of the budget. A table that sets `epochs` is left as it is.
+pub fn epochs_until_budget(table: &mut toml::Table) {
+    if table.contains_key("time_budget_secs") && !table.contains_key("epochs") {
+        table.insert(
+            "epochs".into(),
+            toml::Value::Integer(EPOCHS_UNTIL_BUDGET as i64),
+        );
+    }
 }
 
 impl FitParams {
-    /// `method` with the default hold-out share of 0.1.
+    /// `method` with the default hold-out share of 0.1 and one start.
     pub fn new(method: Method) -> Self {
         Self {
             method,
             holdout: 0.1,
+            restarts: 1,
         }
+    }
+
+    /// Sets the number of independent starts.
+    pub fn restarts(mut self, k: usize) -> Self {
+        self.restarts = k;
+        self
     }
 
     /// Sets the hold-out share.
@@ -81,6 +111,9 @@ impl FitParams {
         if !(self.holdout.is_finite() && (0.0..1.0).contains(&self.holdout)) {
             return Err(FitError::Holdout(self.holdout));
         }
+        if !(1..=MAX_RESTARTS).contains(&self.restarts) {
+            return Err(FitError::Restarts(self.restarts));
+        }
         let method = match &self.method {
             Method::Vi(c) => CheckedMethod::Vi(c.validate()?),
             Method::Bptt(c) => CheckedMethod::Bptt(c.validate()?),
@@ -88,6 +121,7 @@ impl FitParams {
         Ok(CheckedParams {
             method,
             holdout: self.holdout,
+            restarts: self.restarts,
         })
     }
 }
@@ -106,6 +140,7 @@ pub enum CheckedMethod {
 pub struct CheckedParams {
     method: CheckedMethod,
     holdout: f64,
+    restarts: usize,
 }
 
 impl CheckedParams {
@@ -117,6 +152,51 @@ impl CheckedParams {
     /// The hold-out share.
     pub fn holdout(&self) -> f64 {
         self.holdout
+    }
+
+    /// The number of independent starts.
+    pub fn restarts(&self) -> usize {
+        self.restarts
+    }
+
+    /// Start `i` of [`Self::restarts`]: seed `seed + i` and `threads` worker threads.
+    fn start(&self, i: usize, threads: usize) -> Result<CheckedParams, FitError> {
+        let method = match &self.method {
+            CheckedMethod::Vi(c) => CheckedMethod::Vi(
+                TrainConfig {
+                    seed: c.get().seed.wrapping_add(i as u64),
+                    threads,
+                    ..c.get().clone()
+                }
+                .validate()?,
+            ),
+            CheckedMethod::Bptt(c) => CheckedMethod::Bptt(
+                BpttConfig {
+                    seed: c.get().seed.wrapping_add(i as u64),
+                    threads,
+                    ..c.get().clone()
+                }
+                .validate()?,
+            ),
+        };
+        Ok(CheckedParams {
+            method,
+            holdout: self.holdout,
+            restarts: 1,
+        })
+    }
+
+    /// The configured worker threads (0 = all cores), resolved.
+    fn threads(&self) -> usize {
+        let t = match &self.method {
+            CheckedMethod::Vi(c) => c.get().threads,
+            CheckedMethod::Bptt(c) => c.get().threads,
+        };
+        if t == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            t
+        }
     }
 
     /// The method's name as the command line spells it (`vi`, `bptt`).
@@ -132,6 +212,14 @@ impl CheckedParams {
         match &self.method {
             CheckedMethod::Vi(c) => c.seq_len,
             CheckedMethod::Bptt(c) => c.seq_len + 1,
+        }
+    }
+
+    /// The wall-clock budget of each start, if any.
+    pub fn time_budget_secs(&self) -> Option<f64> {
+        match &self.method {
+            CheckedMethod::Vi(c) => c.get().time_budget_secs,
+            CheckedMethod::Bptt(c) => c.get().time_budget_secs,
         }
     }
 
@@ -211,6 +299,14 @@ impl Checkpoint {
         }
     }
 
+    /// The epoch the run continues with (0-based: the epochs completed before it).
+    pub fn epoch(&self) -> usize {
+        match self {
+            Self::Vi(c) => c.epoch,
+            Self::Bptt(c) => c.epoch,
+        }
+    }
+
     /// The method that wrote it (`vi`, `bptt`).
     pub fn method_name(&self) -> &'static str {
         match self {
@@ -251,6 +347,8 @@ pub struct Progress {
     pub evaluated: bool,
     /// The best held-out score so far (this run's and, on resume, the checkpoint's).
     pub best: Option<f64>,
+    /// Which start reports (0-based; see [`FitParams::restarts`]).
+    pub restart: usize,
 }
 
 /// A progress callback.
@@ -301,6 +399,28 @@ pub struct Fitted {
     pub seconds: f64,
     /// True when the stop flag ended the run.
     pub stopped: bool,
+    /// True when the kept model's held-out report shows a collapse ([`EvalReport::collapsed`]):
+    /// every start collapsed. False without held-out data (nothing to judge by).
+    pub collapsed: bool,
+    /// Every start's outcome, in start order (one entry for a single run).
+    pub starts: Vec<StartOutcome>,
+    /// The start whose model was kept.
+    pub chosen: usize,
+}
+
+/// How one start of [`fit`] ended.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StartOutcome {
+    /// Its training seed.
+    pub seed: u64,
+    /// Its kept model's held-out score, if there were held-out data.
+    pub score: Option<f64>,
+    /// Whether its kept model collapsed.
+    pub collapsed: bool,
+    /// Epochs completed.
+    pub epochs_done: usize,
+    /// Seconds it took.
+    pub seconds: f64,
 }
 
 /// Why [`fit`] failed. [`FitError::is_input_error`] tells the user's mistakes from the rest.
@@ -313,6 +433,12 @@ pub enum FitError {
     /// The hold-out share is not in [0, 1).
     #[error("holdout {0} is not a share in [0, 1)")]
     Holdout(f64),
+    /// The number of starts is not in 1..=[`MAX_RESTARTS`].
+    #[error("restarts must be in 1..={MAX_RESTARTS}, got {0}")]
+    Restarts(usize),
+    /// A run of several starts cannot resume from one checkpoint.
+    #[error("resuming needs a single start (restarts = 1); each start of a multi-start run keeps its own checkpoint")]
+    ResumeRestarts,
     /// Inputs were given to a method that has no input matrix.
     #[error("inputs need the VI method: the BPTT trainer has no input matrix C")]
     InputsNeedVi,
@@ -354,6 +480,8 @@ impl FitError {
         match self {
             Self::Config(_)
             | Self::Holdout(_)
+            | Self::Restarts(_)
+            | Self::ResumeRestarts
             | Self::InputsNeedVi
             | Self::Data(_)
             | Self::ResumeMethod { .. }
@@ -424,15 +552,7 @@ fn score_of(
     states: &TimeSeries,
 ) -> Option<(f64, EvalReport)> {
     let report = metrics::evaluate(desk, held, states, &held_out_protocol()).ok()?;
-    let score = report.d_stsp + 4.0 * report.d_h;
-    Some((
-        if score.is_finite() {
-            score
-        } else {
-            f64::INFINITY
-        },
-        report,
-    ))
+    Some((report.score(), report))
 }
 
 /// Attaches the data statistics to a model and validates it: the model file's content.
@@ -445,16 +565,42 @@ pub fn export(mut buf: ModelBuf, norm: &Normalization) -> Result<DesktopModel, F
         .map_err(|e| FitError::Export(e.to_string()))
 }
 
+/// Added to the score a trainer ranks a collapsed model by, so that any model that did not
+/// collapse is kept before any that did; among collapsed models the score still ranks.
+const COLLAPSE_PENALTY: f64 = 1e6;
+
+/// The score the trainers rank snapshots by: the held-out score, plus [`COLLAPSE_PENALTY`] for
+/// a collapsed model.
+fn ranking_score(score: f64, report: &EvalReport) -> f64 {
+    if report.collapsed() {
+        score + COLLAPSE_PENALTY
+    } else {
+        score
+    }
+}
+
+/// A ranking score back to the held-out score it was made from.
+fn unrank(s: f64) -> f64 {
+    if s >= COLLAPSE_PENALTY {
+        s - COLLAPSE_PENALTY
+    } else {
+        s
+    }
+}
+
 /// What the progress and evaluator closures share during a run.
 struct Tracker {
     t0: Instant,
     epochs: usize,
     latest: Option<HeldOut>,
     fresh: bool,
+    /// The best ranking score so far.
     best: Option<f64>,
+    restart: usize,
 }
 
 impl Tracker {
+    /// Records a held-out measurement; returns the score the trainer ranks by.
     fn scored(&mut self, r: Option<(f64, EvalReport)>) -> Option<f64> {
         let (score, rep) = r?;
         self.latest = Some(HeldOut {
@@ -463,10 +609,11 @@ impl Tracker {
             d_h: rep.d_h,
         });
         self.fresh = true;
-        if self.best.is_none_or(|b| score < b) {
-            self.best = Some(score);
+        let rank = ranking_score(score, &rep);
+        if self.best.is_none_or(|b| rank < b) {
+            self.best = Some(rank);
         }
-        Some(score)
+        Some(rank)
     }
 
     fn progress(&mut self, epoch: usize, loss: f64, updates_per_sec: Option<f64>) -> Progress {
@@ -478,7 +625,8 @@ impl Tracker {
             elapsed_secs: self.t0.elapsed().as_secs_f64(),
             held_out: self.latest.clone(),
             evaluated: self.fresh,
-            best: self.best,
+            best: self.best.map(unrank),
+            restart: self.restart,
         };
         self.fresh = false;
         p
@@ -488,11 +636,104 @@ impl Tracker {
 /// Trains a model on `data` (raw, in data units; z-scored here) with external `inputs` (one
 /// series per trial, equally long, not z-scored; empty for none; VI only), held-out scoring and
 /// best-model keeping, and exports it with the data statistics.
+///
+/// With several starts ([`FitParams::restarts`]) they run in parallel, the configured threads
+/// shared among them (each start's result does not depend on its thread count, so neither does
+/// the choice); start i checkpoints to the checkpoint path with `.i` appended; progress reports
+/// carry the start's index.
 pub fn fit(
     params: &CheckedParams,
     data: &Dataset,
     inputs: &[TimeSeries],
     hooks: &mut Hooks,
+) -> Result<Fitted, FitError> {
+    let k = params.restarts;
+    if k == 1 {
+        return fit_start(params, data, inputs, hooks, 0);
+    }
+    if hooks.resume.is_some() {
+        return Err(FitError::ResumeRestarts);
+    }
+    let threads = params.threads();
+    let workers = k.min(threads).max(1);
+    let per_start = (threads / workers).max(1);
+    let starts = (0..k)
+        .map(|i| params.start(i, per_start))
+        .collect::<Result<Vec<_>, _>>()?;
+    let user = hooks
+        .on_progress
+        .take()
+        .map(|f| Arc::new(std::sync::Mutex::new(f)));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<std::sync::Mutex<Option<Result<Fitted, FitError>>>> =
+        (0..k).map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|sc| {
+        for _ in 0..workers {
+            sc.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(p) = starts.get(i) else { break };
+                let mut h = Hooks {
+                    on_progress: user.clone().map(|u| {
+                        let f: ProgressFn = Box::new(move |q: &Progress| {
+                            let mut f = u.lock().unwrap_or_else(|e| e.into_inner());
+                            (*f)(q)
+                        });
+                        f
+                    }),
+                    stop: hooks.stop.clone(),
+                    checkpoint: hooks.checkpoint.as_ref().map(|c| {
+                        let mut c = c.clone().into_os_string();
+                        c.push(format!(".{i}"));
+                        PathBuf::from(c)
+                    }),
+                    resume: None,
+                };
+                let r = fit_start(p, data, inputs, &mut h, i);
+                *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+            });
+        }
+    });
+    if let Some(u) = user {
+        if let Ok(m) = Arc::try_unwrap(u) {
+            hooks.on_progress = Some(m.into_inner().unwrap_or_else(|e| e.into_inner()));
+        }
+    }
+    let mut fitted = Vec::with_capacity(k);
+    for r in results {
+        match r.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            Some(r) => fitted.push(r?),
+            None => unreachable!("every start index below k is taken by a worker"),
+        }
+    }
+    let starts: Vec<StartOutcome> = fitted.iter().flat_map(|f| f.starts.clone()).collect();
+    let chosen = choose_start(&starts);
+    let mut out = fitted.swap_remove(chosen);
+    out.starts = starts;
+    out.chosen = chosen;
+    out.stopped |= fitted.iter().any(|f| f.stopped);
+    Ok(out)
+}
+
+/// The start to keep: not collapsed before collapsed, then the lower held-out score (none
+/// counts as +∞), then the lower index.
+fn choose_start(starts: &[StartOutcome]) -> usize {
+    let key = |s: &StartOutcome| (s.collapsed, s.score.unwrap_or(f64::INFINITY));
+    (0..starts.len())
+        .min_by(|&a, &b| {
+            let (ca, sa) = key(&starts[a]);
+            let (cb, sb) = key(&starts[b]);
+            ca.cmp(&cb).then(sa.total_cmp(&sb))
+        })
+        .unwrap_or(0)
+}
+
+/// One start of [`fit`].
+fn fit_start(
+    params: &CheckedParams,
+    data: &Dataset,
+    inputs: &[TimeSeries],
+    hooks: &mut Hooks,
+    restart: usize,
 ) -> Result<Fitted, FitError> {
     let resume = hooks.resume.take();
     if let Some(c) = &resume {
@@ -524,6 +765,7 @@ pub fn fit(
         latest: None,
         fresh: false,
         best: best0,
+        restart,
     }));
     let user_progress = &mut hooks.on_progress;
     let t0 = Instant::now();
@@ -628,9 +870,30 @@ pub fn fit(
         }
     };
     let (buf, held_out) = buf;
+    let collapsed = held_out.as_ref().is_some_and(EvalReport::collapsed);
+    let seed = match &params.method {
+        CheckedMethod::Vi(c) => c.get().seed,
+        CheckedMethod::Bptt(c) => c.get().seed,
+    };
+    let best = best.map(|b| Best {
+        score: unrank(b.score),
+        ..b
+    });
     Ok(Fitted {
         model: export(buf, &norm)?,
         normalization: norm,
+        starts: vec![StartOutcome {
+            seed,
+            score: best
+                .as_ref()
+                .map(|b| b.score)
+                .or(held_out.as_ref().map(EvalReport::score)),
+            collapsed,
+            epochs_done,
+            seconds,
+        }],
+        chosen: 0,
+        collapsed,
         best,
         held_out,
         epochs_done,
@@ -639,3 +902,6 @@ pub fn fit(
         stopped,
     })
 }
+
+#[cfg(test)]
+mod tests;

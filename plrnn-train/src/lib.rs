@@ -16,5 +16,6 @@ pub mod plot;
 pub mod realtime;
 pub mod series;
 pub mod simulate;
+pub mod sweep;
 pub mod vi;
 pub use series::TimeSeries;

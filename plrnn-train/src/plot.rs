@@ -237,6 +237,112 @@ pub fn plot_trajectories(
     })
 }
 
+/// Renders the metric spread of a sweep into PNG bytes: two panels (D_stsp, D_H), one column
+/// per data set (in first-seen order), one point per run, methods side by side in
+/// [`TRUE_COLOR`] (the first method) and [`GENERATED_COLOR`] (the others). `points` are
+/// (data set, method, D_stsp, D_H); non-finite values are left out.
+pub fn render_spread_png(points: &[(String, String, f64, f64)]) -> Result<Vec<u8>, PlotError> {
+    if points.is_empty() {
+        return Err(PlotError::Empty { which: "generated" });
+    }
+    let mut names: Vec<&str> = Vec::new();
+    let mut methods: Vec<&str> = Vec::new();
+    for (d, m, _, _) in points {
+        if !names.contains(&d.as_str()) {
+            names.push(d);
+        }
+        if !methods.contains(&m.as_str()) {
+            methods.push(m);
+        }
+    }
+    let (w, h) = (160 + 90 * names.len() as u32, 760u32);
+    let w = w.clamp(MIN_SIZE, MAX_SIZE);
+    let text = font_ready();
+    let mut buf = vec![0u8; w as usize * h as usize * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
+        let draw = || -> DrawResult<()> {
+            root.fill(&BACKGROUND)?;
+            let panels = root.split_evenly((2, 1));
+            for (k, area) in panels.iter().enumerate() {
+                let vals: Vec<(f64, f64, usize)> = points
+                    .iter()
+                    .filter_map(|(d, m, ds, dh)| {
+                        let v = if k == 0 { *ds } else { *dh };
+                        let x = names.iter().position(|n| n == d)? as f64;
+                        let mi = methods.iter().position(|n| n == m)?;
+                        let off = if methods.len() > 1 {
+                            0.3 * (mi as f64 / (methods.len() - 1) as f64 - 0.5)
+                        } else {
+                            0.0
+                        };
+                        v.is_finite().then_some((x + off, v, mi))
+                    })
+                    .collect();
+                let top = vals.iter().map(|p| p.1).fold(0.0f64, f64::max);
+                let top = if top > 0.0 { top * 1.1 } else { 1.0 };
+                let caption = if k == 0 { "D_stsp" } else { "D_H" };
+                let mut b = ChartBuilder::on(area);
+                b.margin(10).x_label_area_size(if text { 60 } else { 0 });
+                b.y_label_area_size(if text { 60 } else { 0 });
+                if text {
+                    b.caption(caption, ("sans-serif", 18));
+                }
+                let mut chart =
+                    b.build_cartesian_2d(-0.5f64..names.len() as f64 - 0.5, 0.0f64..top)?;
+                if text {
+                    chart
+                        .configure_mesh()
+                        .disable_x_mesh()
+                        .x_labels(names.len() + 1)
+                        .x_label_formatter(&|x| {
+                            let i = x.round();
+                            if (x - i).abs() < 1e-6 && i >= 0.0 {
+                                names
+                                    .get(i as usize)
+                                    .map(|s| s.to_string())
+                                    .unwrap_or_default()
+                            } else {
+                                String::new()
+                            }
+                        })
+                        .draw()?;
+                }
+                for (mi, m) in methods.iter().enumerate() {
+                    let color = if mi == 0 { TRUE_COLOR } else { GENERATED_COLOR };
+                    let s = chart.draw_series(
+                        vals.iter()
+                            .filter(|p| p.2 == mi)
+                            .map(|p| Circle::new((p.0, p.1), 4, color.filled())),
+                    )?;
+                    if text && k == 0 {
+                        s.label(*m)
+                            .legend(move |(x, y)| Circle::new((x, y), 4, color.filled()));
+                    }
+                }
+                if text && k == 0 {
+                    chart
+                        .configure_series_labels()
+                        .background_style(WHITE.mix(0.8))
+                        .border_style(BLACK)
+                        .draw()?;
+                }
+            }
+            Ok(())
+        };
+        draw().map_err(|e| PlotError::Draw(e.to_string()))?;
+        root.present().map_err(|e| PlotError::Draw(e.to_string()))?;
+    }
+    let mut png = Vec::new();
+    {
+        use image::ImageEncoder;
+        image::codecs::png::PngEncoder::new(&mut png)
+            .write_image(&buf, w, h, image::ColorType::Rgb8)
+            .map_err(|e| PlotError::Encode(e.to_string()))?;
+    }
+    Ok(png)
+}
+
 /// Renders into a row-major RGB8 buffer of `width × height` pixels.
 pub(crate) fn render_rgb(
     true_: Option<&TimeSeries>,

@@ -660,3 +660,117 @@ fn training_logs_progress_lines_when_stderr_is_not_a_terminal() {
         "{err}"
     );
 }
+
+/// A run that collapses (one epoch of a tiny model) is said on stderr and in the metrics file;
+/// with `--require-ok` it exits 1 after writing the files. `--restarts` trains several starts
+/// and says which was kept; out-of-range starts are refused by name.
+#[test]
+fn collapse_is_reported_and_require_ok_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d.npy");
+    let out = plrnn(&["simulate", "lorenz63", "--steps", "6000", "--out", p(&data)]);
+    assert!(out.status.success());
+    let model = dir.path().join("m.plrnn");
+    let base = [
+        "train",
+        "--data",
+        p(&data),
+        "--latent-dim",
+        "6",
+        "--bases",
+        "4",
+        "--seq-len",
+        "100",
+        "--threads",
+        "1",
+        "--holdout",
+        "0.35",
+        "--out",
+        p(&model),
+    ];
+    let mut args = base.to_vec();
+    args.extend(["--epochs", "1"]);
+    let warn = plrnn(&args);
+    let err = String::from_utf8_lossy(&warn.stderr);
+    assert!(warn.status.success(), "{err}");
+    assert!(err.contains("warning: the kept model collapsed"), "{err}");
+    let metrics = dir.path().join("m.plrnn.metrics.json");
+    let j: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&metrics).unwrap()).unwrap();
+    assert_eq!(j["collapsed"], true);
+
+    std::fs::remove_file(&model).unwrap();
+    args.push("--require-ok");
+    let fail = plrnn(&args);
+    let err = String::from_utf8_lossy(&fail.stderr);
+    assert_eq!(fail.status.code(), Some(1), "{err}");
+    assert!(err.contains("--require-ok"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(model.is_file(), "the model must be written before exiting");
+
+    let mut args = base.to_vec();
+    args.extend(["--epochs", "3", "--restarts", "2", "--json"]);
+    let two = plrnn(&args);
+    let err = String::from_utf8_lossy(&two.stderr);
+    assert!(two.status.success(), "{err}");
+    assert!(
+        err.contains("start 0 (seed 0)") && err.contains("start 1 (seed 1)"),
+        "{err}"
+    );
+    assert_eq!(err.matches("<- kept").count(), 1, "{err}");
+    let j: serde_json::Value = serde_json::from_slice(&two.stdout).unwrap();
+    assert_eq!(j["starts"].as_array().unwrap().len(), 2);
+
+    let mut args = base.to_vec();
+    args.extend(["--restarts", "0"]);
+    assert_input_error(&plrnn(&args), &["--restarts", "0"]);
+}
+
+/// `--time-budget` without `--epochs` trains until the budget: the resolved configuration says
+/// so; an explicit epoch count (flag or config file) is kept.
+#[test]
+fn time_budget_without_epochs_means_until_the_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d.npy");
+    let out = plrnn(&["simulate", "lorenz63", "--steps", "1500", "--out", p(&data)]);
+    assert!(out.status.success());
+    let model = dir.path().join("m.plrnn");
+    let cfg_file = dir.path().join("c.toml");
+    std::fs::write(
+        &cfg_file,
+        "epochs = 2\nlatent_dim = 4\nbases = 2\nseq_len = 100\n",
+    )
+    .unwrap();
+    let resolved = |extra: &[&str]| -> toml::Table {
+        let mut args = vec![
+            "train",
+            "--data",
+            p(&data),
+            "--latent-dim",
+            "4",
+            "--bases",
+            "2",
+            "--seq-len",
+            "100",
+            "--holdout",
+            "0",
+            "--out",
+            p(&model),
+        ];
+        args.extend(extra);
+        let o = plrnn(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        std::fs::read_to_string(dir.path().join("m.plrnn.config.toml"))
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let t = resolved(&["--time-budget", "0.5"]);
+    assert_eq!(t["epochs"].as_integer(), Some(1_000_000_000));
+    let t = resolved(&["--time-budget", "0.5", "--epochs", "2"]);
+    assert_eq!(t["epochs"].as_integer(), Some(2));
+    let t = resolved(&["--time-budget", "0.5", "--config", p(&cfg_file)]);
+    assert_eq!(t["epochs"].as_integer(), Some(2));
+    let t = resolved(&["--epochs", "2"]);
+    assert_eq!(t["epochs"].as_integer(), Some(2));
+}

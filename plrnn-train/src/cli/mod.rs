@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 mod commands;
 mod ranges;
 mod run_cmd;
+mod sweep_cmd;
 mod train_cmd;
 
 /// Learn generative models of dynamical systems from time series; evaluate them; run them.
@@ -40,6 +41,8 @@ pub enum Command {
     Demo(commands::DemoArgs),
     /// Step a model in real time at a fixed rate, inputs arriving live (stdin, UDP).
     Run(run_cmd::RunArgs),
+    /// Many runs from a sweep file, on this machine or as a Slurm job array; `status`, `collect`.
+    Sweep(sweep_cmd::SweepArgs),
 }
 
 /// An error the user can fix by changing the input (exit status 2).
@@ -85,6 +88,7 @@ pub fn main() -> ExitCode {
         Err(e) => {
             let is_input = e.chain().any(|c| {
                 c.is::<InputError>()
+                    || c.is::<crate::sweep::SweepError>()
                     || c.is::<crate::data::DataError>()
                     || c.is::<crate::model::ModelFileError>()
                     || c.is::<crate::simulate::SimError>()
@@ -119,6 +123,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Plot(a) => commands::plot(a),
         Command::Demo(a) => commands::demo(a),
         Command::Run(a) => run_cmd::run(a),
+        Command::Sweep(a) => sweep_cmd::sweep(a),
     }
 }
 

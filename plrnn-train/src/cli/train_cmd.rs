@@ -18,7 +18,7 @@ use crate::data::Dataset;
 use crate::embed::{EmbedRecord, EmbedSpec};
 use crate::fit::{
     fit, CheckedMethod, CheckedParams, Checkpoint, FitError, FitParams, Fitted, Hooks,
-    Method as FitMethod, Progress, ProgressFn,
+    Method as FitMethod, Progress, ProgressFn, EPOCHS_UNTIL_BUDGET,
 };
 use crate::metrics::{self, EvalProtocol, EvalReport};
 use crate::series::TimeSeries;
@@ -69,11 +69,13 @@ pub struct TrainArgs {
     /// Encoder (VI only).
     #[arg(long, value_parser = ["smoothing", "mlp"])]
     pub encoder: Option<String>,
-    /// Epochs, 1..=10^9 [default: the method's configuration].
+    /// Epochs, 1..=10^9 [default: the method's configuration (vi 1000, bptt 5000); with
+    /// --time-budget and no epochs in a config file: until the budget is spent].
     #[arg(long)]
     pub epochs: Option<usize>,
     /// Wall-clock budget in seconds, in (0, 1e8]; training stops after the update that exceeds
-    /// it [default: none].
+    /// it. Without --epochs (and no `epochs` in --config) training runs until the budget is
+    /// spent [default: none].
     #[arg(long, allow_negative_numbers = true)]
     pub time_budget: Option<f64>,
     /// Training sequence length, 2..=10^7 (bptt: 1..=10^7).
@@ -96,6 +98,17 @@ pub struct TrainArgs {
     /// one training sequence) is kept whole for training, and that is said.
     #[arg(long, default_value_t = 0.1, allow_negative_numbers = true, value_parser = super::ranges::real(0.0, 0.9, false))]
     pub holdout: f64,
+    /// Independent starts, 1..=64: start i trains with seed SEED + i, all in parallel on the
+    /// threads (each start gets its own share of --threads and the whole --time-budget); the
+    /// kept model is the best by held-out score among the starts that did not collapse.
+    /// Each start checkpoints to the checkpoint path with `.i` appended.
+    #[arg(long, default_value_t = 1, value_parser = super::ranges::int(1, 64))]
+    pub restarts: usize,
+    /// Exit with status 1 (after writing the files) when the kept model collapsed: a generated
+    /// channel's std below 0.2 × the data's, or a regular model of chaotic data. Without it a
+    /// collapse is a warning.
+    #[arg(long)]
+    pub require_ok: bool,
     /// Checkpoint file (default: the output path with `.ckpt` appended).
     #[arg(long)]
     pub checkpoint: Option<PathBuf>,
@@ -126,6 +139,8 @@ fn resolve<T>(a: &TrainArgs) -> Result<T>
 where
     T: Default + serde::Serialize + serde::de::DeserializeOwned,
 {
+    // The keys the user set (config file and flags), to apply `epochs_until_budget` to.
+    let mut given = toml::Table::new();
     let mut table = match &a.config {
         Some(p) => {
             let text = std::fs::read_to_string(p)
@@ -133,6 +148,9 @@ where
                 .map_err(input_err)?;
             let cfg: T = toml::from_str(&text)
                 .map_err(|e| input_err(anyhow::anyhow!("{}: {e}", p.display())))?;
+            if let Ok(t) = text.parse::<toml::Table>() {
+                given = t;
+            }
             toml::Table::try_from(&cfg).context("config to TOML")?
         }
         None => toml::Table::try_from(T::default()).context("config to TOML")?,
@@ -152,7 +170,12 @@ where
                 anyhow::anyhow!("{flag}: {}", e.trim())
             }));
         }
+        given.insert(field.to_owned(), value.clone());
         table.insert(field.to_owned(), value);
+    }
+    crate::fit::epochs_until_budget(&mut given);
+    if let Some(e) = given.get("epochs") {
+        table.insert("epochs".into(), e.clone());
     }
     toml::from_str(&toml::to_string(&table)?)
         .map_err(|e| input_err(anyhow::anyhow!("command-line option: {e}")))
@@ -251,6 +274,7 @@ fn fit_params(a: &TrainArgs) -> Result<CheckedParams> {
     FitParams {
         method,
         holdout: a.holdout,
+        restarts: a.restarts,
     }
     .check()
     .map_err(|e| match e {
@@ -263,11 +287,21 @@ fn fit_params(a: &TrainArgs) -> Result<CheckedParams> {
 const LOG_EVERY_SECS: f64 = 30.0;
 
 /// One progress line for a log (stderr not a terminal).
-fn progress_line(p: &Progress) -> String {
-    let mut s = format!(
-        "epoch {}/{}, {:.0} s elapsed, loss {:.5}",
-        p.epoch, p.epochs, p.elapsed_secs, p.loss
-    );
+fn progress_line(p: &Progress, restarts: usize) -> String {
+    let mut s = if p.epochs == EPOCHS_UNTIL_BUDGET {
+        format!(
+            "epoch {}, {:.0} s elapsed, loss {:.5}",
+            p.epoch, p.elapsed_secs, p.loss
+        )
+    } else {
+        format!(
+            "epoch {}/{}, {:.0} s elapsed, loss {:.5}",
+            p.epoch, p.epochs, p.elapsed_secs, p.loss
+        )
+    };
+    if restarts > 1 {
+        s = format!("start {}: {s}", p.restart);
+    }
     if let Some(h) = &p.held_out {
         s += &format!(
             ", held-out score {:.4} (D_stsp {:.3}, D_H {:.3})",
@@ -283,7 +317,9 @@ fn progress_line(p: &Progress) -> String {
 /// The progress report of a training run: a bar on a terminal; otherwise plain lines on
 /// stderr for the first epoch, every held-out measurement, the last planned epoch and at
 /// least every [`LOG_EVERY_SECS`].
-fn progress_reporter(epochs: usize) -> (ProgressFn, ProgressBar) {
+fn progress_reporter(params: &CheckedParams) -> (ProgressFn, ProgressBar) {
+    let restarts = params.restarts();
+    let epochs = params.epochs();
     if !std::io::stderr().is_terminal() {
         let mut last = f64::NEG_INFINITY;
         let f: ProgressFn = Box::new(move |p: &Progress| {
@@ -293,22 +329,40 @@ fn progress_reporter(epochs: usize) -> (ProgressFn, ProgressBar) {
                 || p.elapsed_secs - last >= LOG_EVERY_SECS
             {
                 last = p.elapsed_secs;
-                eprintln!("{}", progress_line(p));
+                eprintln!("{}", progress_line(p, restarts));
             }
         });
         return (f, ProgressBar::hidden());
     }
-    let pb = ProgressBar::new(epochs as u64);
-    pb.set_style(
-        ProgressStyle::with_template(
+    // Until a time budget: the bar counts seconds; otherwise epochs. Start 0 drives it.
+    let budget = (epochs == EPOCHS_UNTIL_BUDGET)
+        .then(|| params.time_budget_secs())
+        .flatten();
+    let (len, template) = match budget {
+        Some(b) => (
+            b.ceil() as u64,
+            "{pos}/{len} s [{bar:30}] {msg} ({eta} left)",
+        ),
+        None => (
+            epochs as u64,
             "epoch {pos}/{len} [{bar:30}] {msg} ({elapsed} elapsed, {eta} left)",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
+        ),
+    };
+    let pb = ProgressBar::new(len);
+    pb.set_style(
+        ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
     );
     let bar = pb.clone();
     let f: ProgressFn = Box::new(move |p: &Progress| {
-        bar.set_position(p.epoch as u64);
+        if p.restart != 0 {
+            return;
+        }
+        bar.set_position(match budget {
+            Some(_) => p.elapsed_secs as u64,
+            None => p.epoch as u64,
+        });
         let mut msg = match p.updates_per_sec {
             Some(u) => format!("-ELBO {:.4}, {u:.0} upd/s", p.loss),
             None => format!("loss {:.4e}", p.loss),
@@ -336,7 +390,7 @@ fn run_fit(
         // what we want (losing nothing), so no escalation.
         let _ = ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst));
     }
-    let (on_progress, pb) = progress_reporter(params.epochs());
+    let (on_progress, pb) = progress_reporter(params);
     let mut hooks = Hooks {
         on_progress: Some(on_progress),
         stop: Some(stop),
@@ -421,6 +475,13 @@ pub fn train(a: TrainArgs) -> Result<()> {
         held.iter().map(TimeSeries::len).sum::<usize>(),
         ckpt_path.display()
     );
+    if let (Some(c), Some(path)) = (&resume, &a.resume) {
+        eprintln!(
+            "resuming from {} at epoch {}",
+            path.display(),
+            c.epoch() + 1
+        );
+    }
     let fitted = run_fit(&params, &data, &inputs, &ckpt_path, resume)?;
     write_outputs(&a, &fitted, &params.config_toml()?, embedding.as_ref())
 }
@@ -435,6 +496,22 @@ struct TrainSummary<'a> {
     kept: &'static str,
     best_epoch: Option<usize>,
     held_out: Option<&'a EvalReport>,
+    /// Whether the kept model collapsed (null: no held-out data to judge by).
+    collapsed: Option<bool>,
+    /// Every start (`--restarts`): seed, held-out score, collapsed, epochs, seconds.
+    starts: Vec<StartSummary>,
+    /// The start whose model was kept.
+    chosen_start: usize,
+}
+
+/// One start in the run summary.
+#[derive(Serialize)]
+struct StartSummary {
+    seed: u64,
+    score: Option<f64>,
+    collapsed: bool,
+    epochs_done: usize,
+    seconds: f64,
 }
 
 /// Writes what every `plrnn train` writes, atomically: the model file, the delay embedding
@@ -469,6 +546,19 @@ fn write_outputs(
         kept: kept(run),
         best_epoch: run.best.as_ref().map(|b| b.epoch),
         held_out: run.held_out.as_ref(),
+        collapsed: run.held_out.as_ref().map(|_| run.collapsed),
+        starts: run
+            .starts
+            .iter()
+            .map(|s| StartSummary {
+                seed: s.seed,
+                score: s.score,
+                collapsed: s.collapsed,
+                epochs_done: s.epochs_done,
+                seconds: s.seconds,
+            })
+            .collect(),
+        chosen_start: run.chosen,
     };
     crate::io::atomic_write(
         &with_suffix(&a.out, ".metrics.json"),
@@ -487,6 +577,19 @@ fn write_outputs(
         kept(run),
         a.out.display()
     );
+    if run.starts.len() > 1 {
+        for (i, st) in run.starts.iter().enumerate() {
+            eprintln!(
+                "start {i} (seed {}): held-out score {}, {}, {} epochs in {:.1} s{}",
+                st.seed,
+                st.score.map_or("–".into(), |v| format!("{v:.4}")),
+                if st.collapsed { "collapsed" } else { "ok" },
+                st.epochs_done,
+                st.seconds,
+                if i == run.chosen { "  <- kept" } else { "" }
+            );
+        }
+    }
     if let Some(r) = &run.held_out {
         eprintln!("held-out metrics (light protocol):");
         print_report(r);
@@ -494,7 +597,37 @@ fn write_outputs(
     if a.json {
         println!("{}", serde_json::to_string(&summary)?);
     }
+    if run.collapsed {
+        let what = if run.starts.len() > 1 {
+            format!(
+                "all {} starts collapsed; kept the one with the best held-out score",
+                run.starts.len()
+            )
+        } else {
+            "no snapshot of the run was free of collapse; kept the one with the best held-out \
+             score. Try --restarts 4 (starts in parallel), a longer --time-budget, or --method bptt"
+                .to_string()
+        };
+        eprintln!(
+            "warning: the kept model collapsed (generated std below {} × the data's in a \
+             channel, or a regular model of chaotic data): {what}",
+            r_ratio(run)
+        );
+        if a.require_ok {
+            return Err(anyhow::anyhow!(
+                "{}: the model collapsed (--require-ok); the files were written",
+                a.out.display()
+            ));
+        }
+    }
     Ok(())
+}
+
+/// The collapse ratio of the held-out protocol the run was judged by.
+fn r_ratio(run: &Fitted) -> f64 {
+    run.held_out
+        .as_ref()
+        .map_or(0.2, |r| r.protocol.collapse_ratio)
 }
 
 /// Which model a run kept, in words.

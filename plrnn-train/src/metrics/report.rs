@@ -146,6 +146,37 @@ pub struct EvalReport {
     pub protocol: EvalProtocol,
 }
 
+impl EvalReport {
+    /// The held-out score that picks the best model (lower is better): D_stsp + 4 D_H, or +∞
+    /// when either is not finite.
+    pub fn score(&self) -> f64 {
+        let s = self.d_stsp + 4.0 * self.d_h;
+        if s.is_finite() {
+            s
+        } else {
+            f64::INFINITY
+        }
+    }
+
+    /// Whether the generated trajectories collapsed: some channel's generated std is not finite
+    /// or below the protocol's `collapse_ratio` × the data's std (a fixed point, a small cycle,
+    /// or a diverged orbit), or the data are chaotic (their exponent, when estimated, above
+    /// `chaos_threshold`) while the model's largest Lyapunov exponent is ≤ 0.
+    pub fn collapsed(&self) -> bool {
+        let small = self
+            .gen_std
+            .iter()
+            .zip(&self.data_std)
+            .any(|(g, s)| !g.is_finite() || *g < self.protocol.collapse_ratio * s);
+        // Chaotic data, regular model: it settled on a fixed point or a cycle.
+        let not_chaotic = self.lyapunov_data.is_some_and(|ld| {
+            ld > self.protocol.chaos_threshold
+                && (self.lyapunov_max.is_nan() || self.lyapunov_max <= 0.0)
+        });
+        small || not_chaotic
+    }
+}
+
 fn f64_or_nan<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
@@ -498,6 +529,7 @@ mod tests {
         let report = evaluate(&Diagonal(vec![0.5, 0.5]), &test, &test, &small_protocol()).unwrap();
         assert!(report.warnings.iter().any(|w| w.contains("collapsed")));
         assert!(report.warnings.iter().any(|w| w.contains("D_H")));
+        assert!(report.collapsed());
         assert!(report.d_h.is_nan() || report.d_h > 0.5);
         // A report with NaN values still round-trips through JSON (NaN ↔ null).
         let s = serde_json::to_string(&report).unwrap();
@@ -536,9 +568,21 @@ mod tests {
         assert!(good.lyapunov_data.unwrap() > 0.5);
         assert!(good.d_stsp < 0.1, "{}", good.d_stsp);
         assert!(!good.warnings.iter().any(|w| w.contains("chaotic")));
+        assert!(!good.collapsed());
         let bad = evaluate(&Diagonal(vec![0.5]), &data, &data, &p).unwrap();
         assert!(bad.warnings.iter().any(|w| w.contains("chaotic")));
         assert!(bad.warnings.iter().any(|w| w.contains("collapsed")));
+        assert!(bad.collapsed());
+        // A period-2 cycle (r = 3.2) keeps a sizeable spread but is regular: collapsed by the
+        // chaos condition alone.
+        let cycle = evaluate(&Logistic(3.2), &data, &data, &p).unwrap();
+        assert!(cycle
+            .gen_std
+            .iter()
+            .zip(&cycle.data_std)
+            .all(|(g, d)| *g > p.collapse_ratio * d));
+        assert!(cycle.lyapunov_max < 0.0);
+        assert!(cycle.collapsed());
     }
 
     #[test]

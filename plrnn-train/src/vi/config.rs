@@ -203,10 +203,16 @@ impl ValidConfig {
         }
     }
 
-    /// Learning rate at `epoch` (0-based) under the exponential decay.
-    pub fn learning_rate_at(&self, epoch: usize) -> f64 {
+    /// Learning rate at `epoch` (0-based) under the exponential decay, `elapsed_secs` into the
+    /// run: the decay follows the larger of the epoch share and the time-budget share, so a
+    /// run that trains until its budget ([`crate::fit::EPOCHS_UNTIL_BUDGET`]) still decays.
+    pub fn learning_rate_at(&self, epoch: usize, elapsed_secs: f64) -> f64 {
         let c = &self.0;
-        c.learning_rate * c.lr_final_ratio.powf(epoch as f64 / c.epochs.max(1) as f64)
+        let mut frac = epoch as f64 / c.epochs.max(1) as f64;
+        if let Some(b) = c.time_budget_secs {
+            frac = frac.max((elapsed_secs / b).min(1.0));
+        }
+        c.learning_rate * c.lr_final_ratio.powf(frac)
     }
 
     /// Observation weight `a` at `epoch` (0-based) under the annealing schedule.

@@ -468,7 +468,7 @@ fn run(
     };
     'epochs: while st.epoch < cfg.epochs {
         let a_obs = cfg.obs_weight_at(st.epoch);
-        st.adam.lr = cfg.learning_rate_at(st.epoch);
+        st.adam.lr = cfg.learning_rate_at(st.epoch, start.elapsed().as_secs_f64());
         let set = LossSettings {
             obs_weight: a_obs,
             sigma_z_min: cfg.sigma_z_min,

@@ -1,0 +1,192 @@
+use super::*;
+use crate::simulate::{simulate, SimOptions, System};
+
+fn lorenz(steps: usize, seed: u64) -> Dataset {
+    let opts = SimOptions {
+        steps,
+        dt: 0.01,
+        seed,
+        ..SimOptions::default()
+    };
+    Dataset::from_series(simulate(&System::lorenz63(), &opts).unwrap(), "l63").unwrap()
+}
+
+fn small_vi(epochs: usize, threads: usize) -> TrainConfig {
+    TrainConfig {
+        latent_dim: 6,
+        bases: 4,
+        epochs,
+        seq_len: 100,
+        threads,
+        eval_every: 5,
+        ..TrainConfig::default()
+    }
+}
+
+fn model_bytes(f: &Fitted) -> Vec<u8> {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("m.plrnn");
+    f.model.save(&p).unwrap();
+    std::fs::read(p).unwrap()
+}
+
+/// Several starts give the same starts, the same choice and the same bits for any thread
+/// count; start 0 is the single run with the same seed.
+#[test]
+fn restarts_are_deterministic_for_any_thread_count() {
+    let data = lorenz(6000, 1);
+    let run = |threads: usize, k: usize| {
+        let p = FitParams::new(Method::Vi(small_vi(20, threads)))
+            .holdout(0.35)
+            .restarts(k)
+            .check()
+            .unwrap();
+        fit(&p, &data, &[], &mut Hooks::default()).unwrap()
+    };
+    let a = run(1, 3);
+    let b = run(2, 3);
+    let untimed = |f: &Fitted| {
+        f.starts
+            .iter()
+            .map(|s| StartOutcome {
+                seconds: 0.0,
+                ..s.clone()
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(untimed(&a), untimed(&b));
+    assert_eq!(a.chosen, b.chosen);
+    assert_eq!(model_bytes(&a), model_bytes(&b));
+    assert_eq!(a.starts.len(), 3);
+    assert_eq!(
+        a.starts.iter().map(|s| s.seed).collect::<Vec<_>>(),
+        [0, 1, 2]
+    );
+    assert_eq!(a.chosen, choose_start(&a.starts));
+    // The kept start is the best by (collapsed, score).
+    let c = &a.starts[a.chosen];
+    let key = |s: &StartOutcome| (s.collapsed, s.score.unwrap_or(f64::INFINITY));
+    for s in &a.starts {
+        assert!(key(c) <= key(s), "{c:?} kept over {s:?}");
+    }
+    // Start 0 alone is the single run with seed 0.
+    let single = run(1, 1);
+    assert_eq!(single.starts.len(), 1);
+    assert_eq!(single.starts[0].score, a.starts[0].score);
+    assert_eq!(single.starts[0].collapsed, a.starts[0].collapsed);
+}
+
+#[test]
+fn choose_start_prefers_not_collapsed_then_score_then_index() {
+    let st = |score: Option<f64>, collapsed: bool| StartOutcome {
+        seed: 0,
+        score,
+        collapsed,
+        epochs_done: 1,
+        seconds: 0.0,
+    };
+    assert_eq!(
+        choose_start(&[
+            st(Some(1.0), true),
+            st(Some(5.0), false),
+            st(Some(3.0), false)
+        ]),
+        2
+    );
+    assert_eq!(choose_start(&[st(None, false), st(Some(9.0), false)]), 1);
+    assert_eq!(choose_start(&[st(Some(2.0), true), st(Some(1.0), true)]), 1);
+    assert_eq!(
+        choose_start(&[st(Some(2.0), false), st(Some(2.0), false)]),
+        0
+    );
+}
+
+#[test]
+fn restarts_out_of_range_and_resume_are_refused() {
+    let m = Method::Vi(small_vi(1, 1));
+    assert!(matches!(
+        FitParams::new(m.clone()).restarts(0).check(),
+        Err(FitError::Restarts(0))
+    ));
+    assert!(matches!(
+        FitParams::new(m.clone()).restarts(MAX_RESTARTS + 1).check(),
+        Err(FitError::Restarts(_))
+    ));
+    let p = FitParams::new(m).restarts(2).check().unwrap();
+    let data = lorenz(3000, 1);
+    let one = fit(
+        &FitParams::new(Method::Vi(small_vi(1, 1))).check().unwrap(),
+        &data,
+        &[],
+        &mut Hooks::default(),
+    )
+    .unwrap();
+    assert_eq!(one.starts.len(), 1);
+    let d = tempfile::tempdir().unwrap();
+    let ck = d.path().join("c.ckpt");
+    let mut h = Hooks {
+        checkpoint: Some(ck.clone()),
+        stop: Some(Arc::new(AtomicBool::new(true))),
+        ..Hooks::default()
+    };
+    fit(
+        &FitParams::new(Method::Vi(small_vi(1, 1))).check().unwrap(),
+        &data,
+        &[],
+        &mut h,
+    )
+    .unwrap();
+    let mut h = Hooks {
+        resume: Some(Checkpoint::load(&ck).unwrap()),
+        ..Hooks::default()
+    };
+    let e = fit(&p, &data, &[], &mut h).unwrap_err();
+    assert!(matches!(e, FitError::ResumeRestarts));
+    assert!(e.is_input_error());
+}
+
+/// A run too short to learn anything keeps a collapsed model and says so.
+#[test]
+fn a_collapsed_run_is_flagged() {
+    let data = lorenz(6000, 1);
+    let p = FitParams::new(Method::Vi(small_vi(1, 1)))
+        .holdout(0.35)
+        .check()
+        .unwrap();
+    let f = fit(&p, &data, &[], &mut Hooks::default()).unwrap();
+    let r = f.held_out.as_ref().unwrap();
+    assert!(
+        r.collapsed(),
+        "gen std {:?} vs data {:?}",
+        r.gen_std,
+        r.data_std
+    );
+    assert!(f.collapsed);
+    assert!(f.starts[0].collapsed);
+}
+
+#[test]
+fn budget_without_epochs_trains_until_the_budget() {
+    let mut t: toml::Table = "time_budget_secs = 5.0".parse().unwrap();
+    epochs_until_budget(&mut t);
+    assert_eq!(t["epochs"].as_integer(), Some(EPOCHS_UNTIL_BUDGET as i64));
+    let mut t: toml::Table = "time_budget_secs = 5.0\nepochs = 3".parse().unwrap();
+    epochs_until_budget(&mut t);
+    assert_eq!(t["epochs"].as_integer(), Some(3));
+    let mut t: toml::Table = "seed = 1".parse().unwrap();
+    epochs_until_budget(&mut t);
+    assert!(!t.contains_key("epochs"));
+    // The largest epoch count passes validation for both methods.
+    let vi = TrainConfig {
+        epochs: EPOCHS_UNTIL_BUDGET,
+        time_budget_secs: Some(1.0),
+        ..TrainConfig::default()
+    };
+    assert!(vi.validate().is_ok());
+    let bptt = BpttConfig {
+        epochs: EPOCHS_UNTIL_BUDGET,
+        time_budget_secs: Some(1.0),
+        ..BpttConfig::default()
+    };
+    assert!(bptt.validate().is_ok());
+}
