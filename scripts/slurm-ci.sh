@@ -107,9 +107,9 @@ cd "$work"
 cat >sweep.toml <<'EOF'
 method = "vi"
 [train]
-epochs = 200
-latent_dim = 8
-bases = 4
+epochs = 300
+latent_dim = 10
+bases = 8
 seq_len = 100
 threads = 1
 [grid]

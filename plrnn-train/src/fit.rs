@@ -512,18 +512,22 @@ impl FitError {
 
 /// The light protocol used during training to pick the best model: 20 trajectories (encoder
 /// means at evenly spaced held-out times) of 500 burn-in + 1000 kept steps, binned D_stsp with
-/// 30 bins and the legacy range (GMM with 2000 centres for N ≥ 5), D_H (σ = 20) on one long
-/// trajectory. Score = D_stsp + 4·D_H, so an attractor with the right occupancy but the wrong
-/// rhythm does not win. Lower is better; a diverged model scores +∞.
+/// 30 bins and the legacy range (GMM with 2000 centres for N ≥ 5), D_H (σ = 20) on one free
+/// run as long as the held-out series, the model's largest Lyapunov exponent over 3000 steps
+/// (the data's is estimated once, [`HeldOutData`]). Score = D_stsp + 4·D_H, so an attractor with
+/// the right occupancy but the wrong rhythm does not win. Lower is better; a diverged model
+/// scores +∞. A collapsed model (std, or a regular model of chaotic data) ranks after every
+/// model that did not collapse.
 pub fn held_out_protocol() -> EvalProtocol {
     EvalProtocol {
         n_trajectories: 20,
         burn_in: 500,
         keep: 1000,
         pe_ns: vec![],
+        // The data's exponent is estimated once per held-out set ([`HeldOutData`]).
         rosenstein: None,
-        lyapunov_steps: 1000,
-        lyapunov_transient: 100,
+        lyapunov_steps: 3000,
+        lyapunov_transient: 500,
         gmm: GmmOptions {
             n_centres: 2000,
             n_samples: 500,
@@ -533,25 +537,48 @@ pub fn held_out_protocol() -> EvalProtocol {
     }
 }
 
+/// A held-out series with its largest Lyapunov exponent (Rosenstein, default options),
+/// estimated once: every held-out report carries it, so that a regular model of chaotic data
+/// counts as collapsed ([`EvalReport::collapsed`]).
+#[derive(Clone, Debug)]
+pub struct HeldOutData {
+    /// The held-out series (z-scored like the training data).
+    pub series: TimeSeries,
+    /// Its estimated exponent per step; `None` when it could not be estimated.
+    pub lyapunov: Option<f64>,
+}
+
+impl HeldOutData {
+    /// Estimates the exponent of `series`.
+    pub fn new(series: TimeSeries) -> Self {
+        let lyapunov =
+            metrics::lyapunov_max_from_series(&series, &metrics::RosensteinOptions::default())
+                .ok()
+                .filter(|v| v.is_finite());
+        Self { series, lyapunov }
+    }
+}
+
 /// Held-out score of a VI model (states from its encoder), with the report behind it.
-pub fn held_out_score(model: &TrainedModel, held: &TimeSeries) -> Option<(f64, EvalReport)> {
+pub fn held_out_score(model: &TrainedModel, held: &HeldOutData) -> Option<(f64, EvalReport)> {
     let desk = DesktopModel::new(ValidModel::new(model.to_model_buf()).ok()?);
-    score_of(&desk, held, &model.infer_states(held))
+    score_of(&desk, held, &model.infer_states(&held.series))
 }
 
 /// Held-out score of a model without an encoder (states inferred from the data through B).
-pub fn held_out_score_buf(buf: &ModelBuf, held: &TimeSeries) -> Option<(f64, EvalReport)> {
+pub fn held_out_score_buf(buf: &ModelBuf, held: &HeldOutData) -> Option<(f64, EvalReport)> {
     let desk = DesktopModel::new(ValidModel::new(buf.clone()).ok()?);
-    let states = desk.infer_states(held);
+    let states = desk.infer_states(&held.series);
     score_of(&desk, held, &states)
 }
 
 fn score_of(
     desk: &DesktopModel,
-    held: &TimeSeries,
+    held: &HeldOutData,
     states: &TimeSeries,
 ) -> Option<(f64, EvalReport)> {
-    let report = metrics::evaluate(desk, held, states, &held_out_protocol()).ok()?;
+    let mut report = metrics::evaluate(desk, &held.series, states, &held_out_protocol()).ok()?;
+    report.lyapunov_data = held.lyapunov;
     Some((report.score(), report))
 }
 
@@ -753,7 +780,7 @@ fn fit_start(
     let (trials, held) = params.split(data.trials());
     // Lengths are equal trial for trial, so the inputs are cut exactly where the data are.
     let (inputs, _) = params.split(inputs);
-    let held0 = held.first().cloned();
+    let held0 = held.first().cloned().map(HeldOutData::new);
     let best0 = match &resume {
         Some(Checkpoint::Vi(c)) => c.best.as_ref().map(|b| b.score),
         Some(Checkpoint::Bptt(c)) => c.best.as_ref().map(|b| b.score),
@@ -781,7 +808,7 @@ fn fit_start(
                         f(&q)
                     }
                 })),
-                evaluator: held0.map(|h| {
+                evaluator: held0.clone().map(|h| {
                     let f: vi::train::EvaluatorFn<'_> = Box::new(move |m: &TrainedModel| {
                         te.borrow_mut().scored(held_out_score(m, &h))
                     });
@@ -805,8 +832,8 @@ fn fit_start(
                 ),
                 None => (out.model, None),
             };
-            let report = held
-                .first()
+            let report = held0
+                .as_ref()
                 .and_then(|h| held_out_score(&chosen, h))
                 .map(|(_, r)| r);
             (
@@ -855,8 +882,8 @@ fn fit_start(
                 ),
                 None => (out.model, None),
             };
-            let report = held
-                .first()
+            let report = held0
+                .as_ref()
                 .and_then(|h| held_out_score_buf(&chosen, h))
                 .map(|(_, r)| r);
             (

@@ -1,9 +1,9 @@
-//! Benchmark dynamical systems: Lorenz-63, Lorenz-96 and Rössler, integrated with classical
-//! RK4 at a fine inner step and sampled every `dt`, with optional process and observation
-//! noise; and the largest Lyapunov exponent of each by the tangent-linear (Benettin) method.
-
-use std::fmt;
-use std::str::FromStr;
+//! Benchmark dynamical systems ([`System`]: Lorenz-63, Lorenz-96, Rössler, four neuron models
+//! — Hindmarsh–Rose, FitzHugh–Nagumo, Morris–Lecar, Wilson–Cowan — and the chaotic flows of
+//! Chua, Aizawa, Duffing/Ueda and Sprott), integrated with classical RK4 at a fine inner step
+//! and sampled every `dt`, with optional process noise (Euler–Maruyama at the inner step) and
+//! observation noise; and the largest Lyapunov exponent of each by the tangent-linear
+//! (Benettin) method.
 
 use rand::{RngExt, SeedableRng};
 use rand_distr::StandardNormal;
@@ -11,6 +11,9 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use serde::{Deserialize, Serialize};
 
 use crate::series::TimeSeries;
+
+mod systems;
+pub use systems::{System, SYSTEM_NAMES};
 
 /// Why a simulation could not run.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -39,7 +42,10 @@ pub enum SimError {
         value: String,
     },
     /// The name does not denote a known system.
-    #[error("unknown system {name:?}; expected one of lorenz63, lorenz96, rossler")]
+    #[error(
+        "unknown system {name:?}; expected one of lorenz63, lorenz96, rossler, hindmarsh_rose, \
+         fitzhugh_nagumo, morris_lecar, wilson_cowan, chua, aizawa, duffing, sprott_b"
+    )]
     UnknownSystem {
         /// The name given.
         name: String,
@@ -72,272 +78,8 @@ pub enum SimError {
     },
 }
 
-/// A benchmark system, with its parameters.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "system", rename_all = "lowercase")]
-pub enum System {
-    /// Lorenz (1963): ẋ = σ(y − x), ẏ = x(ρ − z) − y, ż = xy − βz.
-    Lorenz63 {
-        /// σ (classically 10).
-        sigma: f64,
-        /// ρ (classically 28).
-        rho: f64,
-        /// β (classically 8/3).
-        beta: f64,
-    },
-    /// Lorenz (1996): ẋ_i = (x_{i+1} − x_{i−2}) x_{i−1} − x_i + F, indices cyclic.
-    Lorenz96 {
-        /// Number of variables (≥ 4).
-        dim: usize,
-        /// Forcing F (8 gives chaos).
-        forcing: f64,
-    },
-    /// Rössler (1976): ẋ = −y − z, ẏ = x + ay, ż = b + z(x − c).
-    Rossler {
-        /// a (classically 0.2).
-        a: f64,
-        /// b (classically 0.2).
-        b: f64,
-        /// c (classically 5.7).
-        c: f64,
-    },
-}
-
-impl System {
-    /// Lorenz-63 with the classical σ = 10, ρ = 28, β = 8/3.
-    pub fn lorenz63() -> Self {
-        System::Lorenz63 {
-            sigma: 10.0,
-            rho: 28.0,
-            beta: 8.0 / 3.0,
-        }
-    }
-
-    /// Lorenz-96 with `dim` variables and the chaotic forcing F = 8.
-    pub fn lorenz96(dim: usize) -> Self {
-        System::Lorenz96 { dim, forcing: 8.0 }
-    }
-
-    /// Rössler with the classical a = 0.2, b = 0.2, c = 5.7.
-    pub fn rossler() -> Self {
-        System::Rossler {
-            a: 0.2,
-            b: 0.2,
-            c: 5.7,
-        }
-    }
-
-    /// The canonical name, as [`FromStr`] accepts it.
-    pub fn name(&self) -> &'static str {
-        match self {
-            System::Lorenz63 { .. } => "lorenz63",
-            System::Lorenz96 { .. } => "lorenz96",
-            System::Rossler { .. } => "rossler",
-        }
-    }
-
-    /// Dimension of the state (and of the simulated series).
-    pub fn dim(&self) -> usize {
-        match self {
-            System::Lorenz96 { dim, .. } => *dim,
-            _ => 3,
-        }
-    }
-
-    /// Checks the parameters: all finite, Lorenz-96 `dim ≥ 4`.
-    pub fn validate(&self) -> Result<(), SimError> {
-        let name = self.name();
-        let finite = |pname: &'static str, v: f64| {
-            if v.is_finite() {
-                Ok(())
-            } else {
-                Err(SimError::InvalidSystem {
-                    system: name,
-                    name: pname,
-                    requirement: "finite",
-                    value: v.to_string(),
-                })
-            }
-        };
-        match *self {
-            System::Lorenz63 { sigma, rho, beta } => {
-                finite("sigma", sigma)?;
-                finite("rho", rho)?;
-                finite("beta", beta)
-            }
-            System::Lorenz96 { dim, forcing } => {
-                if dim < 4 {
-                    return Err(SimError::InvalidSystem {
-                        system: name,
-                        name: "dim",
-                        requirement: "at least 4",
-                        value: dim.to_string(),
-                    });
-                }
-                finite("forcing", forcing)
-            }
-            System::Rossler { a, b, c } => {
-                finite("a", a)?;
-                finite("b", b)?;
-                finite("c", c)
-            }
-        }
-    }
-
-    fn check_len(&self, found: usize) -> Result<(), SimError> {
-        if found == self.dim() {
-            Ok(())
-        } else {
-            Err(SimError::DimensionMismatch {
-                system: self.name(),
-                expected: self.dim(),
-                found,
-            })
-        }
-    }
-
-    /// The vector field f(x) at `x`.
-    pub fn vector_field(&self, x: &[f64]) -> Result<Vec<f64>, SimError> {
-        self.validate()?;
-        self.check_len(x.len())?;
-        let mut dx = vec![0.0; x.len()];
-        self.field(x, &mut dx);
-        Ok(dx)
-    }
-
-    /// The Jacobian ∂f/∂x at `x`, row-major `dim × dim` (entry `[i * dim + j]` = ∂f_i/∂x_j).
-    pub fn jacobian(&self, x: &[f64]) -> Result<Vec<f64>, SimError> {
-        self.validate()?;
-        self.check_len(x.len())?;
-        let n = x.len();
-        let mut jac = vec![0.0; n * n];
-        match *self {
-            System::Lorenz63 { sigma, rho, beta } => {
-                jac.copy_from_slice(&[
-                    -sigma,
-                    sigma,
-                    0.0,
-                    rho - x[2],
-                    -1.0,
-                    -x[0],
-                    x[1],
-                    x[0],
-                    -beta,
-                ]);
-            }
-            System::Lorenz96 { .. } => {
-                for i in 0..n {
-                    let (ip1, im1, im2) = ((i + 1) % n, (i + n - 1) % n, (i + n - 2) % n);
-                    let row = &mut jac[i * n..(i + 1) * n];
-                    row[ip1] += x[im1];
-                    row[im2] -= x[im1];
-                    row[im1] += x[ip1] - x[im2];
-                    row[i] -= 1.0;
-                }
-            }
-            System::Rossler { a, c, .. } => {
-                jac.copy_from_slice(&[0.0, -1.0, -1.0, 1.0, a, 0.0, x[2], 0.0, x[0] - c]);
-            }
-        }
-        Ok(jac)
-    }
-
-    /// f(x) into `dx`; lengths are the caller's to guarantee (both `dim`).
-    fn field(&self, x: &[f64], dx: &mut [f64]) {
-        match *self {
-            System::Lorenz63 { sigma, rho, beta } => {
-                dx[0] = sigma * (x[1] - x[0]);
-                dx[1] = x[0] * (rho - x[2]) - x[1];
-                dx[2] = x[0] * x[1] - beta * x[2];
-            }
-            System::Lorenz96 { forcing, .. } => {
-                let n = x.len();
-                for i in 0..n {
-                    let (ip1, im1, im2) = ((i + 1) % n, (i + n - 1) % n, (i + n - 2) % n);
-                    dx[i] = (x[ip1] - x[im2]) * x[im1] - x[i] + forcing;
-                }
-            }
-            System::Rossler { a, b, c } => {
-                dx[0] = -x[1] - x[2];
-                dx[1] = x[0] + a * x[1];
-                dx[2] = b + x[2] * (x[0] - c);
-            }
-        }
-    }
-
-    /// The Jacobian-vector product J(x)·v into `out`, without forming J (Lorenz-96 may be
-    /// high-dimensional).
-    fn jvp(&self, x: &[f64], v: &[f64], out: &mut [f64]) {
-        match *self {
-            System::Lorenz63 { sigma, rho, beta } => {
-                out[0] = sigma * (v[1] - v[0]);
-                out[1] = (rho - x[2]) * v[0] - v[1] - x[0] * v[2];
-                out[2] = x[1] * v[0] + x[0] * v[1] - beta * v[2];
-            }
-            System::Lorenz96 { .. } => {
-                let n = x.len();
-                for i in 0..n {
-                    let (ip1, im1, im2) = ((i + 1) % n, (i + n - 1) % n, (i + n - 2) % n);
-                    out[i] = (v[ip1] - v[im2]) * x[im1] + (x[ip1] - x[im2]) * v[im1] - v[i];
-                }
-            }
-            System::Rossler { a, c, .. } => {
-                out[0] = -v[1] - v[2];
-                out[1] = v[0] + a * v[1];
-                out[2] = x[2] * v[0] + (x[0] - c) * v[2];
-            }
-        }
-    }
-
-    /// A seeded random state in the region the attractor occupies; the transient removes the
-    /// rest of the approach.
-    fn default_initial(&self, rng: &mut Xoshiro256PlusPlus) -> Vec<f64> {
-        let mut g = || rng.sample::<f64, _>(StandardNormal);
-        match *self {
-            System::Lorenz63 { .. } => vec![5.0 * g(), 5.0 * g(), 25.0 + 5.0 * g()],
-            System::Lorenz96 { dim, forcing } => (0..dim).map(|_| forcing + g()).collect(),
-            // Rössler orbits escape to infinity from large z; start in the (x, y) plane.
-            System::Rossler { .. } => vec![3.0 * g(), 3.0 * g(), 0.1 * g().abs()],
-        }
-    }
-}
-
-impl fmt::Display for System {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            System::Lorenz63 { sigma, rho, beta } => {
-                write!(f, "lorenz63(sigma={sigma}, rho={rho}, beta={beta})")
-            }
-            System::Lorenz96 { dim, forcing } => write!(f, "lorenz96(dim={dim}, F={forcing})"),
-            System::Rossler { a, b, c } => write!(f, "rossler(a={a}, b={b}, c={c})"),
-        }
-    }
-}
-
-/// Parses `lorenz63`, `lorenz96` or `rossler` (case, `-`, `_` and spaces ignored; `rössler` and
-/// `roessler` also accepted) into the system with its classical parameters. Lorenz-96 gets
-/// dimension 10 and F = 8 (the project's benchmark data); change `dim` afterwards as needed.
-impl FromStr for System {
-    type Err = SimError;
-
-    fn from_str(s: &str) -> Result<Self, SimError> {
-        let key: String = s
-            .chars()
-            .filter(|c| !matches!(c, '-' | '_' | ' '))
-            .collect::<String>()
-            .to_lowercase()
-            .replace('ö', "o")
-            .replace("oe", "o");
-        match key.as_str() {
-            "lorenz63" => Ok(System::lorenz63()),
-            "lorenz96" => Ok(System::lorenz96(10)),
-            "rossler" => Ok(System::rossler()),
-            _ => Err(SimError::UnknownSystem { name: s.into() }),
-        }
-    }
-}
-
-/// Inner RK4 step used when [`SimOptions::substeps`] is `None`: small enough that Lorenz-63's
+/// Inner RK4 step of Lorenz-63, Lorenz-96 and Rössler when [`SimOptions::substeps`] is
+/// `None` (other systems: [`System::max_inner_step`]): small enough that Lorenz-63's
 /// integration error is far below any noise or model error we measure.
 pub const DEFAULT_MAX_INNER_STEP: f64 = 1e-3;
 
@@ -353,7 +95,7 @@ pub struct SimOptions {
     /// Time between samples (> 0).
     pub dt: f64,
     /// RK4 sub-steps per sample; `None` picks the fewest that keep the inner step
-    /// ≤ [`DEFAULT_MAX_INNER_STEP`] (10 for dt = 0.01).
+    /// ≤ [`System::max_inner_step`] (10 for Lorenz-63 at dt = 0.01).
     pub substeps: Option<usize>,
     /// Samples simulated and dropped before the first returned one, so the output starts on the
     /// attractor (default 1000).
@@ -387,6 +129,18 @@ impl Default for SimOptions {
 }
 
 impl SimOptions {
+    /// The defaults with `system`'s own sampling step ([`System::default_dt`]) and a transient
+    /// of [`System::default_transient_time`] (rounded up to whole samples); for
+    /// Lorenz-63 this is [`SimOptions::default`].
+    pub fn for_system(system: &System) -> Self {
+        let dt = system.default_dt();
+        Self {
+            dt,
+            transient: transient_samples(system.default_transient_time(), dt),
+            ..Self::default()
+        }
+    }
+
     /// Checks every option against `system` (which is checked too).
     pub fn validate(&self, system: &System) -> Result<(), SimError> {
         system.validate()?;
@@ -408,12 +162,11 @@ impl SimOptions {
                 return invalid("substeps", "between 1 and 1000000", n.to_string());
             }
         }
-        if !(self.dt / DEFAULT_MAX_INNER_STEP).is_finite()
-            || self.substeps.is_none() && self.dt / DEFAULT_MAX_INNER_STEP > MAX_SUBSTEPS as f64
-        {
+        let ratio = self.dt / system.max_inner_step();
+        if !ratio.is_finite() || self.substeps.is_none() && ratio > MAX_SUBSTEPS as f64 {
             return invalid(
                 "dt",
-                "at most 1000 without an explicit substeps",
+                "at most 1000000 inner steps per sample without an explicit substeps",
                 self.dt.to_string(),
             );
         }
@@ -440,10 +193,10 @@ impl SimOptions {
         Ok(())
     }
 
-    /// The number of RK4 sub-steps per sample actually used.
-    pub fn resolved_substeps(&self) -> usize {
+    /// The number of RK4 sub-steps per sample actually used for `system`.
+    pub fn resolved_substeps(&self, system: &System) -> usize {
         self.substeps.unwrap_or_else(|| {
-            let n = (self.dt / DEFAULT_MAX_INNER_STEP * (1.0 - 1e-12)).ceil();
+            let n = (self.dt / system.max_inner_step() * (1.0 - 1e-12)).ceil();
             if n.is_finite() && n >= 1.0 {
                 (n as usize).min(MAX_SUBSTEPS)
             } else {
@@ -461,6 +214,16 @@ impl SimOptions {
         let mut obs = process.clone();
         obs.jump();
         [init, process, obs]
+    }
+}
+
+/// Whole samples covering `time` at step `dt` (rounded up; 0 for a non-positive time).
+pub fn transient_samples(time: f64, dt: f64) -> usize {
+    let n = (time / dt * (1.0 - 1e-12)).ceil();
+    if n.is_finite() && n > 0.0 {
+        n.min(usize::MAX as f64 / 2.0) as usize
+    } else {
+        0
     }
 }
 
@@ -518,7 +281,7 @@ impl Rk4 {
 pub fn simulate(system: &System, opts: &SimOptions) -> Result<TimeSeries, SimError> {
     opts.validate(system)?;
     let n = system.dim();
-    let sub = opts.resolved_substeps();
+    let sub = opts.resolved_substeps(system);
     let h = opts.dt / sub as f64;
     let [mut rng_init, mut rng_proc, mut rng_obs] = opts.rngs();
     let mut x = match &opts.initial {
@@ -583,7 +346,7 @@ pub fn simulate(system: &System, opts: &SimOptions) -> Result<TimeSeries, SimErr
 pub fn lyapunov_max(system: &System, opts: &SimOptions) -> Result<f64, SimError> {
     opts.validate(system)?;
     let n = system.dim();
-    let sub = opts.resolved_substeps();
+    let sub = opts.resolved_substeps(system);
     let h = opts.dt / sub as f64;
     let [mut rng_init, ..] = opts.rngs();
     let mut x = match &opts.initial {

@@ -180,7 +180,10 @@ proptest! {
 
     #[test]
     fn simulate_flags(
-        system in proptest::sample::select(vec!["lorenz63", "lorenz96", "rossler", "nope", ""]),
+        system in proptest::sample::select(vec![
+            "lorenz63", "lorenz96", "rossler", "hindmarsh_rose", "fitzhugh_nagumo",
+            "morris_lecar", "wilson_cowan", "chua", "aizawa", "duffing", "sprott_b", "nope", "",
+        ]),
         f in flags(vec![
             ("--steps", vec!["1", "2", "50", "300"]),
             ("--dt", vec!["0.01", "0.05", "1"]),

@@ -51,9 +51,9 @@ fn small_sweep(dir: &Path) -> PathBuf {
         r#"
 method = "vi"
 [train]
-epochs = 200
-latent_dim = 6
-bases = 4
+epochs = 300
+latent_dim = 10
+bases = 8
 seq_len = 100
 threads = 1
 
@@ -186,7 +186,7 @@ fn killed_sweep_resumes_to_the_same_model() {
     let file = d.path().join("long.toml");
     std::fs::write(
         &file,
-        "[train]\nepochs = 400\ncheckpoint_every = 2\nlatent_dim = 6\nbases = 4\n\
+        "[train]\nepochs = 400\ncheckpoint_every = 2\nlatent_dim = 10\nbases = 8\n\
          seq_len = 100\nthreads = 1\n[grid]\nseed = [3]\n[[data]]\nname = \"l63a\"\n\
          train = [\"l63a_train.npy\"]\nholdout = 0.35\n",
     )

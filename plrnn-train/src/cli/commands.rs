@@ -27,14 +27,17 @@ fn clamp_parser() -> impl clap::builder::TypedValueParser<Value = f32> {
 /// Options of `plrnn simulate`.
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
-    /// The system: lorenz63, lorenz96 or rossler.
+    /// The system: lorenz63, lorenz96, rossler, hindmarsh_rose, fitzhugh_nagumo, morris_lecar,
+    /// wilson_cowan, chua, aizawa, duffing (Ueda) or sprott_b (standard parameters; see the
+    /// crate docs of `plrnn_train::simulate::System`).
     pub system: String,
     /// Number of samples written, 1..=10^8.
     #[arg(long, default_value_t = 10_000, value_parser = ranges::int(1, ranges::MAX_STEPS))]
     pub steps: usize,
-    /// Time between samples, in (0, 1000].
-    #[arg(long, default_value_t = 0.01, allow_negative_numbers = true, value_parser = ranges::real(0.0, 1000.0, true))]
-    pub dt: f64,
+    /// Time between samples, in (0, 1000] (default: the system's own, e.g. 0.01 for lorenz63,
+    /// 0.1 for hindmarsh_rose).
+    #[arg(long, allow_negative_numbers = true, value_parser = ranges::real(0.0, 1000.0, true))]
+    pub dt: Option<f64>,
     /// Output file (.csv, .tsv, .txt or .npy).
     #[arg(long)]
     pub out: PathBuf,
@@ -47,10 +50,12 @@ pub struct SimulateArgs {
     /// Lorenz-96: forcing F, in [-1000, 1000].
     #[arg(long, default_value_t = 8.0, allow_negative_numbers = true, value_parser = ranges::real(-1000.0, 1000.0, false))]
     pub forcing: f64,
-    /// Samples simulated and dropped first, 0..=10^8.
-    #[arg(long, default_value_t = 1000, value_parser = ranges::int(0, ranges::MAX_SKIP))]
-    pub transient: usize,
-    /// RK4 sub-steps per sample, 1..=10^6 (default: inner step ≤ 0.001).
+    /// Samples simulated and dropped first, 0..=10^8 (default: the system's transient time,
+    /// e.g. 1000 samples for lorenz63).
+    #[arg(long, value_parser = ranges::int(0, ranges::MAX_SKIP))]
+    pub transient: Option<usize>,
+    /// RK4 sub-steps per sample, 1..=10^6 (default: the system's inner step, e.g. ≤ 0.001 for
+    /// lorenz63).
     #[arg(long, value_parser = ranges::int(1, 1_000_000))]
     pub substeps: Option<usize>,
     /// Diffusion σ of additive process noise, in [0, 1000].
@@ -68,11 +73,17 @@ pub fn simulate(a: SimulateArgs) -> Result<()> {
         *dim = a.dim;
         *forcing = a.forcing;
     }
+    let defaults = SimOptions::for_system(&system);
+    let dt = a.dt.unwrap_or(defaults.dt);
+    let transient = a.transient.unwrap_or_else(|| {
+        // The system's transient time at the chosen step.
+        simulate::transient_samples(system.default_transient_time(), dt)
+    });
     let opts = SimOptions {
         steps: a.steps,
-        dt: a.dt,
+        dt,
         substeps: a.substeps,
-        transient: a.transient,
+        transient,
         process_noise: a.process_noise,
         obs_noise: a.obs_noise,
         seed: a.seed,

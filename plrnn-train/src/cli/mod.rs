@@ -25,7 +25,7 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Simulate a benchmark system (lorenz63, lorenz96, rossler) into a .csv or .npy file.
+    /// Simulate a benchmark system (lorenz63, hindmarsh_rose, chua, …) into a .csv or .npy file.
     Simulate(commands::SimulateArgs),
     /// Train a model on time series by variational inference.
     Train(Box<crate::cli::commands::TrainArgs>),
