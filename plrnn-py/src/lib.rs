@@ -62,9 +62,20 @@ fn raw_series(arr: ArrayViewD<'_, f64>, what: &str) -> PyResult<TimeSeries> {
         // An empty series, for the data checks to name.
         return Ok(TimeSeries::zeros(0, n.max(1)));
     }
-    let data: Vec<f64> = match arr.as_slice() {
-        Some(s) => s.to_vec(),
-        None => arr.iter().copied().collect(),
+    let data: Vec<f64> = match (arr.as_slice(), arr.t().as_slice()) {
+        (Some(s), _) => s.to_vec(),
+        // Fortran order: channel after channel, written into rows (an element-wise strided
+        // iteration is ~10 times slower on 10^6 rows).
+        (None, Some(cols)) => {
+            let mut data = vec![0.0; t * n];
+            for (j, col) in cols.chunks_exact(t).enumerate() {
+                for (i, &v) in col.iter().enumerate() {
+                    data[i * n + j] = v;
+                }
+            }
+            data
+        }
+        (None, None) => arr.iter().copied().collect(),
     };
     TimeSeries::new(data, n).map_err(value_err)
 }
