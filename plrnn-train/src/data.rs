@@ -173,6 +173,30 @@ pub enum DataError {
         /// The number required.
         needed: usize,
     },
+    /// External inputs hold a different number of trials than the data.
+    #[error("{inputs} hold {found} trial(s), but {data} holds {expected}; give one input series per data trial")]
+    InputTrials {
+        /// The inputs, as the caller names them.
+        inputs: String,
+        /// Their number of trials.
+        found: usize,
+        /// The data, as the caller names them.
+        data: String,
+        /// The data's number of trials.
+        expected: usize,
+    },
+    /// An input series is not as long as its data trial.
+    #[error("{input}: {len} time steps, but its data trial {trial} has {trial_len}; inputs and data must be equally long")]
+    InputLength {
+        /// The input series (its source).
+        input: String,
+        /// Its number of time steps.
+        len: usize,
+        /// The data trial (its source).
+        trial: String,
+        /// The data trial's number of time steps.
+        trial_len: usize,
+    },
     /// An argument is out of range.
     #[error("{name} must be {requirement}, got {value}")]
     InvalidArgument {
@@ -334,6 +358,35 @@ impl Dataset {
             }),
             None => Ok(()),
         }
+    }
+
+    /// Checks external inputs against the data, trial for trial: as many trials, each as long as
+    /// its data trial. `inputs_name` and `data_name` name the two collections in the message.
+    pub fn check_inputs(
+        &self,
+        inputs: &Dataset,
+        inputs_name: &str,
+        data_name: &str,
+    ) -> Result<(), DataError> {
+        if inputs.num_trials() != self.num_trials() {
+            return Err(DataError::InputTrials {
+                inputs: inputs_name.to_owned(),
+                found: inputs.num_trials(),
+                data: data_name.to_owned(),
+                expected: self.num_trials(),
+            });
+        }
+        for (i, (s, x)) in inputs.trials.iter().zip(&self.trials).enumerate() {
+            if s.len() != x.len() {
+                return Err(DataError::InputLength {
+                    input: inputs.sources[i].clone(),
+                    len: s.len(),
+                    trial: self.sources[i].clone(),
+                    trial_len: x.len(),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Checks that the data has exactly `n` channels, the observation width N of a model.

@@ -6,7 +6,7 @@
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
-use plrnn_nostd::{Header, LoadError, ModelBuf, ValidModel, Variant};
+use plrnn_nostd::{DynGenerator, Header, LoadError, ModelBuf, Noise, ValidModel, Variant};
 use serde::Serialize;
 
 use crate::series::TimeSeries;
@@ -30,6 +30,72 @@ pub enum ModelFileError {
         /// What check failed.
         source: LoadError,
     },
+}
+
+/// The settings of a free run ([`DesktopModel::generate`]).
+#[derive(Clone, Copy, Debug)]
+pub struct FreeRun {
+    /// Observations kept.
+    pub steps: usize,
+    /// Steps run and discarded before the first kept one.
+    pub burn_in: usize,
+    /// Seed of the noise.
+    pub seed: u64,
+    /// Which noise is drawn.
+    pub noise: Noise,
+    /// Limit of every latent state after each step, if any.
+    pub clamp: Option<f32>,
+}
+
+/// Why a free run could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum GenerateError {
+    /// The inputs do not have K columns.
+    #[error("inputs have {found} columns, the model takes K = {k}")]
+    InputWidth {
+        /// Columns given.
+        found: usize,
+        /// The model's K.
+        k: usize,
+    },
+    /// Fewer input rows than steps run.
+    #[error("{rows} input rows, but burn-in + steps = {needed}")]
+    InputRows {
+        /// Rows given.
+        rows: usize,
+        /// burn-in + steps.
+        needed: usize,
+    },
+    /// The initial state does not have M entries.
+    #[error("initial state has {found} entries, the model has M = {m}")]
+    StateWidth {
+        /// Entries given.
+        found: usize,
+        /// The model's M.
+        m: usize,
+    },
+    /// The initial state holds NaN or ±∞.
+    #[error("initial state is not finite")]
+    StateNotFinite,
+    /// A buffer of the wrong size reached the kernel (a defect).
+    #[error("stepping: {0}")]
+    Shape(plrnn_nostd::ShapeError),
+}
+
+/// Why an evaluation could not be run.
+#[derive(Debug, thiserror::Error)]
+pub enum EvaluateError {
+    /// The test data do not have N columns.
+    #[error("test data has {found} channels, the model observes N = {n}")]
+    Width {
+        /// Columns given.
+        found: usize,
+        /// The model's N.
+        n: usize,
+    },
+    /// A metric failed (too short, not finite, …).
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics::MetricsError),
 }
 
 /// A validated model of run-time size, with the facts of the file it came from.
@@ -260,6 +326,90 @@ impl DesktopModel {
                 *v = (*v - mu as f64) / s as f64;
             }
         }
+    }
+
+    /// A free run of the f32 kernel (the one the device runs) from the latent state `z0`:
+    /// `burn_in` steps discarded, then `steps` observations kept, in model units (map them with
+    /// [`DesktopModel::to_data_units`]). `inputs` holds one row of K external inputs per step
+    /// (at least `burn_in + steps` rows); without them the inputs are zero. `progress` is called
+    /// with the number of steps done every 4096 steps. `plrnn generate` and the Python package
+    /// both run this.
+    pub fn generate(
+        &self,
+        z0: &[f32],
+        run: &FreeRun,
+        inputs: Option<&TimeSeries>,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<TimeSeries, GenerateError> {
+        let d = self.buf().dims();
+        let total = run.burn_in + run.steps;
+        if let Some(s) = inputs {
+            if s.dims() != d.k {
+                return Err(GenerateError::InputWidth {
+                    found: s.dims(),
+                    k: d.k,
+                });
+            }
+            if s.len() < total {
+                return Err(GenerateError::InputRows {
+                    rows: s.len(),
+                    needed: total,
+                });
+            }
+        }
+        if z0.len() != d.m {
+            return Err(GenerateError::StateWidth {
+                found: z0.len(),
+                m: d.m,
+            });
+        }
+        if z0.iter().any(|v| !v.is_finite()) {
+            return Err(GenerateError::StateNotFinite);
+        }
+        let mut gen = DynGenerator::new(self.model.model_ref(), run.seed);
+        gen.set_state(z0).map_err(GenerateError::Shape)?;
+        gen.set_clamp(run.clamp);
+        let mut out = TimeSeries::zeros(run.steps, d.n);
+        let mut x = vec![0.0f32; d.n];
+        let mut s = vec![0.0f32; d.k];
+        for t in 0..total {
+            if let Some(inp) = inputs {
+                for (v, &u) in s.iter_mut().zip(inp.row(t)) {
+                    *v = u as f32;
+                }
+            }
+            gen.step(&s, run.noise, &mut x)
+                .map_err(GenerateError::Shape)?;
+            if t >= run.burn_in {
+                for (o, &v) in out.row_mut(t - run.burn_in).iter_mut().zip(&x) {
+                    *o = v as f64;
+                }
+            }
+            if t % 4096 == 0 {
+                progress(t);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Runs the evaluation protocol on test data given in data units (N columns): the data are
+    /// mapped to model units, latent states inferred from them, and
+    /// [`crate::metrics::evaluate`] run. `plrnn evaluate` and the Python package both run this.
+    pub fn evaluate(
+        &self,
+        test_data_units: &TimeSeries,
+        protocol: &crate::metrics::EvalProtocol,
+    ) -> Result<crate::metrics::EvalReport, EvaluateError> {
+        if test_data_units.dims() != self.n() {
+            return Err(EvaluateError::Width {
+                found: test_data_units.dims(),
+                n: self.n(),
+            });
+        }
+        let mut test = test_data_units.clone();
+        self.to_model_units(&mut test);
+        let states = self.infer_states(&test);
+        Ok(crate::metrics::evaluate(self, &test, &states, protocol)?)
     }
 
     /// The facts `plrnn inspect` prints.

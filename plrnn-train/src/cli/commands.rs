@@ -3,16 +3,16 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use plrnn_nostd::{DynGenerator, Noise};
+use plrnn_nostd::Noise;
 
 use super::{input_err, ranges};
 use crate::data::{self, Dataset};
 use crate::embed::{DelayEmbedding, EmbedRecord};
 use crate::metrics::{self, BinRange, EvalProtocol};
-use crate::model::DesktopModel;
+use crate::model::{DesktopModel, EvaluateError, FreeRun, GenerateError};
 use crate::series::TimeSeries;
 use crate::simulate::{self, SimOptions, System};
 
@@ -247,58 +247,31 @@ fn progress(len: u64, what: &str) -> ProgressBar {
 pub fn generate(a: GenerateArgs) -> Result<()> {
     let model = load_model(&a.model)?;
     let embedding = load_embedding(&a.model, &model)?;
-    let d = model.buf().dims();
     let inputs = match &a.inputs {
-        Some(p) => {
-            let s = read_series(p)?;
-            if s.dims() != d.k {
-                bail!(input_err(anyhow::anyhow!(
-                    "{}: inputs have {} columns, the model takes K = {}",
-                    p.display(),
-                    s.dims(),
-                    d.k
-                )));
-            }
-            if s.len() < a.burn_in + a.steps {
-                bail!(input_err(anyhow::anyhow!(
-                    "{}: {} input rows, but burn-in + steps = {}",
-                    p.display(),
-                    s.len(),
-                    a.burn_in + a.steps
-                )));
-            }
-            Some(s)
-        }
+        Some(p) => Some(read_series(p)?),
         None => None,
     };
     let z0 = initial_state(&model, embedding.as_ref(), &a.init)?;
-    let mref = model.valid().model_ref();
-    let mut gen = DynGenerator::new(mref, a.seed);
-    gen.set_state(&z0).context("setting the initial state")?;
-    gen.set_clamp(a.clamp);
-    let noise: Noise = a.noise.into();
-    let mut out = TimeSeries::zeros(a.steps, d.n);
-    let mut x = vec![0.0f32; d.n];
-    let mut s = vec![0.0f32; d.k];
+    let run = FreeRun {
+        steps: a.steps,
+        burn_in: a.burn_in,
+        seed: a.seed,
+        noise: a.noise.into(),
+        clamp: a.clamp,
+    };
     let total = a.burn_in + a.steps;
     let pb = progress(total as u64, "generating");
     let t0 = Instant::now();
-    for t in 0..total {
-        if let Some(inp) = &inputs {
-            for (v, &u) in s.iter_mut().zip(inp.row(t)) {
-                *v = u as f32;
+    let mut out = model
+        .generate(&z0, &run, inputs.as_ref(), &mut |t| {
+            pb.set_position(t as u64)
+        })
+        .map_err(|e| match (&e, &a.inputs) {
+            (GenerateError::InputWidth { .. } | GenerateError::InputRows { .. }, Some(p)) => {
+                input_err(anyhow::anyhow!("{}: {e}", p.display()))
             }
-        }
-        gen.step(&s, noise, &mut x).context("stepping")?;
-        if t >= a.burn_in {
-            for (o, &v) in out.row_mut(t - a.burn_in).iter_mut().zip(&x) {
-                *o = v as f64;
-            }
-        }
-        if t % 4096 == 0 {
-            pb.set_position(t as u64);
-        }
-    }
+            _ => anyhow::Error::new(e),
+        })?;
     pb.finish_and_clear();
     let secs = t0.elapsed().as_secs_f64();
     if !a.model_units {
@@ -402,23 +375,19 @@ pub fn protocol_from(a: &EvaluateArgs) -> EvalProtocol {
     p
 }
 
-/// Runs the evaluation protocol of a model on test data given in data units.
+/// Runs the evaluation protocol of a model on test data given in data units
+/// ([`DesktopModel::evaluate`]); a test width that does not match the model is an input error.
 pub fn evaluate_model(
     model: &DesktopModel,
     test_data_units: &TimeSeries,
     protocol: &EvalProtocol,
 ) -> Result<metrics::EvalReport> {
-    if test_data_units.dims() != model.n() {
-        bail!(input_err(anyhow::anyhow!(
-            "test data has {} channels, the model observes N = {}",
-            test_data_units.dims(),
-            model.n()
-        )));
-    }
-    let mut test = test_data_units.clone();
-    model.to_model_units(&mut test);
-    let states = model.infer_states(&test);
-    Ok(metrics::evaluate(model, &test, &states, protocol)?)
+    model
+        .evaluate(test_data_units, protocol)
+        .map_err(|e| match e {
+            EvaluateError::Width { .. } => input_err(e),
+            EvaluateError::Metrics(e) => e.into(),
+        })
 }
 
 /// Prints an evaluation report as a table on stderr.

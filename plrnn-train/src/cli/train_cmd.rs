@@ -645,25 +645,13 @@ fn load_inputs(paths: &[PathBuf], data: &Dataset) -> Result<Vec<TimeSeries>> {
         return Ok(Vec::new());
     }
     let inputs = Dataset::load(paths).map_err(input_err)?;
-    if inputs.num_trials() != data.num_trials() {
-        return Err(input_err(anyhow::anyhow!(
-            "--inputs: {} hold {} trial(s), but --data holds {}; give one input series per data trial",
-            paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
-            inputs.num_trials(),
-            data.num_trials()
-        )));
-    }
-    for (i, (s, x)) in inputs.trials().iter().zip(data.trials()).enumerate() {
-        if s.len() != x.len() {
-            return Err(input_err(anyhow::anyhow!(
-                "{}: {} time steps, but its data trial {} has {}; inputs and data must be equally long",
-                inputs.sources()[i],
-                s.len(),
-                data.sources()[i],
-                x.len()
-            )));
-        }
-    }
+    let names = paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    data.check_inputs(&inputs, &format!("--inputs: {names}"), "--data")
+        .map_err(input_err)?;
     Ok(inputs.into_trials())
 }
 

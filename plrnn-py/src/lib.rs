@@ -1,0 +1,929 @@
+//! `import plrnn`: the Python package over the Rust library — the same simulators, the same model
+//! file, the same f32 kernel (`plrnn-nostd`) and the same metrics as the `plrnn` command line,
+//! with NumPy arrays in and out. Nothing here computes on its own: every function converts its
+//! arguments, calls `plrnn-train`, and converts the answer back.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+use numpy::ndarray::{Array2, ArrayViewD};
+use numpy::{AllowTypeChange, IntoPyArray, PyArray1, PyArray2, PyArrayLikeDyn, PyArrayMethods};
+use plrnn_nostd::Noise;
+use plrnn_train::bptt::BpttConfig;
+use plrnn_train::data::Dataset;
+use plrnn_train::fit::{self, Checkpoint, FitError, FitParams, Fitted, Hooks, Method, Progress};
+use plrnn_train::metrics::{self, BinRange, EvalProtocol, GmmOptions};
+use plrnn_train::model::{DesktopModel, FreeRun, ModelFileError as FileError};
+use plrnn_train::simulate::{self as sim, SimOptions, System};
+use plrnn_train::vi::TrainConfig;
+use plrnn_train::TimeSeries;
+use pyo3::create_exception;
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyModule, PyTuple};
+
+create_exception!(
+    plrnn,
+    ModelFileError,
+    pyo3::exceptions::PyValueError,
+    "A model file (or bytes) failed validation; the message names the check that failed."
+);
+
+/// A `ValueError` carrying `e`'s message (the one the command line prints).
+fn value_err(e: impl std::fmt::Display) -> PyErr {
+    PyValueError::new_err(e.to_string())
+}
+
+/// Python's error for a model file that could not be used: `OSError` (the matching subclass,
+/// e.g. `FileNotFoundError`) for I/O, [`ModelFileError`] for invalid contents.
+fn file_err(e: FileError) -> PyErr {
+    match &e {
+        FileError::Io { source, .. } => std::io::Error::new(source.kind(), e.to_string()).into(),
+        FileError::Invalid { .. } => ModelFileError::new_err(e.to_string()),
+    }
+}
+
+/// A 1-D (T,) or 2-D (T, N) array as a series, shape checked only; `what` names the argument in
+/// messages. Copies once (into the series' row-major f64 buffer).
+fn raw_series(arr: ArrayViewD<'_, f64>, what: &str) -> PyResult<TimeSeries> {
+    let (t, n) = match arr.shape() {
+        [t] => (*t, 1),
+        [t, n] => (*t, *n),
+        s => {
+            return Err(value_err(format!(
+                "{what}: expected a 2-D array (time steps × channels), got {} dimensions",
+                s.len()
+            )))
+        }
+    };
+    if t == 0 || n == 0 {
+        // An empty series, for the data checks to name.
+        return Ok(TimeSeries::zeros(0, n.max(1)));
+    }
+    let data: Vec<f64> = match arr.as_slice() {
+        Some(s) => s.to_vec(),
+        None => arr.iter().copied().collect(),
+    };
+    TimeSeries::new(data, n).map_err(value_err)
+}
+
+/// A float32/float64 array of shape (T, N) — or (T,) for one channel — as a checked series
+/// (non-empty, finite), the checks and messages of the command line's data loader; `what`
+/// names the argument in messages.
+fn series(a: &PyArrayLikeDyn<'_, f64, AllowTypeChange>, what: &str) -> PyResult<TimeSeries> {
+    let s = raw_series(a.as_array(), what)?;
+    let ds = Dataset::from_series(s, what).map_err(value_err)?;
+    Ok(ds.into_trials().remove(0))
+}
+
+/// Trials from Python: one (T, N) array, a 3-D (trials, T, N) array (as a 3-D `.npy` file is
+/// read by the command line) or a list/tuple of (T, N) arrays; checked as the command line
+/// checks its data files (non-empty, finite, equal widths). Trial `i` is named `what[i]`.
+fn dataset(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Dataset> {
+    let mut trials = Vec::new();
+    let mut sources = Vec::new();
+    if obj.is_instance_of::<PyList>() || obj.is_instance_of::<PyTuple>() {
+        for (i, item) in obj.try_iter()?.enumerate() {
+            let a: PyArrayLikeDyn<'_, f64, AllowTypeChange> = item?.extract()?;
+            let name = format!("{what}[{i}]");
+            trials.push(raw_series(a.as_array(), &name)?);
+            sources.push(name);
+        }
+        if trials.is_empty() {
+            return Err(value_err(format!(
+                "{what}: an empty list; give at least one trial"
+            )));
+        }
+    } else {
+        let a: PyArrayLikeDyn<'_, f64, AllowTypeChange> = obj.extract()?;
+        let v = a.as_array();
+        if v.ndim() == 3 {
+            for (i, t) in v.outer_iter().enumerate() {
+                let name = format!("{what}[{i}]");
+                trials.push(raw_series(t, &name)?);
+                sources.push(name);
+            }
+            if trials.is_empty() {
+                return Err(value_err(format!(
+                    "{what}: no trial (shape {:?})",
+                    v.shape()
+                )));
+            }
+        } else if v.ndim() > 3 {
+            return Err(value_err(format!(
+                "{what}: expected a 2-D array (time steps × channels), a 3-D array (trials × \
+                 time steps × channels) or a list of 2-D arrays, got {} dimensions",
+                v.ndim()
+            )));
+        } else {
+            trials.push(raw_series(v, what)?);
+            sources.push(what.to_owned());
+        }
+    }
+    Dataset::from_trials(trials, sources).map_err(value_err)
+}
+
+/// A series as a new (T, N) float64 array.
+fn to_numpy<'py>(py: Python<'py>, s: TimeSeries) -> Bound<'py, PyArray2<f64>> {
+    let (t, n) = (s.len(), s.dims());
+    Array2::from_shape_vec((t, n), s.into_vec())
+        .expect("a series' buffer is T × N")
+        .into_pyarray(py)
+}
+
+/// A JSON-serializable report as a Python dict (through `json.loads`, so the keys and values are
+/// exactly those of the command line's `--json`).
+fn json_dict<'py>(py: Python<'py>, v: &impl serde::Serialize) -> PyResult<Bound<'py, PyAny>> {
+    let s = serde_json::to_string(v).map_err(value_err)?;
+    py.import("json")?.call_method1("loads", (s,))
+}
+
+/// `"legacy"` or `"default"`.
+fn bin_range(range: &str) -> PyResult<BinRange> {
+    match range {
+        "legacy" => Ok(BinRange::Legacy),
+        "default" => Ok(BinRange::Default),
+        r => Err(value_err(format!(
+            "range: expected \"legacy\" or \"default\", got {r:?}"
+        ))),
+    }
+}
+
+/// A trained PLRNN as its model file holds it: the exported float32 parameters, run through the
+/// device kernel (`plrnn-nostd`). `generate` and `plrnn.evaluate` on a `Model` equal
+/// `plrnn generate` / `plrnn evaluate` on its saved file.
+///
+/// Get one from `plrnn.load(path)`, `Model.from_bytes(b)` or `plrnn.train(...)`.
+#[pyclass(module = "plrnn", frozen)]
+struct Model {
+    inner: DesktopModel,
+    /// The run summary (JSON) when the model comes from `plrnn.train`.
+    training: Option<String>,
+}
+
+impl Model {
+    fn new(inner: DesktopModel) -> Self {
+        Model {
+            inner,
+            training: None,
+        }
+    }
+}
+
+#[pymethods]
+impl Model {
+    /// Reads a model from the bytes of a model file; raises `ModelFileError` naming the failed
+    /// check when they are not a valid model.
+    #[staticmethod]
+    fn from_bytes(data: &[u8]) -> PyResult<Self> {
+        DesktopModel::from_bytes(data)
+            .map(Model::new)
+            .map_err(|e| ModelFileError::new_err(format!("<bytes>: {e}")))
+    }
+
+    /// The bytes of the model file (what `save` writes).
+    fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, pyo3::types::PyBytes> {
+        pyo3::types::PyBytes::new(py, &self.inner.valid().encode())
+    }
+
+    /// Writes the model file atomically (a crash leaves the old file or the new one).
+    fn save(&self, path: PathBuf) -> PyResult<()> {
+        self.inner.save(&path).map_err(file_err)
+    }
+
+    /// Sizes as a dict: M latent states, N observations, P basis functions, K inputs.
+    #[getter]
+    fn dims<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let b = self.inner.buf();
+        let d = PyDict::new(py);
+        d.set_item("M", b.m)?;
+        d.set_item("N", b.n)?;
+        d.set_item("P", b.p)?;
+        d.set_item("K", b.k)?;
+        Ok(d)
+    }
+
+    /// How `plrnn.train` made this model, as a dict (the keys of the `.metrics.json` that
+    /// `plrnn train` writes but `data`: epochs_done, updates, seconds, kept, best_epoch,
+    /// held_out, collapsed, starts, chosen_start — plus stopped); None for a model read from a
+    /// file or bytes.
+    #[getter]
+    fn training<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        self.training
+            .as_deref()
+            .map(|s| py.import("json")?.call_method1("loads", (s,)))
+            .transpose()
+    }
+
+    /// The φ variant: "relu", "dendritic" or "clipped".
+    #[getter]
+    fn variant(&self) -> &'static str {
+        self.inner.buf().variant.name()
+    }
+
+    /// The parameters as float32 arrays, exactly as stored: A (M,), W (M, M), h (M,),
+    /// alpha (P,), theta (M, P), C (M, K), B (N, M), sigma_z (M,), sigma_x (N,),
+    /// data_mean (N,), data_std (N,). Copies; changing them does not change the model.
+    fn params<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let b = self.inner.buf();
+        let d = PyDict::new(py);
+        let vec = |v: &[f32]| PyArray1::from_slice(py, v);
+        let mat = |v: &[f32], r: usize, c: usize| -> PyResult<Bound<'py, PyAny>> {
+            Ok(PyArray1::from_slice(py, v).reshape([r, c])?.into_any())
+        };
+        d.set_item("A", vec(&b.a))?;
+        d.set_item("W", mat(&b.w, b.m, b.m)?)?;
+        d.set_item("h", vec(&b.h))?;
+        d.set_item("alpha", vec(&b.alpha))?;
+        d.set_item("theta", mat(&b.theta, b.m, b.p)?)?;
+        d.set_item("C", mat(&b.c, b.m, b.k)?)?;
+        d.set_item("B", mat(&b.b, b.n, b.m)?)?;
+        d.set_item("sigma_z", vec(&b.sigma_z))?;
+        d.set_item("sigma_x", vec(&b.sigma_x))?;
+        d.set_item("data_mean", vec(&b.data_mean))?;
+        d.set_item("data_std", vec(&b.data_std))?;
+        Ok(d)
+    }
+
+    /// The facts `plrnn inspect --json` prints, as a dict (sizes, file bytes, stability).
+    fn inspect<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        json_dict(py, &self.inner.summary())
+    }
+
+    /// A free run of the model: `steps` observations (after `burn_in` discarded steps) as a
+    /// (steps, N) float64 array in data units (model units with `model_units=True`).
+    ///
+    /// noise: False/"none" (deterministic), "process" (process noise only) or True/"full".
+    /// inputs: (≥ burn_in + steps, K) external inputs, one row per step (zero without).
+    /// seed: the noise seed. z0: the initial latent state (M,), zero without.
+    /// clamp: limit every latent state to [−clamp, clamp] after each step.
+    /// Equals `plrnn generate` with the same options bit for bit (same f32 kernel).
+    #[pyo3(signature = (steps, noise=None, inputs=None, seed=0, z0=None, burn_in=0, clamp=None, model_units=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn generate<'py>(
+        &self,
+        py: Python<'py>,
+        steps: usize,
+        noise: Option<&Bound<'py, PyAny>>,
+        inputs: Option<PyArrayLikeDyn<'py, f64, AllowTypeChange>>,
+        seed: u64,
+        z0: Option<PyArrayLikeDyn<'py, f64, AllowTypeChange>>,
+        burn_in: usize,
+        clamp: Option<f32>,
+        model_units: bool,
+    ) -> PyResult<Bound<'py, PyArray2<f64>>> {
+        let noise = match noise {
+            None => Noise::None,
+            Some(v) => {
+                if let Ok(b) = v.extract::<bool>() {
+                    if b {
+                        Noise::Full
+                    } else {
+                        Noise::None
+                    }
+                } else {
+                    match v.extract::<String>()?.as_str() {
+                        "none" => Noise::None,
+                        "process" => Noise::Process,
+                        "full" => Noise::Full,
+                        o => {
+                            return Err(value_err(format!(
+                                "noise: expected False, True, \"none\", \"process\" or \"full\", got {o:?}"
+                            )))
+                        }
+                    }
+                }
+            }
+        };
+        let inputs = inputs.map(|a| series(&a, "inputs")).transpose()?;
+        let z0: Vec<f32> = match z0 {
+            None => vec![0.0; self.inner.m()],
+            Some(a) => a.as_array().iter().map(|&v| v as f32).collect(),
+        };
+        let run = FreeRun {
+            steps,
+            burn_in,
+            seed,
+            noise,
+            clamp,
+        };
+        let model = &self.inner;
+        let out = py
+            .detach(|| {
+                let mut out = model.generate(&z0, &run, inputs.as_ref(), &mut |_| {})?;
+                if !model_units {
+                    model.to_data_units(&mut out);
+                }
+                Ok::<_, plrnn_train::model::GenerateError>(out)
+            })
+            .map_err(value_err)?;
+        Ok(to_numpy(py, out))
+    }
+
+    fn __repr__(&self) -> String {
+        let b = self.inner.buf();
+        format!(
+            "<plrnn.Model {} M={} N={} P={} K={}>",
+            b.variant.name(),
+            b.m,
+            b.n,
+            b.p,
+            b.k
+        )
+    }
+}
+
+/// Reads and validates a model file. Raises `FileNotFoundError`/`OSError` when it cannot be
+/// read and `plrnn.ModelFileError` (naming the failed check) when its contents are invalid.
+#[pyfunction]
+fn load(path: PathBuf) -> PyResult<Model> {
+    DesktopModel::load(&path).map(Model::new).map_err(file_err)
+}
+
+/// Simulates a benchmark system: "lorenz63", "lorenz96" or "rossler". Returns a
+/// (steps, N) float64 array sampled every `dt` (default 0.01) after `transient` dropped samples;
+/// the options are those of `plrnn simulate`, which writes the same numbers.
+#[pyfunction]
+#[pyo3(signature = (system, steps=10_000, dt=None, seed=0, *, dim=10, forcing=8.0, transient=1000, substeps=None, process_noise=0.0, obs_noise=0.0))]
+#[allow(clippy::too_many_arguments)]
+fn simulate<'py>(
+    py: Python<'py>,
+    system: &str,
+    steps: usize,
+    dt: Option<f64>,
+    seed: u64,
+    dim: usize,
+    forcing: f64,
+    transient: usize,
+    substeps: Option<usize>,
+    process_noise: f64,
+    obs_noise: f64,
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    let mut sys: System = system.parse().map_err(value_err)?;
+    if let System::Lorenz96 { dim: d, forcing: f } = &mut sys {
+        *d = dim;
+        *f = forcing;
+    }
+    let opts = SimOptions {
+        steps,
+        dt: dt.unwrap_or(0.01),
+        substeps,
+        transient,
+        process_noise,
+        obs_noise,
+        seed,
+        initial: None,
+    };
+    let s = py
+        .detach(|| sim::simulate(&sys, &opts))
+        .map_err(value_err)?;
+    Ok(to_numpy(py, s))
+}
+
+/// The evaluation protocol of `plrnn evaluate` on `x_test` (T, N) in data units. Returns a dict
+/// with the keys and values of `plrnn evaluate --json` (d_stsp, d_h, psc, pe, lyapunov_max, …);
+/// the options are the command line's, with the same defaults.
+#[pyfunction]
+#[pyo3(signature = (model, x_test, *, trajectories=100, burn_in=1000, keep=1000, seed=0, bins=30, range="legacy", sigma=20.0, pe=vec![1, 5, 10, 20], data_lyapunov=true))]
+#[allow(clippy::too_many_arguments)]
+fn evaluate<'py>(
+    py: Python<'py>,
+    model: &Model,
+    x_test: PyArrayLikeDyn<'py, f64, AllowTypeChange>,
+    trajectories: usize,
+    burn_in: usize,
+    keep: usize,
+    seed: u64,
+    bins: usize,
+    range: &str,
+    sigma: f64,
+    pe: Vec<usize>,
+    data_lyapunov: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    let test = series(&x_test, "x_test")?;
+    let mut protocol = EvalProtocol {
+        n_trajectories: trajectories,
+        burn_in,
+        keep,
+        seed,
+        bins,
+        bin_range: bin_range(range)?,
+        sigma,
+        psc_sigma: sigma,
+        pe_ns: pe,
+        ..EvalProtocol::default()
+    };
+    if !data_lyapunov {
+        protocol.rosenstein = None;
+    }
+    let m = &model.inner;
+    let report = py
+        .detach(|| m.evaluate(&test, &protocol))
+        .map_err(value_err)?;
+    json_dict(py, &report)
+}
+
+/// D_stsp, the state-space divergence between two (T, N) arrays: `method="binned"` (KL of
+/// `bins`-per-dimension histograms over `range`, "legacy" [−2s, 2s] or "default") or "gmm"
+/// (Gaussian-mixture Monte-Carlo estimate, for N > 3).
+#[pyfunction]
+#[pyo3(signature = (x, y, *, method="binned", bins=30, range="legacy"))]
+fn d_stsp<'py>(
+    py: Python<'py>,
+    x: PyArrayLikeDyn<'py, f64, AllowTypeChange>,
+    y: PyArrayLikeDyn<'py, f64, AllowTypeChange>,
+    method: &str,
+    bins: usize,
+    range: &str,
+) -> PyResult<f64> {
+    let (x, y) = (series(&x, "x")?, series(&y, "y")?);
+    let range = bin_range(range)?;
+    match method {
+        "binned" => py.detach(|| metrics::d_stsp_binned(&x, &y, bins, range)),
+        "gmm" => py.detach(|| metrics::d_stsp_gmm(&x, &y, &GmmOptions::default())),
+        o => {
+            return Err(value_err(format!(
+                "method: expected \"binned\" or \"gmm\", got {o:?}"
+            )))
+        }
+    }
+    .map_err(value_err)
+}
+
+/// D_H, the mean Hellinger distance between the Gaussian-smoothed (σ = `sigma`) power spectra
+/// of each channel of two (T, N) arrays.
+#[pyfunction]
+#[pyo3(signature = (x, y, *, sigma=20.0))]
+fn d_h<'py>(
+    py: Python<'py>,
+    x: PyArrayLikeDyn<'py, f64, AllowTypeChange>,
+    y: PyArrayLikeDyn<'py, f64, AllowTypeChange>,
+    sigma: f64,
+) -> PyResult<f64> {
+    let (x, y) = (series(&x, "x")?, series(&y, "y")?);
+    py.detach(|| metrics::d_h(&x, &y, sigma)).map_err(value_err)
+}
+
+/// PSC, the mean correlation of the smoothed (σ = `sigma`) power spectra of each channel of two
+/// (T, N) arrays.
+#[pyfunction]
+#[pyo3(signature = (x, y, *, sigma=20.0))]
+fn psc<'py>(
+    py: Python<'py>,
+    x: PyArrayLikeDyn<'py, f64, AllowTypeChange>,
+    y: PyArrayLikeDyn<'py, f64, AllowTypeChange>,
+    sigma: f64,
+) -> PyResult<f64> {
+    let (x, y) = (series(&x, "x")?, series(&y, "y")?);
+    py.detach(|| metrics::psc(&x, &y, sigma)).map_err(value_err)
+}
+
+/// A Python value of a configuration key as TOML (None: `None`, the key's default).
+fn toml_value(key: &str, v: &Bound<'_, PyAny>) -> PyResult<Option<toml::Value>> {
+    if v.is_none() {
+        Ok(None)
+    } else if let Ok(b) = v.extract::<bool>() {
+        Ok(Some(toml::Value::Boolean(b)))
+    } else if v.is_instance_of::<pyo3::types::PyInt>() {
+        let i: i64 = v
+            .extract()
+            .map_err(|_| value_err(format!("{key}: {v} is out of range")))?;
+        Ok(Some(toml::Value::Integer(i)))
+    } else if let Ok(f) = v.extract::<f64>() {
+        Ok(Some(toml::Value::Float(f)))
+    } else if let Ok(s) = v.extract::<String>() {
+        Ok(Some(toml::Value::String(s)))
+    } else {
+        Err(PyTypeError::new_err(format!(
+            "{key}: expected a number, a string, a bool or None, got {}",
+            v.get_type().name()?
+        )))
+    }
+}
+
+/// The method's configuration: its defaults, then `seed` and `time_budget`, then the keys of
+/// `config` (None = the default); a time budget without `epochs` trains until the budget is
+/// spent, as in `plrnn train`. Each key is checked alone first, so an error names it: an
+/// unknown key raises `TypeError`, a value of the wrong type or form `ValueError`. Ranges are
+/// checked by [`FitParams::check`].
+fn train_config<T>(
+    method: &str,
+    seed: u64,
+    time_budget: Option<f64>,
+    config: Option<&Bound<'_, PyDict>>,
+) -> PyResult<T>
+where
+    T: Default + serde::Serialize + serde::de::DeserializeOwned,
+{
+    let mut table = toml::Table::try_from(T::default()).map_err(value_err)?;
+    // The keys the caller set, to apply `epochs_until_budget` to (as `plrnn train` does).
+    let mut set = toml::Table::new();
+    let seed = i64::try_from(seed)
+        .map_err(|_| value_err(format!("seed must be in 0..=2^63-1, got {seed}")))?;
+    let mut given = vec![("seed".to_owned(), Some(toml::Value::Integer(seed)))];
+    if let Some(b) = time_budget {
+        given.push(("time_budget_secs".to_owned(), Some(toml::Value::Float(b))));
+    }
+    for (k, v) in config.into_iter().flatten() {
+        let key: String = k.extract()?;
+        if key == "time_budget_secs" {
+            return Err(PyTypeError::new_err(
+                "train(): give the time budget as time_budget=SECONDS (None for none)",
+            ));
+        }
+        given.push((key.clone(), toml_value(&key, &v)?));
+    }
+    for (key, value) in given {
+        let mut alone = toml::Table::new();
+        if let Some(v) = &value {
+            alone.insert(key.clone(), v.clone());
+        } else {
+            // The key alone with its default, to learn whether the method knows it.
+            alone.insert(key.clone(), toml::Value::Table(toml::Table::new()));
+        }
+        if let Err(e) = T::deserialize(toml::Value::Table(alone)) {
+            let e = e.to_string();
+            if e.contains("unknown field") {
+                return Err(PyTypeError::new_err(format!(
+                    "train() got an unexpected keyword argument '{key}': not a key of the \
+                     {method} configuration ({})",
+                    e.trim()
+                )));
+            }
+            if value.is_some() {
+                // serde's message, without its trailing "in `key`" line.
+                let msg = format!("{key}: {}", e.lines().next().unwrap_or("").trim());
+                return Err(if e.starts_with("invalid type") {
+                    PyTypeError::new_err(msg)
+                } else {
+                    value_err(msg)
+                });
+            }
+        }
+        match value {
+            Some(v) => {
+                set.insert(key.clone(), v.clone());
+                table.insert(key, v)
+            }
+            None => table.remove(&key),
+        };
+    }
+    fit::epochs_until_budget(&mut set);
+    if let Some(e) = set.get("epochs") {
+        table.insert("epochs".into(), e.clone());
+    }
+    T::deserialize(toml::Value::Table(table)).map_err(|e| value_err(e.to_string().trim()))
+}
+
+/// How training progress reaches Python.
+enum Reporter {
+    /// Nothing is reported.
+    Silent,
+    /// `progress(dict)` after every epoch.
+    Callback(Py<PyAny>),
+    /// A `tqdm` bar over the planned epochs.
+    Tqdm(Py<PyAny>),
+}
+
+impl Reporter {
+    fn new(
+        py: Python<'_>,
+        progress: Option<&Bound<'_, PyAny>>,
+        epochs: usize,
+        method: &str,
+    ) -> PyResult<Self> {
+        let auto = match progress {
+            Some(p) if p.is_callable() => return Ok(Reporter::Callback(p.clone().unbind())),
+            Some(p) => p.extract::<bool>().map_err(|_| {
+                PyTypeError::new_err("progress: expected None, True, False or a callable")
+            })?,
+            None => true,
+        };
+        if !auto {
+            return Ok(Reporter::Silent);
+        }
+        let Ok(tqdm) = py.import("tqdm.auto").and_then(|m| m.getattr("tqdm")) else {
+            return Ok(Reporter::Silent);
+        };
+        let kw = PyDict::new(py);
+        // Until the time budget is spent: no total, a counter.
+        kw.set_item(
+            "total",
+            (epochs < fit::EPOCHS_UNTIL_BUDGET).then_some(epochs),
+        )?;
+        kw.set_item("unit", "epoch")?;
+        kw.set_item("desc", format!("plrnn.train ({method})"))?;
+        Ok(Reporter::Tqdm(tqdm.call((), Some(&kw))?.unbind()))
+    }
+
+    fn report(&self, py: Python<'_>, p: &Progress) -> PyResult<()> {
+        match self {
+            Reporter::Silent => Ok(()),
+            Reporter::Callback(f) => f.call1(py, (progress_dict(py, p)?,)).map(drop),
+            Reporter::Tqdm(bar) => {
+                let bar = bar.bind(py);
+                let n: usize = bar.getattr("n")?.extract()?;
+                bar.call_method1("update", (p.epoch.saturating_sub(n),))?;
+                let post = PyDict::new(py);
+                post.set_item("loss", format!("{:.4}", p.loss))?;
+                if let Some(h) = &p.held_out {
+                    post.set_item("D_stsp", format!("{:.3}", h.d_stsp))?;
+                    post.set_item("D_H", format!("{:.3}", h.d_h))?;
+                }
+                bar.call_method("set_postfix", (), Some(&post))?;
+                Ok(())
+            }
+        }
+    }
+
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        if let Reporter::Tqdm(bar) = self {
+            bar.bind(py).call_method0("close")?;
+        }
+        Ok(())
+    }
+}
+
+/// A progress report as the dict a `progress` callback receives.
+fn progress_dict<'py>(py: Python<'py>, p: &Progress) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("epoch", p.epoch)?;
+    d.set_item("epochs", p.epochs)?;
+    d.set_item("loss", p.loss)?;
+    d.set_item("updates_per_sec", p.updates_per_sec)?;
+    d.set_item("elapsed_secs", p.elapsed_secs)?;
+    d.set_item("evaluated", p.evaluated)?;
+    d.set_item("best", p.best)?;
+    d.set_item("restart", p.restart)?;
+    match &p.held_out {
+        Some(h) => {
+            let ho = PyDict::new(py);
+            ho.set_item("score", h.score)?;
+            ho.set_item("d_stsp", h.d_stsp)?;
+            ho.set_item("d_h", h.d_h)?;
+            d.set_item("held_out", ho)?;
+        }
+        None => d.set_item("held_out", py.None())?,
+    }
+    Ok(d)
+}
+
+/// Python's error for a failed training: `ValueError` for the caller's mistakes (data,
+/// configuration, checkpoint), `RuntimeError` for a failure of the run itself.
+fn fit_err(e: FitError) -> PyErr {
+    if e.is_input_error() {
+        value_err(e)
+    } else {
+        PyRuntimeError::new_err(format!("training: {e}"))
+    }
+}
+
+/// How often the waiting thread looks for Ctrl-C and progress while training runs.
+const POLL: Duration = Duration::from_millis(50);
+
+/// Runs [`fit::fit`] on a worker thread with the GIL released. This (the calling) thread
+/// relays progress to `reporter` and checks for signals every [`POLL`]; a pending signal (Ctrl-C:
+/// `KeyboardInterrupt`) or an exception from the progress callback sets the library's stop flag,
+/// training ends after the current update, and that exception is raised.
+fn run_fit(
+    py: Python<'_>,
+    params: &fit::CheckedParams,
+    data: &Dataset,
+    inputs: &[TimeSeries],
+    checkpoint: Option<PathBuf>,
+    resume: Option<Checkpoint>,
+    reporter: &Reporter,
+) -> PyResult<Fitted> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = mpsc::channel::<Progress>();
+    let hooks = Hooks {
+        on_progress: Some(Box::new(move |p: &Progress| {
+            // The receiver lives until training ends.
+            let _ = tx.send(p.clone());
+        })),
+        stop: Some(stop.clone()),
+        checkpoint,
+        resume,
+    };
+    let (out, raised) = py.detach(move || {
+        std::thread::scope(|s| {
+            let worker = s.spawn(move || {
+                let mut hooks = hooks;
+                fit::fit(params, data, inputs, &mut hooks)
+                // `hooks` (the sender) is dropped here: the loop below ends.
+            });
+            let mut raised: Option<PyErr> = None;
+            loop {
+                let next = rx.recv_timeout(POLL);
+                let disconnected = matches!(next, Err(mpsc::RecvTimeoutError::Disconnected));
+                if raised.is_none() {
+                    let r = Python::attach(|py| -> PyResult<()> {
+                        if let Ok(p) = &next {
+                            reporter.report(py, p)?;
+                        }
+                        py.check_signals()
+                    });
+                    if let Err(e) = r {
+                        stop.store(true, Ordering::SeqCst);
+                        raised = Some(e);
+                    }
+                }
+                if disconnected {
+                    break;
+                }
+            }
+            (worker.join(), raised)
+        })
+    });
+    if let Some(e) = raised {
+        return Err(e);
+    }
+    match out {
+        Ok(r) => r.map_err(fit_err),
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            Err(PyRuntimeError::new_err(format!(
+                "training failed (an internal error, please report it): {msg}"
+            )))
+        }
+    }
+}
+
+/// Trains a model on `x` with the library behind `plrnn train` (never the command line) and
+/// returns it as its model file holds it (the exported float32 parameters): `m.save(path)` writes
+/// the file `plrnn train` would, and `m.generate` equals `plrnn generate` on it bit for bit.
+///
+/// x: the data in data units (z-scored inside, the statistics stored in the model) — a (T, N)
+///    array, a 3-D (trials, T, N) array, or a list of (T_i, N) arrays (trials).
+/// inputs: external inputs s_t, trial for trial with `x` (same number of trials, equally long),
+///    learned as C s_t (method "vi" only).
+/// method: "vi" (variational inference) or "bptt" (backpropagation through time).
+/// time_budget: seconds; training stops after the update that exceeds it, and without an
+///    `epochs` key trains until it is spent (None: no budget, `epochs` decide).
+/// seed: seed of every random choice; the same call gives the same model.
+/// holdout: share of each trial's end held out to pick the best model (as `--holdout`).
+/// restarts: independent starts in parallel (seeds seed, seed + 1, …); the best by held-out
+///    score that did not collapse is kept (as `--restarts`).
+/// progress: None (a tqdm bar if tqdm is installed), False (silent), or a callable receiving a
+///    dict per epoch (epoch, epochs, loss, updates_per_sec, elapsed_secs, held_out, evaluated,
+///    best); an exception it raises stops training after the current update and propagates.
+/// checkpoint: file to write resumable checkpoints to (periodically and when stopped).
+/// resume: a checkpoint file to continue from (same data and settings).
+/// **config: keys of the method's configuration (those of `plrnn train --config` TOML files:
+///    latent_dim, bases, variant, epochs, seq_len, batch_size, learning_rate, threads, …);
+///    an unknown key raises TypeError naming it.
+///
+/// Bad data or settings raise ValueError with the message `plrnn train` prints. The GIL is
+/// released while training; Ctrl-C raises KeyboardInterrupt after the current update.
+#[pyfunction]
+#[pyo3(signature = (x, inputs=None, method="vi", time_budget=Some(60.0), seed=0, *, holdout=0.1, restarts=1, progress=None, checkpoint=None, resume=None, **config))]
+#[allow(clippy::too_many_arguments)]
+fn train(
+    py: Python<'_>,
+    x: &Bound<'_, PyAny>,
+    inputs: Option<&Bound<'_, PyAny>>,
+    method: &str,
+    time_budget: Option<f64>,
+    seed: u64,
+    holdout: f64,
+    restarts: usize,
+    progress: Option<&Bound<'_, PyAny>>,
+    checkpoint: Option<PathBuf>,
+    resume: Option<PathBuf>,
+    config: Option<&Bound<'_, PyDict>>,
+) -> PyResult<Model> {
+    let method = match method {
+        "vi" => Method::Vi(train_config::<TrainConfig>(
+            method,
+            seed,
+            time_budget,
+            config,
+        )?),
+        "bptt" => Method::Bptt(train_config::<BpttConfig>(
+            method,
+            seed,
+            time_budget,
+            config,
+        )?),
+        m => {
+            return Err(value_err(format!(
+                "method: expected \"vi\" or \"bptt\", got {m:?}"
+            )))
+        }
+    };
+    let params = FitParams {
+        method,
+        holdout,
+        restarts,
+    }
+    .check()
+    .map_err(fit_err)?;
+    let data = dataset(x, "x")?;
+    let inputs = match inputs {
+        Some(s) if !s.is_none() => {
+            let s = dataset(s, "inputs")?;
+            data.check_inputs(&s, "inputs", "x").map_err(value_err)?;
+            s.into_trials()
+        }
+        _ => Vec::new(),
+    };
+    let resume = resume
+        .map(|p| {
+            let c = Checkpoint::load(&p).map_err(|e| value_err(format!("resume: {e}")))?;
+            if c.method_name() != params.method_name() {
+                return Err(value_err(format!(
+                    "resume {}: written by method {:?}, but this run is method {:?}",
+                    p.display(),
+                    c.method_name(),
+                    params.method_name()
+                )));
+            }
+            Ok(c)
+        })
+        .transpose()?;
+    let reporter = Reporter::new(py, progress, params.epochs(), params.method_name())?;
+    let out = run_fit(py, &params, &data, &inputs, checkpoint, resume, &reporter);
+    reporter.close(py)?;
+    let fitted = out?;
+    // What the file holds, decoded as `plrnn.load` decodes it.
+    let inner = DesktopModel::from_bytes(&fitted.model.valid().encode())
+        .map_err(|e| PyRuntimeError::new_err(format!("the trained model: {e}")))?;
+    let summary = serde_json::json!({
+        "epochs_done": fitted.epochs_done,
+        "updates": fitted.updates,
+        "seconds": fitted.seconds,
+        "kept": if fitted.best.is_some() { "best held-out score" } else { "final" },
+        "best_epoch": fitted.best.as_ref().map(|b| b.epoch),
+        "held_out": fitted.held_out,
+        "collapsed": fitted.held_out.as_ref().map(|_| fitted.collapsed),
+        "starts": fitted.starts.iter().map(|s| serde_json::json!({
+            "seed": s.seed,
+            "score": s.score,
+            "collapsed": s.collapsed,
+            "epochs_done": s.epochs_done,
+            "seconds": s.seconds,
+        })).collect::<Vec<_>>(),
+        "chosen_start": fitted.chosen,
+        "stopped": fitted.stopped,
+    });
+    if fitted.collapsed {
+        let warn = py.import("warnings")?;
+        warn.call_method1(
+            "warn",
+            (
+                "plrnn.train: the kept model collapsed (its generated trajectories are near \
+                 constant, or regular for chaotic data); try restarts=4, a longer time_budget \
+                 or method=\"bptt\"",
+            ),
+        )?;
+    }
+    Ok(Model {
+        inner,
+        training: Some(summary.to_string()),
+    })
+}
+
+/// Dendritic PLRNN generative models of dynamical systems, from Python and NumPy.
+///
+/// The same Rust code as the `plrnn` command line — no second implementation:
+///
+///     x = plrnn.simulate("lorenz63", steps=100_000)        # (steps, 3) float64
+///     m = plrnn.train(x, time_budget=60)                   # plrnn_train::fit, as `plrnn train`
+///     m.save("m.plrnn"); m = plrnn.load("m.plrnn")         # the model file
+///     y = m.generate(10_000)                               # data units, f32 device kernel
+///     r = plrnn.evaluate(m, x)                             # dict, keys of `plrnn evaluate --json`
+///     plrnn.metrics.d_stsp(x, y), plrnn.metrics.d_h(x, y), plrnn.metrics.psc(x, y)
+///
+/// Arrays may be float32 or float64, C- or Fortran-ordered. Bad input raises ValueError with
+/// the command line's message; an invalid model file raises plrnn.ModelFileError. Training
+/// releases the GIL and stops on Ctrl-C (KeyboardInterrupt) after the current update.
+#[pymodule]
+fn plrnn(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add_class::<Model>()?;
+    m.add("ModelFileError", py.get_type::<ModelFileError>())?;
+    m.add_function(wrap_pyfunction!(load, m)?)?;
+    m.add_function(wrap_pyfunction!(simulate, m)?)?;
+    m.add_function(wrap_pyfunction!(evaluate, m)?)?;
+    m.add_function(wrap_pyfunction!(train, m)?)?;
+    let metrics = PyModule::new(py, "metrics")?;
+    metrics.add(
+        "__doc__",
+        "The metrics of `plrnn evaluate` on any (T, N) arrays.",
+    )?;
+    metrics.add_function(wrap_pyfunction!(d_stsp, &metrics)?)?;
+    metrics.add_function(wrap_pyfunction!(d_h, &metrics)?)?;
+    metrics.add_function(wrap_pyfunction!(psc, &metrics)?)?;
+    m.add_submodule(&metrics)?;
+    // `import plrnn.metrics` / `from plrnn.metrics import d_h` work too.
+    py.import("sys")?
+        .getattr("modules")?
+        .set_item("plrnn.metrics", &metrics)?;
+    Ok(())
+}
