@@ -774,3 +774,45 @@ fn time_budget_without_epochs_means_until_the_budget() {
     let t = resolved(&["--epochs", "2"]);
     assert_eq!(t["epochs"].as_integer(), Some(2));
 }
+
+/// The defaults `plrnn train --help` states are the configurations' real defaults.
+#[test]
+fn train_help_states_the_real_defaults() {
+    use plrnn_train::{bptt::BpttConfig, vi::TrainConfig};
+    let out = plrnn(&["train", "--help"]);
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout).replace('\n', " ");
+    let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+    let (v, b) = (TrainConfig::default(), BpttConfig::default());
+    let lr = |x: f64| format!("{x:e}");
+    for want in [
+        format!(
+            "[default: {} for vi, {} for bptt]",
+            v.latent_dim, b.latent_dim
+        ),
+        format!("[default: {}]", v.bases),
+        format!("(vi {}, bptt {})", v.epochs, b.epochs),
+        format!("[default: {} for vi, {} for bptt]", v.seq_len, b.seq_len),
+        format!(
+            "[default: {} for vi, {} for bptt]",
+            v.batch_size, b.batch_size
+        ),
+        format!(
+            "[default: {} for vi, {} for bptt]",
+            lr(v.learning_rate),
+            lr(b.learning_rate)
+        ),
+        format!("Seed, 0..=2^63−1 [default: {}]", v.seed),
+        format!("(0 = all cores) [default: {}]", v.threads),
+    ] {
+        assert!(help.contains(&want), "--help lacks {want:?}");
+    }
+    assert_eq!((v.seed, v.threads), (b.seed, b.threads));
+    assert_eq!(v.bases, b.bases);
+    assert!(help.contains(&format!(
+        "[default: {} for vi, {} for bptt]",
+        format!("{:?}", v.variant).to_lowercase(),
+        "clipped_dendritic"
+    )));
+    assert_eq!(format!("{:?}", b.variant), "ClippedDendritic");
+}

@@ -63,10 +63,10 @@ pub struct TrainArgs {
     /// Number of bases P, 1..=4096 (ignored for relu) [default: 20].
     #[arg(long)]
     pub bases: Option<usize>,
-    /// φ variant.
+    /// φ variant [default: dendritic for vi, clipped_dendritic for bptt].
     #[arg(long, value_parser = ["relu", "dendritic", "clipped_dendritic", "clipped-dendritic"])]
     pub variant: Option<String>,
-    /// Encoder (VI only).
+    /// Encoder (VI only) [default: smoothing].
     #[arg(long, value_parser = ["smoothing", "mlp"])]
     pub encoder: Option<String>,
     /// Epochs, 1..=10^9 [default: the method's configuration (vi 1000, bptt 5000); with
@@ -78,19 +78,19 @@ pub struct TrainArgs {
     /// spent [default: none].
     #[arg(long, allow_negative_numbers = true)]
     pub time_budget: Option<f64>,
-    /// Training sequence length, 2..=10^7 (bptt: 1..=10^7).
+    /// Training sequence length, 2..=10^7 (bptt: 1..=10^7) [default: 1000 for vi, 200 for bptt].
     #[arg(long)]
     pub seq_len: Option<usize>,
-    /// Sequences per update, 1..=10^6.
+    /// Sequences per update, 1..=10^6 [default: 1 for vi, 4 for bptt].
     #[arg(long)]
     pub batch: Option<usize>,
-    /// Learning rate, in (0, 10].
+    /// Learning rate, in (0, 10] [default: 1e-3 for vi, 5e-3 for bptt].
     #[arg(long, allow_negative_numbers = true)]
     pub lr: Option<f64>,
-    /// Seed, 0..=2^63−1.
+    /// Seed, 0..=2^63−1 [default: 0].
     #[arg(long, value_parser = clap::value_parser!(u64).range(0..=i64::MAX as u64))]
     pub seed: Option<u64>,
-    /// Worker threads, 0..=1024 (0 = all cores).
+    /// Worker threads, 0..=1024 (0 = all cores) [default: 0].
     #[arg(long)]
     pub threads: Option<usize>,
     /// Share of each trial's end held out for the metrics that pick the best model, in
