@@ -754,6 +754,15 @@ fn choose_start(starts: &[StartOutcome]) -> usize {
         .unwrap_or(0)
 }
 
+/// The model a run keeps: its best snapshot (model, epoch, ranking score) if it has one,
+/// otherwise the last model.
+fn kept<M>(best: Option<(M, usize, f64)>, last: M) -> (M, Option<Best>) {
+    match best {
+        Some((model, epoch, score)) => (model, Some(Best { epoch, score })),
+        None => (last, None),
+    }
+}
+
 /// One start of [`fit`].
 fn fit_start(
     params: &CheckedParams,
@@ -822,16 +831,7 @@ fn fit_start(
                 _ => vi::train_with_inputs(&trials, &inputs, cfg, &mut vh),
             }?;
             let seconds = t0.elapsed().as_secs_f64();
-            let (chosen, best) = match out.best {
-                Some(b) => (
-                    b.model,
-                    Some(Best {
-                        epoch: b.epoch,
-                        score: b.score,
-                    }),
-                ),
-                None => (out.model, None),
-            };
+            let (chosen, best) = kept(out.best.map(|b| (b.model, b.epoch, b.score)), out.model);
             let report = held0
                 .as_ref()
                 .and_then(|h| held_out_score(&chosen, h))
@@ -872,16 +872,7 @@ fn fit_start(
                 _ => bptt::train_with(&trials, cfg, bh),
             }?;
             let seconds = t0.elapsed().as_secs_f64();
-            let (chosen, best) = match out.best {
-                Some(b) => (
-                    b.model,
-                    Some(Best {
-                        epoch: b.epoch,
-                        score: b.score,
-                    }),
-                ),
-                None => (out.model, None),
-            };
+            let (chosen, best) = kept(out.best.map(|b| (b.model, b.epoch, b.score)), out.model);
             let report = held0
                 .as_ref()
                 .and_then(|h| held_out_score_buf(&chosen, h))
