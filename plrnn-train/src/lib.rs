@@ -13,6 +13,7 @@ pub mod io;
 pub mod metrics;
 pub mod model;
 pub mod plot;
+pub mod ranges;
 pub mod realtime;
 pub mod series;
 pub mod simulate;
