@@ -16,11 +16,12 @@ use plrnn_train::data::Dataset;
 use plrnn_train::fit::{self, Checkpoint, FitError, FitParams, Fitted, Hooks, Method, Progress};
 use plrnn_train::metrics::{self, BinRange, EvalProtocol, GmmOptions};
 use plrnn_train::model::{DesktopModel, FreeRun, ModelFileError as FileError};
+use plrnn_train::ranges::{self as R, IntRange, RealRange};
 use plrnn_train::simulate::{self as sim, SimOptions, System};
 use plrnn_train::vi::TrainConfig;
 use plrnn_train::TimeSeries;
 use pyo3::create_exception;
-use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyOverflowError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyModule, PyTuple};
 
@@ -34,6 +35,47 @@ create_exception!(
 /// A `ValueError` carrying `e`'s message (the one the command line prints).
 fn value_err(e: impl std::fmt::Display) -> PyErr {
     PyValueError::new_err(e.to_string())
+}
+
+/// A Python integer of any size (an `int`, or anything with `__index__` such as NumPy's
+/// integers), to be checked against a range by [`Int::within`]: a value beyond 128 bits is out
+/// of range with the command line's message, not an `OverflowError`.
+#[derive(Clone, Debug)]
+enum Int {
+    /// The value.
+    Small(i128),
+    /// The decimal text of a value beyond 128 bits.
+    Huge(String),
+}
+
+impl<'a, 'py> FromPyObject<'a, 'py> for Int {
+    type Error = PyErr;
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        match obj.extract::<i128>() {
+            Ok(v) => Ok(Int::Small(v)),
+            Err(e) if e.is_instance_of::<PyOverflowError>(obj.py()) => {
+                Ok(Int::Huge(obj.str()?.to_string()))
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl Int {
+    /// The value if it is in `r`; else `ValueError("name: V is not in RANGE")`, the text the
+    /// command line prints after `--flag`.
+    fn within(&self, name: &str, r: IntRange) -> PyResult<usize> {
+        match self {
+            Int::Small(v) => r.check(*v),
+            Int::Huge(s) => r.parse(s),
+        }
+        .map_err(|e| value_err(format!("{name}: {e}")))
+    }
+}
+
+/// `v` if it is in `r`; else `ValueError("name: V is not in RANGE")` (the command line's text).
+fn real_within(name: &str, v: f64, r: RealRange) -> PyResult<f64> {
+    r.check(v).map_err(|e| value_err(format!("{name}: {e}")))
 }
 
 /// Python's error for a model file that could not be used: `OSError` (the matching subclass,
@@ -271,20 +313,25 @@ impl Model {
     /// seed: the noise seed. z0: the initial latent state (M,), zero without.
     /// clamp: limit every latent state to [−clamp, clamp] after each step.
     /// Equals `plrnn generate` with the same options bit for bit (same f32 kernel).
-    #[pyo3(signature = (steps, noise=None, inputs=None, seed=0, z0=None, burn_in=0, clamp=None, model_units=false))]
+    #[pyo3(signature = (steps, noise=None, inputs=None, seed=0, z0=None, burn_in=Int::Small(0), clamp=None, model_units=false))]
     #[allow(clippy::too_many_arguments)]
     fn generate<'py>(
         &self,
         py: Python<'py>,
-        steps: usize,
+        steps: Int,
         noise: Option<&Bound<'py, PyAny>>,
         inputs: Option<PyArrayLikeDyn<'py, f64, AllowTypeChange>>,
         seed: u64,
         z0: Option<PyArrayLikeDyn<'py, f64, AllowTypeChange>>,
-        burn_in: usize,
-        clamp: Option<f32>,
+        burn_in: Int,
+        clamp: Option<f64>,
         model_units: bool,
     ) -> PyResult<Bound<'py, PyArray2<f64>>> {
+        let steps = steps.within("steps", R::STEPS)?;
+        let burn_in = burn_in.within("burn_in", R::SKIP)?;
+        let clamp = clamp
+            .map(|c| real_within("clamp", c, R::CLAMP).map(|c| c as f32))
+            .transpose()?;
         let noise = match noise {
             None => Noise::None,
             Some(v) => {
@@ -357,21 +404,31 @@ fn load(path: PathBuf) -> PyResult<Model> {
 /// (steps, N) float64 array sampled every `dt` (default 0.01) after `transient` dropped samples;
 /// the options are those of `plrnn simulate`, which writes the same numbers.
 #[pyfunction]
-#[pyo3(signature = (system, steps=10_000, dt=None, seed=0, *, dim=10, forcing=8.0, transient=1000, substeps=None, process_noise=0.0, obs_noise=0.0))]
+#[pyo3(signature = (system, steps=Int::Small(10_000), dt=None, seed=0, *, dim=Int::Small(10), forcing=8.0, transient=Int::Small(1000), substeps=None, process_noise=0.0, obs_noise=0.0))]
 #[allow(clippy::too_many_arguments)]
 fn simulate<'py>(
     py: Python<'py>,
     system: &str,
-    steps: usize,
+    steps: Int,
     dt: Option<f64>,
     seed: u64,
-    dim: usize,
+    dim: Int,
     forcing: f64,
-    transient: usize,
-    substeps: Option<usize>,
+    transient: Int,
+    substeps: Option<Int>,
     process_noise: f64,
     obs_noise: f64,
 ) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    let steps = steps.within("steps", R::STEPS)?;
+    let dt = dt.map(|v| real_within("dt", v, R::SIM_DT)).transpose()?;
+    let dim = dim.within("dim", R::L96_DIM)?;
+    let forcing = real_within("forcing", forcing, R::L96_FORCING)?;
+    let transient = transient.within("transient", R::SKIP)?;
+    let substeps = substeps
+        .map(|v| v.within("substeps", R::SUBSTEPS))
+        .transpose()?;
+    let process_noise = real_within("process_noise", process_noise, R::NOISE_STD)?;
+    let obs_noise = real_within("obs_noise", obs_noise, R::NOISE_STD)?;
     let mut sys: System = system.parse().map_err(value_err)?;
     if let System::Lorenz96 { dim: d, forcing: f } = &mut sys {
         *d = dim;
@@ -397,22 +454,31 @@ fn simulate<'py>(
 /// with the keys and values of `plrnn evaluate --json` (d_stsp, d_h, psc, pe, lyapunov_max, …);
 /// the options are the command line's, with the same defaults.
 #[pyfunction]
-#[pyo3(signature = (model, x_test, *, trajectories=100, burn_in=1000, keep=1000, seed=0, bins=30, range="legacy", sigma=20.0, pe=vec![1, 5, 10, 20], data_lyapunov=true))]
+#[pyo3(signature = (model, x_test, *, trajectories=Int::Small(100), burn_in=Int::Small(1000), keep=Int::Small(1000), seed=0, bins=Int::Small(30), range="legacy", sigma=20.0, pe=[1, 5, 10, 20].map(Int::Small).to_vec(), data_lyapunov=true))]
 #[allow(clippy::too_many_arguments)]
 fn evaluate<'py>(
     py: Python<'py>,
     model: &Model,
     x_test: PyArrayLikeDyn<'py, f64, AllowTypeChange>,
-    trajectories: usize,
-    burn_in: usize,
-    keep: usize,
+    trajectories: Int,
+    burn_in: Int,
+    keep: Int,
     seed: u64,
-    bins: usize,
+    bins: Int,
     range: &str,
     sigma: f64,
-    pe: Vec<usize>,
+    pe: Vec<Int>,
     data_lyapunov: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
+    let trajectories = trajectories.within("trajectories", R::EVAL_TRAJECTORIES)?;
+    let burn_in = burn_in.within("burn_in", R::EVAL_BURN_IN)?;
+    let keep = keep.within("keep", R::EVAL_KEEP)?;
+    let bins = bins.within("bins", R::BINS)?;
+    let sigma = real_within("sigma", sigma, R::SIGMA)?;
+    let pe = pe
+        .iter()
+        .map(|n| n.within("pe", R::PE_HORIZON))
+        .collect::<PyResult<Vec<_>>>()?;
     let test = series(&x_test, "x_test")?;
     let mut protocol = EvalProtocol {
         n_trajectories: trajectories,
@@ -440,15 +506,16 @@ fn evaluate<'py>(
 /// `bins`-per-dimension histograms over `range`, "legacy" [−2s, 2s] or "default") or "gmm"
 /// (Gaussian-mixture Monte-Carlo estimate, for N > 3).
 #[pyfunction]
-#[pyo3(signature = (x, y, *, method="binned", bins=30, range="legacy"))]
+#[pyo3(signature = (x, y, *, method="binned", bins=Int::Small(30), range="legacy"))]
 fn d_stsp<'py>(
     py: Python<'py>,
     x: PyArrayLikeDyn<'py, f64, AllowTypeChange>,
     y: PyArrayLikeDyn<'py, f64, AllowTypeChange>,
     method: &str,
-    bins: usize,
+    bins: Int,
     range: &str,
 ) -> PyResult<f64> {
+    let bins = bins.within("bins", R::BINS)?;
     let (x, y) = (series(&x, "x")?, series(&y, "y")?);
     let range = bin_range(range)?;
     match method {
@@ -473,6 +540,7 @@ fn d_h<'py>(
     y: PyArrayLikeDyn<'py, f64, AllowTypeChange>,
     sigma: f64,
 ) -> PyResult<f64> {
+    let sigma = real_within("sigma", sigma, R::SIGMA)?;
     let (x, y) = (series(&x, "x")?, series(&y, "y")?);
     py.detach(|| metrics::d_h(&x, &y, sigma)).map_err(value_err)
 }
@@ -487,6 +555,7 @@ fn psc<'py>(
     y: PyArrayLikeDyn<'py, f64, AllowTypeChange>,
     sigma: f64,
 ) -> PyResult<f64> {
+    let sigma = real_within("sigma", sigma, R::SIGMA)?;
     let (x, y) = (series(&x, "x")?, series(&y, "y")?);
     py.detach(|| metrics::psc(&x, &y, sigma)).map_err(value_err)
 }
@@ -793,7 +862,7 @@ fn run_fit(
 /// Bad data or settings raise ValueError with the message `plrnn train` prints. The GIL is
 /// released while training; Ctrl-C raises KeyboardInterrupt after the current update.
 #[pyfunction]
-#[pyo3(signature = (x, inputs=None, method="vi", time_budget=Some(60.0), seed=0, *, holdout=0.1, restarts=1, progress=None, checkpoint=None, resume=None, **config))]
+#[pyo3(signature = (x, inputs=None, method="vi", time_budget=Some(60.0), seed=0, *, holdout=0.1, restarts=Int::Small(1), progress=None, checkpoint=None, resume=None, **config))]
 #[allow(clippy::too_many_arguments)]
 fn train(
     py: Python<'_>,
@@ -803,7 +872,7 @@ fn train(
     time_budget: Option<f64>,
     seed: u64,
     holdout: f64,
-    restarts: usize,
+    restarts: Int,
     progress: Option<&Bound<'_, PyAny>>,
     checkpoint: Option<PathBuf>,
     resume: Option<PathBuf>,
@@ -830,8 +899,8 @@ fn train(
     };
     let params = FitParams {
         method,
-        holdout,
-        restarts,
+        holdout: real_within("holdout", holdout, R::HOLDOUT)?,
+        restarts: restarts.within("restarts", R::RESTARTS)?,
     }
     .check()
     .map_err(fit_err)?;

@@ -75,7 +75,7 @@ pub const MIN_HELD_OUT: usize = 2000;
 pub const MAX_HELD_OUT_SHARE: f64 = 0.25;
 
 /// The most starts [`FitParams::restarts`] allows.
-pub const MAX_RESTARTS: usize = 64;
+pub const MAX_RESTARTS: usize = crate::ranges::RESTARTS.hi as usize;
 
 /// The epoch count that stands for "until the time budget is spent" (see
 /// [`epochs_until_budget`]).
@@ -117,12 +117,12 @@ impl FitParams {
 
     /// Validates every setting.
     pub fn check(&self) -> Result<CheckedParams, FitError> {
-        if !(self.holdout.is_finite() && (0.0..1.0).contains(&self.holdout)) {
-            return Err(FitError::Holdout(self.holdout));
-        }
-        if !(1..=MAX_RESTARTS).contains(&self.restarts) {
-            return Err(FitError::Restarts(self.restarts));
-        }
+        crate::ranges::HOLDOUT
+            .check(self.holdout)
+            .map_err(FitError::Holdout)?;
+        crate::ranges::RESTARTS
+            .check(self.restarts as i128)
+            .map_err(FitError::Restarts)?;
         let method = match &self.method {
             Method::Vi(c) => CheckedMethod::Vi(c.validate()?),
             Method::Bptt(c) => CheckedMethod::Bptt(c.validate()?),
@@ -472,12 +472,12 @@ pub enum FitError {
     /// The method's configuration is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// The hold-out share is not in [0, 1).
-    #[error("holdout {0} is not a share in [0, 1)")]
-    Holdout(f64),
-    /// The number of starts is not in 1..=[`MAX_RESTARTS`].
-    #[error("restarts must be in 1..={MAX_RESTARTS}, got {0}")]
-    Restarts(usize),
+    /// The hold-out share is not in [`crate::ranges::HOLDOUT`].
+    #[error("holdout: {0}")]
+    Holdout(crate::ranges::RangeError),
+    /// The number of starts is not in [`crate::ranges::RESTARTS`].
+    #[error("restarts: {0}")]
+    Restarts(crate::ranges::RangeError),
     /// A run of several starts cannot resume from one checkpoint.
     #[error("resuming needs a single start (restarts = 1); each start of a multi-start run keeps its own checkpoint")]
     ResumeRestarts,

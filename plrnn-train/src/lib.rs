@@ -14,6 +14,7 @@ pub mod linalg;
 pub mod metrics;
 pub mod model;
 pub mod plot;
+pub mod ranges;
 pub mod realtime;
 pub mod series;
 pub mod simulate;

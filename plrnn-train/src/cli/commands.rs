@@ -13,15 +13,16 @@ use crate::data::{self, Dataset};
 use crate::embed::{DelayEmbedding, EmbedRecord};
 use crate::metrics::{self, BinRange, EvalProtocol};
 use crate::model::{DesktopModel, EvaluateError, FreeRun, GenerateError};
+use crate::ranges as R;
 use crate::series::TimeSeries;
 use crate::simulate::{self, SimOptions, System};
 
 pub use super::train_cmd::{demo, train, DemoArgs, TrainArgs};
 
 /// `--clamp`: a finite bound in (0, 1e30].
-fn clamp_parser() -> impl clap::builder::TypedValueParser<Value = f32> {
+pub(super) fn clamp_parser() -> impl clap::builder::TypedValueParser<Value = f32> {
     use clap::builder::TypedValueParser;
-    ranges::real(0.0, 1e30, true).map(|v| v as f32)
+    ranges::real(R::CLAMP).map(|v| v as f32)
 }
 
 /// Options of `plrnn simulate`.
@@ -32,11 +33,11 @@ pub struct SimulateArgs {
     /// crate docs of `plrnn_train::simulate::System`).
     pub system: String,
     /// Number of samples written, 1..=10^8.
-    #[arg(long, default_value_t = 10_000, value_parser = ranges::int(1, ranges::MAX_STEPS))]
+    #[arg(long, default_value_t = 10_000, allow_negative_numbers = true, value_parser = ranges::int(R::STEPS))]
     pub steps: usize,
     /// Time between samples, in (0, 1000] (default: the system's own, e.g. 0.01 for lorenz63,
     /// 0.1 for hindmarsh_rose).
-    #[arg(long, allow_negative_numbers = true, value_parser = ranges::real(0.0, 1000.0, true))]
+    #[arg(long, allow_negative_numbers = true, value_parser = ranges::real(R::SIM_DT))]
     pub dt: Option<f64>,
     /// Output file (.csv, .tsv, .txt or .npy).
     #[arg(long)]
@@ -45,24 +46,24 @@ pub struct SimulateArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Lorenz-96: number of variables, 4..=1000.
-    #[arg(long, default_value_t = 10, value_parser = ranges::int(4, 1000))]
+    #[arg(long, default_value_t = 10, allow_negative_numbers = true, value_parser = ranges::int(R::L96_DIM))]
     pub dim: usize,
     /// Lorenz-96: forcing F, in [-1000, 1000].
-    #[arg(long, default_value_t = 8.0, allow_negative_numbers = true, value_parser = ranges::real(-1000.0, 1000.0, false))]
+    #[arg(long, default_value_t = 8.0, allow_negative_numbers = true, value_parser = ranges::real(R::L96_FORCING))]
     pub forcing: f64,
     /// Samples simulated and dropped first, 0..=10^8 (default: the system's transient time,
     /// e.g. 1000 samples for lorenz63).
-    #[arg(long, value_parser = ranges::int(0, ranges::MAX_SKIP))]
+    #[arg(long, allow_negative_numbers = true, value_parser = ranges::int(R::SKIP))]
     pub transient: Option<usize>,
     /// RK4 sub-steps per sample, 1..=10^6 (default: the system's inner step, e.g. ≤ 0.001 for
     /// lorenz63).
-    #[arg(long, value_parser = ranges::int(1, 1_000_000))]
+    #[arg(long, allow_negative_numbers = true, value_parser = ranges::int(R::SUBSTEPS))]
     pub substeps: Option<usize>,
     /// Diffusion σ of additive process noise, in [0, 1000].
-    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true, value_parser = ranges::real(0.0, 1000.0, false))]
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true, value_parser = ranges::real(R::NOISE_STD))]
     pub process_noise: f64,
     /// Standard deviation of observation noise, in [0, 1000].
-    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true, value_parser = ranges::real(0.0, 1000.0, false))]
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true, value_parser = ranges::real(R::NOISE_STD))]
     pub obs_noise: f64,
 }
 
@@ -131,7 +132,7 @@ pub struct GenerateArgs {
     #[arg(long)]
     pub model: PathBuf,
     /// Number of steps written, 1..=10^8.
-    #[arg(long, value_parser = ranges::int(1, ranges::MAX_STEPS))]
+    #[arg(long, allow_negative_numbers = true, value_parser = ranges::int(R::STEPS))]
     pub steps: usize,
     /// Noise seed.
     #[arg(long, default_value_t = 0)]
@@ -147,7 +148,7 @@ pub struct GenerateArgs {
     #[arg(long, default_value = "zero")]
     pub init: String,
     /// Steps run and discarded before the first written one, 0..=10^8.
-    #[arg(long, default_value_t = 0, value_parser = ranges::int(0, ranges::MAX_SKIP))]
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true, value_parser = ranges::int(R::SKIP))]
     pub burn_in: usize,
     /// Write model units instead of mapping back to data units.
     #[arg(long)]
@@ -324,28 +325,28 @@ pub struct EvaluateArgs {
     pub json: bool,
     /// Trajectories generated, from data-derived initial states spread over the test data,
     /// 1..=10000.
-    #[arg(long, default_value_t = 100, value_parser = ranges::int(1, 10_000))]
+    #[arg(long, default_value_t = 100, allow_negative_numbers = true, value_parser = ranges::int(R::EVAL_TRAJECTORIES))]
     pub trajectories: usize,
     /// Steps discarded at the start of each trajectory, 0..=10^6.
-    #[arg(long, default_value_t = 1000, value_parser = ranges::int(0, 1_000_000))]
+    #[arg(long, default_value_t = 1000, allow_negative_numbers = true, value_parser = ranges::int(R::EVAL_BURN_IN))]
     pub burn_in: usize,
     /// Steps kept of each trajectory, 2..=10^6.
-    #[arg(long, default_value_t = 1000, value_parser = ranges::int(2, 1_000_000))]
+    #[arg(long, default_value_t = 1000, allow_negative_numbers = true, value_parser = ranges::int(R::EVAL_KEEP))]
     pub keep: usize,
     /// Seed of the protocol's random choices (GMM samples).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Bins per dimension of binned D_stsp, 2..=1000.
-    #[arg(long, default_value_t = 30, value_parser = ranges::int(2, 1000))]
+    #[arg(long, default_value_t = 30, allow_negative_numbers = true, value_parser = ranges::int(R::BINS))]
     pub bins: usize,
     /// Range of the D_stsp bins.
     #[arg(long, value_enum, default_value = "legacy")]
     pub range: RangeArg,
     /// Gaussian smoothing σ of the power spectra (D_H, PSC), in (0, 10000].
-    #[arg(long, default_value_t = 20.0, allow_negative_numbers = true, value_parser = ranges::real(0.0, 10_000.0, true))]
+    #[arg(long, default_value_t = 20.0, allow_negative_numbers = true, value_parser = ranges::real(R::SIGMA))]
     pub sigma: f64,
     /// Horizons n of PE(n), comma-separated, each 1..=100000.
-    #[arg(long, value_delimiter = ',', default_value = "1,5,10,20", value_parser = ranges::int(1, 100_000))]
+    #[arg(long, value_delimiter = ',', default_value = "1,5,10,20", allow_negative_numbers = true, value_parser = ranges::int(R::PE_HORIZON))]
     pub pe: Vec<usize>,
     /// Skip the data-based Lyapunov estimate (the slowest part on long data).
     #[arg(long)]
@@ -526,17 +527,17 @@ pub struct PlotArgs {
     pub title: Option<String>,
     /// Steps drawn in the time-series panels, 2..=10^7 (default 1000, from --window's start or
     /// the first step).
-    #[arg(long, value_parser = ranges::int(2, 10_000_000), conflicts_with = "window")]
+    #[arg(long, allow_negative_numbers = true, value_parser = ranges::int(R::PLOT_STEPS), conflicts_with = "window")]
     pub steps: Option<usize>,
     /// The steps drawn, START:END (time series, projections and delay plot).
     #[arg(long)]
     pub window: Option<ranges::Window>,
     /// Sampling step in seconds, in (0, 10^6]: time axes in seconds instead of steps.
-    #[arg(long, allow_negative_numbers = true, value_parser = ranges::real(0.0, 1e6, true))]
+    #[arg(long, allow_negative_numbers = true, value_parser = ranges::real(R::PLOT_DT))]
     pub dt: Option<f64>,
     /// Lag τ of the delay plot x_t vs x_{t+τ} drawn for 1-D data, in steps, 1..=10^6
     /// (default: the first minimum of the auto-mutual information).
-    #[arg(long, value_parser = ranges::int(1, 1_000_000))]
+    #[arg(long, allow_negative_numbers = true, value_parser = ranges::int(R::PLOT_LAG))]
     pub lag: Option<usize>,
 }
 

@@ -1,33 +1,21 @@
-//! The allowed range of every numeric command-line flag that is not a training-configuration
-//! key (those are checked by the configurations' `validate`, so a config file and a flag get the
-//! same check). Each flag's `value_parser` comes from here, so clap rejects an out-of-range value
-//! before any work starts with `invalid value 'V' for '--FLAG': V is not in RANGE` (exit 2), and
-//! the `--help` text states the same range.
+//! Clap parsers for the numeric flags, built from the library's ranges ([`crate::ranges`]), so
+//! clap rejects an out-of-range value before any work starts with `invalid value 'V' for
+//! '--FLAG': V is not in RANGE` (exit 2) — the text the Python package raises for the same
+//! value — and the `--help` text states the same range.
 
-use clap::builder::{RangedU64ValueParser, TypedValueParser};
+use clap::builder::TypedValueParser;
 
-/// An integer flag in `lo..=hi`.
-pub(crate) fn int(lo: u64, hi: u64) -> RangedU64ValueParser<usize> {
-    RangedU64ValueParser::<usize>::new().range(lo..=hi)
+use crate::ranges::{IntRange, RangeError, RealRange, MAX_STEPS};
+
+/// An integer flag in `r` (negative values reach the check: give the flag
+/// `allow_negative_numbers = true`).
+pub(crate) fn int(r: IntRange) -> impl TypedValueParser<Value = usize> {
+    move |s: &str| -> Result<usize, RangeError> { r.parse(s) }
 }
 
-/// A finite real flag in `[lo, hi]` (`open_lo`: `(lo, hi]`).
-pub(crate) fn real(lo: f64, hi: f64, open_lo: bool) -> impl TypedValueParser<Value = f64> {
-    move |s: &str| -> Result<f64, String> {
-        let v: f64 = s
-            .trim()
-            .parse()
-            .map_err(|_| format!("{s:?} is not a number"))?;
-        let above = if open_lo { v > lo } else { v >= lo };
-        if v.is_finite() && above && v <= hi {
-            Ok(v)
-        } else {
-            Err(format!(
-                "{v} is not in {}{lo}, {hi}]",
-                if open_lo { "(" } else { "[" }
-            ))
-        }
-    }
+/// A finite real flag in `r`.
+pub(crate) fn real(r: RealRange) -> impl TypedValueParser<Value = f64> {
+    move |s: &str| -> Result<f64, RangeError> { r.parse(s) }
 }
 
 /// A time window `START:END` of steps, END > START.
@@ -52,8 +40,3 @@ impl std::str::FromStr for Window {
         Ok(Self { start, end })
     }
 }
-
-/// Largest number of steps a command writes or simulates (10⁸: ~2.4 GB for 3 channels of f64).
-pub(crate) const MAX_STEPS: u64 = 100_000_000;
-/// Largest transient, burn-in or window offset.
-pub(crate) const MAX_SKIP: u64 = 100_000_000;

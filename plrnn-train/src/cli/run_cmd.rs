@@ -11,6 +11,7 @@ use clap::{Args, ValueEnum};
 
 use super::commands::{load_model, read_series, NoiseArg};
 use super::{input_err, ranges};
+use crate::ranges as R;
 use crate::realtime::{self, InputCounters, InputFormat, Inputs, LoopConfig, Ring, RunStats};
 
 /// Options of `plrnn run`.
@@ -20,10 +21,10 @@ pub struct RunArgs {
     #[arg(long)]
     pub model: PathBuf,
     /// Steps per second.
-    #[arg(long, value_parser = ranges::real(0.0, 1e7, true))]
+    #[arg(long, allow_negative_numbers = true, value_parser = ranges::real(R::RUN_RATE))]
     pub rate: f64,
     /// Seconds to run (rounded to whole steps); without it, until Ctrl-C.
-    #[arg(long, value_parser = ranges::real(0.0, 1e9, true))]
+    #[arg(long, allow_negative_numbers = true, value_parser = ranges::real(R::RUN_DURATION))]
     pub duration: Option<f64>,
     /// Inputs s_t: `stdin` (or `-`), `udp://127.0.0.1:PORT` (listen there), or a file (.csv or
     /// .npy, K columns, row t applied at step t). Without it, s = 0.
@@ -44,17 +45,18 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Limit every latent state to [−L, L] after each step (as `plrnn generate --clamp`).
-    #[arg(long)]
+    /// In (0, 1e30].
+    #[arg(long, allow_negative_numbers = true, value_parser = super::commands::clamp_parser())]
     pub clamp: Option<f32>,
     /// Write the run's statistics as JSON to this file.
     #[arg(long)]
     pub stats: Option<PathBuf>,
     /// Microseconds before each deadline the loop stops sleeping and spins (0: sleep only,
     /// cheaper but later on a loaded machine).
-    #[arg(long, default_value_t = 200, value_parser = ranges::int(0, 1_000_000))]
+    #[arg(long, default_value_t = 200, allow_negative_numbers = true, value_parser = ranges::int(R::RUN_SPIN_US))]
     pub spin_us: usize,
     /// Capacity of the output queue in records (the oldest are dropped when it is full).
-    #[arg(long, default_value_t = 65536, value_parser = ranges::int(1, 1 << 24))]
+    #[arg(long, default_value_t = 65536, allow_negative_numbers = true, value_parser = ranges::int(R::RUN_QUEUE))]
     pub queue: usize,
 }
 

@@ -21,6 +21,7 @@ use crate::fit::{
     Method as FitMethod, Progress, ProgressFn, EPOCHS_UNTIL_BUDGET,
 };
 use crate::metrics::{self, EvalProtocol, EvalReport};
+use crate::ranges as R;
 use crate::series::TimeSeries;
 use crate::simulate::{self, SimOptions, System};
 use crate::vi::TrainConfig;
@@ -96,13 +97,13 @@ pub struct TrainArgs {
     /// Share of each trial's end held out for the metrics that pick the best model, in
     /// [0, 0.9]. A trial whose held-out tail would be shorter than 2000 steps (or leave less than
     /// one training sequence) is kept whole for training, and that is said.
-    #[arg(long, default_value_t = 0.1, allow_negative_numbers = true, value_parser = super::ranges::real(0.0, 0.9, false))]
+    #[arg(long, default_value_t = 0.1, allow_negative_numbers = true, value_parser = super::ranges::real(R::HOLDOUT))]
     pub holdout: f64,
     /// Independent starts, 1..=64: start i trains with seed SEED + i, all in parallel on the
     /// threads (each start gets its own share of --threads and the whole --time-budget); the
     /// kept model is the best by held-out score among the starts that did not collapse.
     /// Each start checkpoints to the checkpoint path with `.i` appended.
-    #[arg(long, default_value_t = 1, value_parser = super::ranges::int(1, 64))]
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true, value_parser = super::ranges::int(R::RESTARTS))]
     pub restarts: usize,
     /// Exit with status 1 (after writing the files) when the kept model collapsed: a generated
     /// channel's std below 0.2 × the data's, or a regular model of chaotic data. Without it a
@@ -719,7 +720,7 @@ pub struct DemoArgs {
     #[arg(long, default_value = "plrnn-demo")]
     pub out: PathBuf,
     /// Training time budget in seconds, in (0, 1e6].
-    #[arg(long, default_value_t = 90.0, allow_negative_numbers = true, value_parser = super::ranges::real(0.0, 1e6, true))]
+    #[arg(long, default_value_t = 90.0, allow_negative_numbers = true, value_parser = super::ranges::real(R::DEMO_TIME_BUDGET))]
     pub time_budget: f64,
     /// Seed of simulation and training.
     #[arg(long, default_value_t = 0)]
