@@ -64,6 +64,8 @@ pub struct FitParams {
     /// Independent starts (1..=[`MAX_RESTARTS`]): start i trains with seed `seed + i`, all in
     /// parallel on the configured threads; the kept model is the best by held-out score among
     /// the starts that did not collapse (see [`EvalReport::collapsed`]). 1 = one plain run.
+    /// The time budget is the whole fit's: with W = min(K, threads) starts at a time, the K
+    /// starts run in ⌈K / W⌉ rounds and each start gets the budget / rounds.
     pub restarts: usize,
 }
 
@@ -197,12 +199,16 @@ impl CheckedParams {
     }
 
     /// Start `i` of [`Self::restarts`]: seed `seed + i` and `threads` worker threads.
-    fn start(&self, i: usize, threads: usize) -> Result<CheckedParams, FitError> {
+    /// Start `i` of a fit with restarts: seed + i, `threads` threads, and the time budget
+    /// divided by `rounds` (the starts that run one after another on a worker).
+    fn start(&self, i: usize, threads: usize, rounds: usize) -> Result<CheckedParams, FitError> {
+        let share = |b: Option<f64>| b.map(|b| b / rounds.max(1) as f64);
         let method = match &self.method {
             CheckedMethod::Vi(c) => CheckedMethod::Vi(
                 TrainConfig {
                     seed: c.get().seed.wrapping_add(i as u64),
                     threads,
+                    time_budget_secs: share(c.get().time_budget_secs),
                     ..c.get().clone()
                 }
                 .validate()?,
@@ -211,6 +217,7 @@ impl CheckedParams {
                 BpttConfig {
                     seed: c.get().seed.wrapping_add(i as u64),
                     threads,
+                    time_budget_secs: share(c.get().time_budget_secs),
                     ..c.get().clone()
                 }
                 .validate()?,
@@ -728,8 +735,9 @@ pub fn fit(
     let threads = params.threads();
     let workers = k.min(threads).max(1);
     let per_start = (threads / workers).max(1);
+    let rounds = k.div_ceil(workers);
     let starts = (0..k)
-        .map(|i| params.start(i, per_start))
+        .map(|i| params.start(i, per_start, rounds))
         .collect::<Result<Vec<_>, _>>()?;
     let user = hooks
         .on_progress

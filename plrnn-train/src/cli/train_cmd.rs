@@ -100,8 +100,10 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0.1, allow_negative_numbers = true, value_parser = super::ranges::real(R::HOLDOUT))]
     pub holdout: f64,
     /// Independent starts, 1..=64: start i trains with seed SEED + i, all in parallel on the
-    /// threads (each start gets its own share of --threads and the whole --time-budget); the
-    /// kept model is the best by held-out score among the starts that did not collapse.
+    /// threads (each start gets its own share of --threads); the kept model is the best by
+    /// held-out score among the starts that did not collapse. --time-budget is the whole
+    /// training's: when there are fewer threads than starts, the starts run in rounds and each
+    /// gets the budget divided by the number of rounds.
     /// Each start checkpoints to the checkpoint path with `.i` appended.
     #[arg(long, default_value_t = 1, allow_negative_numbers = true, value_parser = super::ranges::int(R::RESTARTS))]
     pub restarts: usize,

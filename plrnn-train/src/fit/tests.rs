@@ -246,3 +246,27 @@ fn bptt_latent_dim_below_the_channel_count_is_raised_to_it() {
     let f = fit(&p, &data, &[], &mut Hooks::default()).unwrap();
     assert_eq!((f.model.m(), f.model.n()), (3, 3));
 }
+
+#[test]
+fn restarts_share_the_time_budget_by_rounds() {
+    let cfg = TrainConfig {
+        time_budget_secs: Some(60.0),
+        seed: 7,
+        ..small_vi(10, 1)
+    };
+    let p = FitParams {
+        restarts: 4,
+        ..FitParams::new(Method::Vi(cfg))
+    }
+    .check()
+    .unwrap();
+    let budget = |q: &CheckedParams| match q.method() {
+        CheckedMethod::Vi(c) => (c.seed, c.threads, c.time_budget_secs),
+        CheckedMethod::Bptt(_) => unreachable!(),
+    };
+    // Four starts on one worker: four rounds of 15 s. On two workers: two rounds of 30 s.
+    assert_eq!(budget(&p.start(3, 1, 4).unwrap()), (10, 1, Some(15.0)));
+    assert_eq!(budget(&p.start(0, 1, 2).unwrap()), (7, 1, Some(30.0)));
+    // All at once: each start has the whole budget.
+    assert_eq!(budget(&p.start(1, 2, 1).unwrap()), (8, 2, Some(60.0)));
+}
