@@ -95,8 +95,9 @@ pub struct TrainArgs {
     #[arg(long)]
     pub threads: Option<usize>,
     /// Share of each trial's end held out for the metrics that pick the best model, in
-    /// [0, 0.9]. A trial whose held-out tail would be shorter than 2000 steps (or leave less than
-    /// one training sequence) is kept whole for training, and that is said.
+    /// [0, 0.9]. The tail is at least 2000 steps: a short trial gives up to a quarter of its
+    /// length for that, and is kept whole for training (which is said) when even a quarter is
+    /// shorter or the rest would be shorter than one training sequence.
     #[arg(long, default_value_t = 0.1, allow_negative_numbers = true, value_parser = super::ranges::real(R::HOLDOUT))]
     pub holdout: f64,
     /// Independent starts, 1..=64: start i trains with seed SEED + i, all in parallel on the
