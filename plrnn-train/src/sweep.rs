@@ -5,6 +5,7 @@
 //!
 //! ```toml
 //! method = "vi"                 # optional (default vi); may also be a grid key
+//! restarts = 2                  # optional: `plrnn train --restarts`; may also be a grid key
 //! [train]                       # `plrnn train` configuration keys shared by every run
 //! epochs = 50
 //! [grid]                        # every combination of these lists is one run per data set
@@ -25,7 +26,8 @@
 //! Every run executes `plrnn train` and then (with a test file) `plrnn evaluate` as child
 //! processes of the same binary, with the run's generated configuration, so a run is the same
 //! computation on this machine and on a Slurm node, and an interrupted run resumes from its
-//! checkpoint (`--resume`) bit-exactly.
+//! checkpoint (`--resume`) bit-exactly; a run with `restarts` > 1 starts over instead (a fit
+//! with restarts does not resume).
 //!
 //! Layout of the output folder `DIR`: `sweep.json` (the expanded runs), `runs/ID/` (per run:
 //! `config.toml`, `train.log`, `model.plrnn` with its `.ckpt`, `.metrics.json` and the other
@@ -73,6 +75,7 @@ fn err(file: &Path, key: &str, msg: impl Into<String>) -> SweepError {
 #[serde(deny_unknown_fields)]
 struct RawFile {
     method: Option<String>,
+    restarts: Option<i64>,
     #[serde(default)]
     train: toml::Table,
     #[serde(default)]
@@ -131,6 +134,9 @@ pub struct RunSpec {
     /// `plrnn train --holdout` of this data set, if given.
     #[serde(default)]
     pub holdout: Option<f64>,
+    /// `plrnn train --restarts`, if given (top level or grid).
+    #[serde(default)]
+    pub restarts: Option<usize>,
 }
 
 /// A parsed and checked sweep: every run, expanded.
@@ -260,6 +266,31 @@ impl Sweep {
                 "also set at the top level; give it in one place",
             ));
         }
+        if raw.train.contains_key("restarts") {
+            return Err(err(
+                file,
+                "train.restarts",
+                "restarts is a top-level key (or a grid key)",
+            ));
+        }
+        if raw.restarts.is_some() && raw.grid.contains_key("restarts") {
+            return Err(err(
+                file,
+                "grid.restarts",
+                "also set at the top level; give it in one place",
+            ));
+        }
+        let check_restarts = |v: i64, key: &str| -> Result<usize, SweepError> {
+            let max = crate::fit::MAX_RESTARTS;
+            usize::try_from(v)
+                .ok()
+                .filter(|r| (1..=max).contains(r))
+                .ok_or_else(|| err(file, key, format!("must be in 1..={max}, got {v}")))
+        };
+        let top_restarts = raw
+            .restarts
+            .map(|v| check_restarts(v, "restarts"))
+            .transpose()?;
         let mut names: Vec<&str> = Vec::new();
         let resolve = |p: &Path, key: &str| -> Result<PathBuf, SweepError> {
             let full = base.join(p);
@@ -363,6 +394,7 @@ impl Sweep {
         for (name, train, test, inputs, embed, holdout, own) in &datas {
             for combo in &combos {
                 let mut method = raw.method.clone().unwrap_or_else(|| "vi".into());
+                let mut restarts = top_restarts;
                 let mut table = raw.train.clone();
                 table.extend(own.iter().map(|(k, v)| (k.clone(), v.clone())));
                 for (k, v) in combo {
@@ -371,6 +403,11 @@ impl Sweep {
                             .as_str()
                             .ok_or_else(|| err(file, "grid.method", "must be strings"))?
                             .to_string();
+                    } else if k == "restarts" {
+                        let v = v
+                            .as_integer()
+                            .ok_or_else(|| err(file, "grid.restarts", "must be integers"))?;
+                        restarts = Some(check_restarts(v, "grid.restarts")?);
                     } else {
                         table.insert(k.clone(), v.clone());
                     }
@@ -409,6 +446,7 @@ impl Sweep {
                     inputs: inputs.clone(),
                     embed: embed.clone(),
                     holdout: *holdout,
+                    restarts,
                 });
             }
         }
@@ -578,6 +616,9 @@ pub fn execute_run(
     }
     if let Some(h) = run.holdout {
         cmd.arg("--holdout").arg(h.to_string());
+    }
+    if let Some(r) = run.restarts {
+        cmd.arg("--restarts").arg(r.to_string());
     }
     if ckpt.is_file() && !model.is_file() {
         cmd.arg("--resume").arg(&ckpt);

@@ -254,3 +254,42 @@ fn per_data_config_embed_and_holdout() {
         "latent_dim",
     );
 }
+
+#[test]
+fn restarts_at_the_top_level_or_in_the_grid() {
+    let d = setup();
+    let s = parse(&d, &format!("restarts = 3\n[grid]\nseed = [0]\n{DATA}")).unwrap();
+    assert!(s.runs.iter().all(|r| r.restarts == Some(3)));
+    assert!(!s.runs[0].config.contains("restarts"));
+    let s = parse(&d, &format!("[grid]\nrestarts = [1, 2]\n{DATA}")).unwrap();
+    let r: Vec<Option<usize>> = s.runs.iter().map(|r| r.restarts).collect();
+    assert_eq!(r, vec![Some(1), Some(2), Some(1), Some(2)]);
+    assert_eq!(s.runs[1].id, "a__restarts-2");
+    assert!(!s.runs[1].config.contains("restarts"));
+    let s = parse(&d, &format!("[grid]\nseed = [0]\n{DATA}")).unwrap();
+    assert_eq!(s.runs[0].restarts, None);
+    bad(
+        &d,
+        &format!("restarts = 0\n[grid]\nseed = [0]\n{DATA}"),
+        "restarts",
+        "must be in 1..=64, got 0",
+    );
+    bad(
+        &d,
+        &format!("[grid]\nrestarts = [1, 65]\n{DATA}"),
+        "grid.restarts",
+        "must be in 1..=64, got 65",
+    );
+    bad(
+        &d,
+        &format!("[train]\nrestarts = 2\n[grid]\nseed = [0]\n{DATA}"),
+        "train.restarts",
+        "top-level key",
+    );
+    bad(
+        &d,
+        &format!("restarts = 2\n[grid]\nrestarts = [1]\n{DATA}"),
+        "grid.restarts",
+        "give it in one place",
+    );
+}
