@@ -38,7 +38,8 @@
 //! running now, or interrupted — a repeat resumes it), **failed** (a child process failed; the
 //! error is the last line of its log), **collapsed** (training finished but the held-out report
 //! of `plrnn train` says the kept model collapsed, [`EvalReport::collapsed`]: a generated
-//! channel's std below 0.2 × the data's, or a regular model of chaotic data), **ok** otherwise.
+//! channel's std below 0.2 × or above 5 × the data's, or a regular model of chaotic data),
+//! **ok** otherwise.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

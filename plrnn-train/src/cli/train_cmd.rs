@@ -109,8 +109,8 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 1, allow_negative_numbers = true, value_parser = super::ranges::int(R::RESTARTS))]
     pub restarts: usize,
     /// Exit with status 1 (after writing the files) when the kept model collapsed: a generated
-    /// channel's std below 0.2 × the data's, or a regular model of chaotic data. Without it a
-    /// collapse is a warning.
+    /// channel's std below 0.2 × or above 5 × the data's, or a regular model of chaotic data.
+    /// Without it a collapse is a warning.
     #[arg(long)]
     pub require_ok: bool,
     /// Checkpoint file (default: the output path with `.ckpt` appended).
@@ -620,9 +620,10 @@ fn write_outputs(
                 .to_string()
         };
         eprintln!(
-            "warning: the kept model collapsed (generated std below {} × the data's in a \
-             channel, or a regular model of chaotic data): {what}",
-            r_ratio(run)
+            "warning: the kept model collapsed (generated std below {} × or above {} × the \
+             data's in a channel, or a regular model of chaotic data): {what}",
+            r_ratio(run),
+            1.0 / r_ratio(run)
         );
         if a.require_ok {
             return Err(anyhow::anyhow!(

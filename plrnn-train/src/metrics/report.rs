@@ -180,16 +180,18 @@ impl EvalReport {
         }
     }
 
-    /// Whether the generated trajectories collapsed: some channel's generated std is not finite
-    /// or below the protocol's `collapse_ratio` × the data's std (a fixed point, a small cycle,
-    /// or a diverged orbit), or the data are chaotic while the model is not
+    /// Whether the generated trajectories collapsed (or blew up): some channel's generated std
+    /// is not finite, below the protocol's `collapse_ratio` × the data's std (a fixed point, a
+    /// small cycle) or above the data's std / `collapse_ratio` (an orbit far outside the data's
+    /// range), or the data are chaotic while the model is not
     /// ([`EvalProtocol::regular_for_chaotic`]).
     pub fn collapsed(&self) -> bool {
+        let r = self.protocol.collapse_ratio;
         let small = self
             .gen_std
             .iter()
             .zip(&self.data_std)
-            .any(|(g, s)| !g.is_finite() || *g < self.protocol.collapse_ratio * s);
+            .any(|(g, s)| !g.is_finite() || *g < r * s || *g * r > *s);
         // Chaotic data, regular model: it settled on a fixed point or a cycle.
         let not_chaotic = self
             .lyapunov_data
@@ -561,6 +563,21 @@ mod tests {
             let w = if big { self.0 } else { 3.0 * self.0 };
             jac.copy_from_slice(&[w.cos(), -w.sin(), w.sin(), w.cos()]);
         }
+    }
+
+    /// An orbit ten times wider than the data counts as failed, as one five times narrower.
+    #[test]
+    fn a_far_too_wide_orbit_counts_as_collapsed() {
+        let w = 2.0 * std::f64::consts::PI * 40.0 / 5000.0;
+        let mut small = circle(5000, w);
+        small.as_mut_slice().iter_mut().for_each(|v| *v *= 0.1);
+        let wide = evaluate(&Rotation(w), &small, &circle(5000, w), &small_protocol()).unwrap();
+        assert!(wide.gen_std.iter().zip(&wide.data_std).all(|(g, s)| *g > 9.0 * s));
+        assert!(wide.warnings.iter().any(|m| m.contains("spread too large")));
+        assert!(wide.collapsed());
+        // The same orbit against data of its own size is fine.
+        let same = evaluate(&Rotation(w), &circle(5000, w), &circle(5000, w), &small_protocol());
+        assert!(!same.unwrap().collapsed());
     }
 
     /// One long run from the first state sees only the data's cycle; three runs from spread
