@@ -561,10 +561,8 @@ impl FitError {
 
 /// The light protocol used during training to pick the best model: 20 trajectories (encoder
 /// means at evenly spaced held-out times) of 500 burn-in + 1000 kept steps, binned D_stsp with
-/// 30 bins and the legacy range (GMM with 2000 centres for N ≥ 5), D_H (σ = 20) the worst of
-/// three free runs as long as the held-out series (from the 1st, the 7th and the 14th of the
-/// 20 initial states: a model that reaches another attractor from some states is judged by
-/// that run), the model's largest Lyapunov exponent over 3000 steps
+/// 30 bins and the legacy range (GMM with 2000 centres for N ≥ 5), D_H (σ = 20) on one free
+/// run as long as the held-out series, the model's largest Lyapunov exponent over 3000 steps
 /// (the data's is estimated once, [`HeldOutData`]). Score = D_stsp + 4·D_H, so an attractor with
 /// the right occupancy but the wrong rhythm does not win. Lower is better; a diverged model
 /// scores +∞. A collapsed model (std, or a regular model of chaotic data) ranks after every
@@ -579,7 +577,6 @@ pub fn held_out_protocol() -> EvalProtocol {
         rosenstein: None,
         lyapunov_steps: 3000,
         lyapunov_transient: 500,
-        spectrum_runs: 3,
         gmm: GmmOptions {
             n_centres: 2000,
             n_samples: 500,

@@ -67,13 +67,6 @@ pub struct EvalProtocol {
     /// joins every `keep` steps would add broadband power and whose length limits the
     /// frequency resolution that σ assumes.
     pub spectrum_long_trajectory: bool,
-    /// With `spectrum_long_trajectory`: the number of long trajectories, from initial states
-    /// evenly spread over the trajectories' ones (1, the reference: the first). With more than
-    /// one, D_H is the largest and PSC the smallest over them, so a model that reaches the
-    /// data's attractor from some states and another attractor (a cycle, a fixed point) from
-    /// others is judged by its worst run rather than by which state came first.
-    #[serde(default = "one")]
-    pub spectrum_runs: usize,
     /// Steps of the orbit before the model's Lyapunov exponent is measured.
     pub lyapunov_transient: usize,
     /// Steps averaged for the model's Lyapunov exponent.
@@ -88,10 +81,6 @@ pub struct EvalProtocol {
     /// The data (and a model) count as chaotic when their estimated exponent exceeds this, per
     /// step (0.001; Lorenz-63 sampled at dt = 0.01 has ≈ 0.009).
     pub chaos_threshold: f64,
-}
-
-fn one() -> usize {
-    1
 }
 
 impl EvalProtocol {
@@ -120,7 +109,6 @@ impl Default for EvalProtocol {
             psc_sigma: 20.0,
             pe_ns: vec![1, 5, 10, 20],
             spectrum_long_trajectory: true,
-            spectrum_runs: 1,
             lyapunov_transient: 1000,
             lyapunov_steps: 10_000,
             rosenstein: Some(RosensteinOptions::default()),
@@ -285,7 +273,6 @@ pub fn evaluate(
     for (name, v) in [
         ("n_trajectories", protocol.n_trajectories),
         ("keep", protocol.keep),
-        ("spectrum_runs", protocol.spectrum_runs),
     ] {
         if v == 0 {
             return Err(MetricsError::InvalidParameter {
@@ -361,49 +348,16 @@ pub fn evaluate(
     };
 
     let long;
-    let spec_gens: &[TimeSeries] = if protocol.spectrum_long_trajectory {
-        let runs = protocol.spectrum_runs.min(k);
-        let starts: Vec<Vec<f64>> = (0..runs).map(|i| z0s[i * k / runs].clone()).collect();
-        long = generate(model, &starts, protocol.burn_in, len)?;
+    let spec_gen = if protocol.spectrum_long_trajectory {
+        long = generate(model, &z0s[..1], protocol.burn_in, len)?
+            .pop()
+            .unwrap_or_else(|| TimeSeries::zeros(0, n));
         &long
     } else {
-        std::slice::from_ref(&gen)
+        &gen
     };
-    // The worst run: the largest D_H, the smallest PSC (NaN, a failed run, wins both).
-    let worst = |values: Vec<Result<f64, MetricsError>>, larger_is_worse: bool| {
-        values.into_iter().reduce(|a, b| match (a, b) {
-            (Err(e), _) | (_, Err(e)) => Err(e),
-            (Ok(a), Ok(b)) if a.is_nan() || b.is_nan() => Ok(f64::NAN),
-            (Ok(a), Ok(b)) => Ok(if larger_is_worse { a.max(b) } else { a.min(b) }),
-        })
-    };
-    let no_runs = || MetricsError::TooShort {
-        what: "spectrum runs",
-        len: 0,
-        min: 1,
-    };
-    let d_h_value = or_nan(
-        "d_h",
-        worst(
-            spec_gens
-                .iter()
-                .map(|g| d_h(test, g, protocol.sigma))
-                .collect(),
-            true,
-        )
-        .unwrap_or_else(|| Err(no_runs())),
-    );
-    let psc_value = or_nan(
-        "psc",
-        worst(
-            spec_gens
-                .iter()
-                .map(|g| psc(test, g, protocol.psc_sigma))
-                .collect(),
-            false,
-        )
-        .unwrap_or_else(|| Err(no_runs())),
-    );
+    let d_h_value = or_nan("d_h", d_h(test, spec_gen, protocol.sigma));
+    let psc_value = or_nan("psc", psc(test, spec_gen, protocol.psc_sigma));
 
     let mut pe = BTreeMap::new();
     let valid_ns: Vec<usize> = protocol
@@ -537,34 +491,6 @@ mod tests {
         }
     }
 
-    /// A bistable oscillator: from states of radius ≥ 0.5 it turns by ω (the data's cycle),
-    /// from smaller ones by 3ω (another cycle).
-    struct TwoSpeeds(f64);
-
-    impl Dynamics for TwoSpeeds {
-        fn latent_dim(&self) -> usize {
-            2
-        }
-        fn obs_dim(&self) -> usize {
-            2
-        }
-        fn step(&self, z: &[f64], z_next: &mut [f64]) {
-            let big = z[0].hypot(z[1]) >= 0.5;
-            let w = if big { self.0 } else { 3.0 * self.0 };
-            let (c, s) = (w.cos(), w.sin());
-            z_next[0] = c * z[0] - s * z[1];
-            z_next[1] = s * z[0] + c * z[1];
-        }
-        fn observe(&self, z: &[f64], x: &mut [f64]) {
-            x.copy_from_slice(z);
-        }
-        fn jacobian(&self, z: &[f64], jac: &mut [f64]) {
-            let big = z[0].hypot(z[1]) >= 0.5;
-            let w = if big { self.0 } else { 3.0 * self.0 };
-            jac.copy_from_slice(&[w.cos(), -w.sin(), w.sin(), w.cos()]);
-        }
-    }
-
     /// An orbit ten times wider than the data counts as failed, as one five times narrower.
     #[test]
     fn a_far_too_wide_orbit_counts_as_collapsed() {
@@ -578,38 +504,6 @@ mod tests {
         // The same orbit against data of its own size is fine.
         let same = evaluate(&Rotation(w), &circle(5000, w), &circle(5000, w), &small_protocol());
         assert!(!same.unwrap().collapsed());
-    }
-
-    /// One long run from the first state sees only the data's cycle; three runs from spread
-    /// states also see the other attractor, and D_H (PSC) is the worst of them.
-    #[test]
-    fn spectrum_runs_judge_a_bistable_model_by_its_worst_run() {
-        let w = 2.0 * std::f64::consts::PI * 40.0 / 5000.0;
-        let test = circle(5000, w);
-        // Initial states: the first half on the unit circle, the second half at radius 0.2.
-        let mut init = circle(5000, w);
-        for t in 2500..5000 {
-            init.row_mut(t).iter_mut().for_each(|v| *v *= 0.2);
-        }
-        let one = evaluate(&TwoSpeeds(w), &test, &init, &small_protocol()).unwrap();
-        let p3 = EvalProtocol {
-            spectrum_runs: 3,
-            ..small_protocol()
-        };
-        let three = evaluate(&TwoSpeeds(w), &test, &init, &p3).unwrap();
-        assert!(one.d_h < 0.05, "{}", one.d_h);
-        assert!(three.d_h > 0.5, "{}", three.d_h);
-        assert!(three.psc < one.psc);
-        // Starts 0, 3 and 6 of 10: the third is at radius 0.2. Its run alone gives that D_H.
-        let run3 = generate(&TwoSpeeds(w), &[init.row(3000).to_vec()], 100, 5000).unwrap();
-        assert_eq!(three.d_h, d_h(&test, &run3[0], 20.0).unwrap());
-        // The occupancy metric does not change; zero runs are refused.
-        assert_eq!(one.d_stsp, three.d_stsp);
-        let p0 = EvalProtocol {
-            spectrum_runs: 0,
-            ..small_protocol()
-        };
-        assert!(evaluate(&TwoSpeeds(w), &test, &init, &p0).is_err());
     }
 
     /// ω = 2π · 40 / 5000: an exact number of cycles in the test window, so the long generated
