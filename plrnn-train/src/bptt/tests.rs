@@ -227,6 +227,20 @@ fn stop_flag_and_time_budget_end_training() {
     cfg.time_budget_secs = Some(0.05);
     let out = train(&data, &cfg.validate().unwrap(), None, None, None).unwrap();
     assert!(out.train_secs >= 0.05 && out.epochs_done < 1_000_000);
+    // Held-out evaluations count against the budget: with 50 ms per evaluation after every
+    // epoch and a 0.2 s budget, training ends after at most 4 of them (5 epochs; fewer on a
+    // slower machine), however fast the updates are.
+    cfg.eval_every = 1;
+    cfg.time_budget_secs = Some(0.2);
+    let mut evals = 0;
+    let mut ev = |_m: &plrnn_nostd::ModelBuf| {
+        evals += 1;
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        Some(1.0)
+    };
+    let out = train(&data, &cfg.validate().unwrap(), Some(&mut ev), None, None).unwrap();
+    assert!(out.epochs_done <= 5, "{} epochs", out.epochs_done);
+    assert!(out.train_secs >= 0.2);
 }
 
 #[test]
