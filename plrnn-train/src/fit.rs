@@ -56,14 +56,23 @@ pub struct FitParams {
     /// The method and its configuration.
     pub method: Method,
     /// Share of each trial's end held out for the metrics that pick the best model (0 = none).
-    /// A trial keeps its whole length for training when the tail would be shorter than 2000
-    /// steps (too short to judge an attractor by) or the rest shorter than one sequence.
+    /// The tail is at least [`MIN_HELD_OUT`] steps (shorter tails are too short to judge an
+    /// attractor by): a short trial gives a larger share, up to [`MAX_HELD_OUT_SHARE`], and is
+    /// kept whole for training when even that is too short or the rest is shorter than one
+    /// sequence.
     pub holdout: f64,
     /// Independent starts (1..=[`MAX_RESTARTS`]): start i trains with seed `seed + i`, all in
     /// parallel on the configured threads; the kept model is the best by held-out score among
     /// the starts that did not collapse (see [`EvalReport::collapsed`]). 1 = one plain run.
     pub restarts: usize,
 }
+
+/// The shortest held-out tail (steps) that [`CheckedParams::split`] cuts.
+pub const MIN_HELD_OUT: usize = 2000;
+
+/// The largest share of a trial that [`CheckedParams::split`] holds out to reach
+/// [`MIN_HELD_OUT`] steps when [`FitParams::holdout`] of it would be fewer.
+pub const MAX_HELD_OUT_SHARE: f64 = 0.25;
 
 /// The most starts [`FitParams::restarts`] allows.
 pub const MAX_RESTARTS: usize = crate::ranges::RESTARTS.hi as usize;
@@ -147,6 +156,34 @@ impl CheckedParams {
     /// The validated method configuration.
     pub fn method(&self) -> &CheckedMethod {
         &self.method
+    }
+
+    /// These parameters sized for data of `channels` channels, and a note when that changed
+    /// them: BPTT reads its first N latents out as the observations, so a `latent_dim` below
+    /// the channel count is raised to it (M = N). [`fit`] applies this itself; callers that
+    /// print the sizes or save the configuration call it first.
+    pub fn sized_for(&self, channels: usize) -> (CheckedParams, Option<String>) {
+        if let CheckedMethod::Bptt(c) = &self.method {
+            if c.latent_dim < channels {
+                let raised = BpttConfig {
+                    latent_dim: channels,
+                    ..c.get().clone()
+                };
+                if let Ok(v) = raised.validate() {
+                    let note = format!(
+                        "latent_dim {} is below the {channels} channels: BPTT reads the first N \
+                         latents out as the observations, so M = {channels}",
+                        c.latent_dim
+                    );
+                    let params = CheckedParams {
+                        method: CheckedMethod::Bptt(v),
+                        ..self.clone()
+                    };
+                    return (params, Some(note));
+                }
+            }
+        }
+        (self.clone(), None)
     }
 
     /// The hold-out share.
@@ -245,7 +282,8 @@ impl CheckedParams {
     }
 }
 
-/// Splits each trial into a training part and a held-out tail of `share` of its length.
+/// Splits each trial into a training part and a held-out tail of `share` of its length, at
+/// least [`MIN_HELD_OUT`] steps and (for that minimum) at most [`MAX_HELD_OUT_SHARE`].
 fn split_holdout(
     trials: &[TimeSeries],
     share: f64,
@@ -254,8 +292,12 @@ fn split_holdout(
     let mut train = Vec::new();
     let mut held = Vec::new();
     for t in trials {
-        let h = (((t.len() as f64) * share).round() as usize).min(t.len());
-        if share <= 0.0 || h < 2000 || t.len() - h < seq_len {
+        let n = t.len();
+        let asked = (((n as f64) * share).round() as usize).min(n);
+        let h = asked.max(MIN_HELD_OUT);
+        let too_short =
+            asked < MIN_HELD_OUT && (MIN_HELD_OUT as f64) > n as f64 * MAX_HELD_OUT_SHARE;
+        if share <= 0.0 || too_short || n - h < seq_len {
             train.push(t.clone());
         } else {
             train.push(t.slice(0, t.len() - h));
@@ -674,6 +716,8 @@ pub fn fit(
     inputs: &[TimeSeries],
     hooks: &mut Hooks,
 ) -> Result<Fitted, FitError> {
+    let (params, _) = params.sized_for(data.dims());
+    let params = &params;
     let k = params.restarts;
     if k == 1 {
         return fit_start(params, data, inputs, hooks, 0);

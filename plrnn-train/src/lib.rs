@@ -10,6 +10,7 @@ pub mod data;
 pub mod embed;
 pub mod fit;
 pub mod io;
+pub mod linalg;
 pub mod metrics;
 pub mod model;
 pub mod plot;

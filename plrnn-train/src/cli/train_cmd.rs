@@ -440,6 +440,10 @@ pub fn train(a: TrainArgs) -> Result<()> {
         .checkpoint
         .clone()
         .unwrap_or_else(|| with_suffix(&a.out, ".ckpt"));
+    let (params, note) = params.sized_for(data.dims());
+    if let Some(note) = note {
+        eprintln!("{note}");
+    }
     let (train_part, held) = params.split(data.trials());
     let kept_whole = if params.holdout() > 0.0 {
         data.trials().len() - held.len()
@@ -449,9 +453,12 @@ pub fn train(a: TrainArgs) -> Result<()> {
     if kept_whole > 0 {
         eprintln!(
             "--holdout {}: {kept_whole} of {} trial(s) kept whole for training (a held-out \
-             tail needs ≥ 2000 steps and must leave one training sequence of {}){}",
+             tail needs ≥ {} steps, at most {} % of the trial, and must leave one training \
+             sequence of {}){}",
             params.holdout(),
             data.trials().len(),
+            crate::fit::MIN_HELD_OUT,
+            crate::fit::MAX_HELD_OUT_SHARE * 100.0,
             params.min_trial_len(),
             if held.is_empty() {
                 "; no held-out data: the final model is kept"

@@ -190,3 +190,59 @@ fn budget_without_epochs_trains_until_the_budget() {
     };
     assert!(bptt.validate().is_ok());
 }
+
+#[test]
+fn short_trials_hold_out_the_minimum_tail_up_to_a_quarter() {
+    let trials: Vec<TimeSeries> = [9640usize, 30_000, 20_000, 5000, 2500]
+        .iter()
+        .map(|&n| lorenz(n, 0).trials()[0].clone())
+        .collect();
+    let (train, held) = split_holdout(&trials, 0.1, 1000);
+    let held_len: Vec<usize> = held.iter().map(TimeSeries::len).collect();
+    let train_len: Vec<usize> = train.iter().map(TimeSeries::len).collect();
+    // 9640: 10 % is 964 < 2000, and 2000 is 20.7 % ≤ 25 %: 2000 held out.
+    // 30 000: 10 % = 3000. 20 000: 10 % = 2000. 5000 and 2500: 2000 would be > 25 %: kept whole.
+    assert_eq!(held_len, vec![2000, 3000, 2000]);
+    assert_eq!(train_len, vec![7640, 27_000, 18_000, 5000, 2500]);
+    // The tail is the trial's end.
+    assert_eq!(held[0].row(0), trials[0].row(7640));
+    // No hold-out asked: none.
+    let (train, held) = split_holdout(&trials, 0.0, 1000);
+    assert!(held.is_empty());
+    assert_eq!(train.len(), 5);
+    // A rest shorter than one sequence keeps the trial whole.
+    let (_, held) = split_holdout(&trials[..1], 0.1, 8000);
+    assert!(held.is_empty());
+}
+
+#[test]
+fn bptt_latent_dim_below_the_channel_count_is_raised_to_it() {
+    let data = lorenz(1500, 0);
+    let cfg = BpttConfig {
+        latent_dim: 2,
+        bases: 3,
+        epochs: 2,
+        seq_len: 50,
+        batch_size: 2,
+        threads: 1,
+        ..BpttConfig::default()
+    };
+    let p = FitParams::new(Method::Bptt(cfg)).check().unwrap();
+    let (sized, note) = p.sized_for(3);
+    let note = note.unwrap();
+    assert!(
+        note.contains("latent_dim 2") && note.contains("M = 3"),
+        "{note}"
+    );
+    match sized.method() {
+        CheckedMethod::Bptt(c) => assert_eq!(c.latent_dim, 3),
+        CheckedMethod::Vi(_) => panic!("method changed"),
+    }
+    // Large enough already, or VI (whose observation model maps M latents to any N): unchanged.
+    assert!(sized.sized_for(3).1.is_none());
+    let vi = FitParams::new(Method::Vi(small_vi(1, 1))).check().unwrap();
+    assert!(vi.sized_for(64).1.is_none());
+    // `fit` sizes by itself: the model has M = N = 3.
+    let f = fit(&p, &data, &[], &mut Hooks::default()).unwrap();
+    assert_eq!((f.model.m(), f.model.n()), (3, 3));
+}

@@ -78,9 +78,19 @@ pub struct EvalProtocol {
     pub collapse_ratio: f64,
     /// Warn when D_H exceeds this (0.5).
     pub d_h_warn: f64,
-    /// The data count as chaotic when their estimated exponent exceeds this, per step (0.001;
-    /// Lorenz-63 sampled at dt = 0.01 has ≈ 0.009).
+    /// The data (and a model) count as chaotic when their estimated exponent exceeds this, per
+    /// step (0.001; Lorenz-63 sampled at dt = 0.01 has ≈ 0.009).
     pub chaos_threshold: f64,
+}
+
+impl EvalProtocol {
+    /// Whether the data look chaotic (exponent `lyapunov_data` above `chaos_threshold`) while
+    /// the model does not (`lyapunov_model` not above it, or not computed): a fixed point, a
+    /// cycle or a quasi-periodic torus (λ ≈ 0) in place of a chaotic attractor.
+    pub fn regular_for_chaotic(&self, lyapunov_data: f64, lyapunov_model: f64) -> bool {
+        lyapunov_data > self.chaos_threshold
+            && (lyapunov_model.is_nan() || lyapunov_model <= self.chaos_threshold)
+    }
 }
 
 impl Default for EvalProtocol {
@@ -160,8 +170,8 @@ impl EvalReport {
 
     /// Whether the generated trajectories collapsed: some channel's generated std is not finite
     /// or below the protocol's `collapse_ratio` × the data's std (a fixed point, a small cycle,
-    /// or a diverged orbit), or the data are chaotic (their exponent, when estimated, above
-    /// `chaos_threshold`) while the model's largest Lyapunov exponent is ≤ 0.
+    /// or a diverged orbit), or the data are chaotic while the model is not
+    /// ([`EvalProtocol::regular_for_chaotic`]).
     pub fn collapsed(&self) -> bool {
         let small = self
             .gen_std
@@ -169,10 +179,9 @@ impl EvalReport {
             .zip(&self.data_std)
             .any(|(g, s)| !g.is_finite() || *g < self.protocol.collapse_ratio * s);
         // Chaotic data, regular model: it settled on a fixed point or a cycle.
-        let not_chaotic = self.lyapunov_data.is_some_and(|ld| {
-            ld > self.protocol.chaos_threshold
-                && (self.lyapunov_max.is_nan() || self.lyapunov_max <= 0.0)
-        });
+        let not_chaotic = self
+            .lyapunov_data
+            .is_some_and(|ld| self.protocol.regular_for_chaotic(ld, self.lyapunov_max));
         small || not_chaotic
     }
 }
@@ -402,7 +411,7 @@ pub fn evaluate(
                 }
             });
     if let Some(ld) = lyapunov_data {
-        if ld > protocol.chaos_threshold && (lyap_model.is_nan() || lyap_model <= 0.0) {
+        if protocol.regular_for_chaotic(ld, lyap_model) {
             warnings.push(format!(
                 "data look chaotic (λ ≈ {ld:.4}/step) but the model is not (λ = {lyap_model:.4}/step)"
             ));
@@ -583,6 +592,22 @@ mod tests {
             .all(|(g, d)| *g > p.collapse_ratio * d));
         assert!(cycle.lyapunov_max < 0.0);
         assert!(cycle.collapsed());
+    }
+
+    /// A quasi-periodic model (λ ≈ 0, e.g. a torus) counts as regular for chaotic data, just as
+    /// a contracting one; a chaotic model, or data that are not chaotic, do not.
+    #[test]
+    fn regular_for_chaotic_uses_the_chaos_threshold_for_the_model_too() {
+        let p = EvalProtocol::default();
+        assert_eq!(p.chaos_threshold, 0.001);
+        assert!(p.regular_for_chaotic(0.01, -0.02));
+        assert!(p.regular_for_chaotic(0.01, 0.0));
+        assert!(p.regular_for_chaotic(0.01, 3.5e-6));
+        assert!(p.regular_for_chaotic(0.01, 0.001));
+        assert!(p.regular_for_chaotic(0.01, f64::NAN));
+        assert!(!p.regular_for_chaotic(0.01, 0.0011));
+        assert!(!p.regular_for_chaotic(0.001, -1.0));
+        assert!(!p.regular_for_chaotic(f64::NAN, -1.0));
     }
 
     #[test]

@@ -210,19 +210,35 @@ fn top_eigenvalue(s: &[f64], m: usize) -> f64 {
 ///
 /// Better than the reference for the observation/encoder pair: B = [I_N | 0] (the first N latents
 /// start as the observations) and the encoder's mean map is Bᵀ, so q starts at a sensible latent
-/// path instead of noise; encoder log σ starts at log 0.1 (the bias) with zero weights.
+/// path instead of noise; encoder log σ starts at log 0.1 (the bias) with zero weights. With more
+/// channels than latents (N > M) and the data's principal components given ([`ObsStart`]), latent
+/// j starts as the j-th principal component in units of its standard deviation instead: B's
+/// column j is √λ_j u_j and the encoder's mean map row j is u_jᵀ / √λ_j, so the M latents
+/// start on the data's M strongest directions rather than on the first M channels.
 pub fn init(layout: &Layout, seed: u64) -> Vec<f64> {
-    init_with(layout, seed, 1.0, 0.0, 0.1)
+    init_with(layout, seed, 1.0, 0.0, 0.1, None)
 }
 
-/// [`init`] with the initial process-noise scale `sigma_z` (σ_z = sigma_z_min + e^ℓ) and the
-/// initial encoder scale `enc_sigma`.
+/// The data's principal components (see [`crate::linalg::principal_components`]), from which
+/// [`init_with`] starts the observation model when N > M.
+#[derive(Clone, Copy, Debug)]
+pub struct ObsStart<'a> {
+    /// Variances λ_j, descending (at least M of them).
+    pub variances: &'a [f64],
+    /// The unit axes u_j (length N each), in the order of `variances`.
+    pub axes: &'a [Vec<f64>],
+}
+
+/// [`init`] with the initial process-noise scale `sigma_z` (σ_z = sigma_z_min + e^ℓ), the
+/// initial encoder scale `enc_sigma` and, for N > M, the principal components to start the
+/// observation model from.
 pub fn init_with(
     layout: &Layout,
     seed: u64,
     sigma_z: f64,
     sigma_z_min: f64,
     enc_sigma: f64,
+    obs_start: Option<ObsStart<'_>>,
 ) -> Vec<f64> {
     let l = layout;
     let (m, n, p) = (l.m, l.n, l.p);
@@ -265,9 +281,23 @@ pub fn init_with(
     for x in &mut v[l.c.clone()] {
         *x = 0.1 * normal();
     }
-    for j in 0..n.min(m) {
-        v[l.b.start + j * m + j] = 1.0;
-        v[l.enc_wm.start + j * n + j] = 1.0;
+    match obs_start {
+        Some(pc) if n > m && pc.variances.len() >= m && pc.axes.len() >= m => {
+            for (j, (var, u)) in pc.variances.iter().zip(pc.axes).take(m).enumerate() {
+                // A direction without variance keeps a unit scale (its latent starts unused).
+                let sd = if *var > 1e-12 { var.sqrt() } else { 1.0 };
+                for (i, ui) in u.iter().enumerate().take(n) {
+                    v[l.b.start + i * m + j] = ui * sd;
+                    v[l.enc_wm.start + j * n + i] = ui / sd;
+                }
+            }
+        }
+        _ => {
+            for j in 0..n.min(m) {
+                v[l.b.start + j * m + j] = 1.0;
+                v[l.enc_wm.start + j * n + j] = 1.0;
+            }
+        }
     }
     // log σ = 0 (σ = 1) for σ_x, σ_z0: already zero.
     for x in &mut v[l.log_sigma_z.clone()] {

@@ -816,3 +816,58 @@ fn auto_alpha_from_a_known_jacobian() {
         assert!((got - want).abs() < 1e-3, "A = {a:?}: {got} vs {want}");
     }
 }
+
+/// With more channels than latents, the observation model starts on the data's principal
+/// components: the encoder's mean map inverts B on the latent space (E B = I_M), and x's
+/// projection onto the strongest direction lands in latent 0 in units of its std.
+#[test]
+fn many_channels_start_from_principal_components() {
+    let cfg = TrainConfig {
+        latent_dim: 2,
+        bases: 2,
+        ..TrainConfig::default()
+    }
+    .validate()
+    .unwrap();
+    let n = 4;
+    let layout = Layout::new(&cfg, n, 0, 1);
+    // Two data-like signals spread over four channels.
+    let rows: Vec<f64> = (0..400)
+        .flat_map(|t| {
+            let (a, b) = ((t as f64 * 0.1).sin() * 3.0, (t as f64 * 0.37).cos());
+            [a + b, a - b, 0.5 * a, 0.01 * ((t * 7919) % 13) as f64]
+        })
+        .collect();
+    let x = TimeSeries::new(rows, n).unwrap();
+    let (vars, axes) = crate::linalg::principal_components(std::slice::from_ref(&x));
+    let start = super::params::ObsStart {
+        variances: &vars,
+        axes: &axes,
+    };
+    let p = super::params::init_with(&layout, 3, 1.0, 0.0, 0.1, Some(start));
+    let (m, b, e) = (layout.m, &p[layout.b.clone()], &p[layout.enc_wm.clone()]);
+    for i in 0..m {
+        for j in 0..m {
+            let eb: f64 = (0..n).map(|c| e[i * n + c] * b[c * m + j]).sum();
+            assert!(
+                (eb - if i == j { 1.0 } else { 0.0 }).abs() < 1e-12,
+                "({i},{j}) {eb}"
+            );
+        }
+        // Column i of B is √λ_i u_i.
+        for c in 0..n {
+            assert!((b[c * m + i] - vars[i].sqrt() * axes[i][c]).abs() < 1e-12);
+        }
+    }
+    // Without principal components, or with N ≤ M, B = [I | 0] as before.
+    let plain = super::params::init_with(&layout, 3, 1.0, 0.0, 0.1, None);
+    assert_eq!(plain[layout.b.start], 1.0);
+    assert_eq!(plain[layout.b.start + m + 1], 1.0);
+    assert_eq!(plain[layout.b.start + 2 * m], 0.0);
+    // Everything but B and the mean map is the same start.
+    for (i, (a, c)) in p.iter().zip(&plain).enumerate() {
+        if !layout.b.contains(&i) && !layout.enc_wm.contains(&i) {
+            assert_eq!(a.to_bits(), c.to_bits(), "parameter {i}");
+        }
+    }
+}

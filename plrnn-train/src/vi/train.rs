@@ -20,7 +20,7 @@ use super::encoder::EncView;
 use super::model::TrainedModel;
 use super::normal::NormalSampler;
 use super::optim::{clip_grad_norm, Adam};
-use super::params::{init_with, Layout};
+use super::params::{init_with, Layout, ObsStart};
 use super::tf::{add_term, TfWorkspace};
 use crate::TimeSeries;
 
@@ -309,12 +309,16 @@ pub fn train_with_inputs(
     let (n, k) = check_data(trials, inputs)?;
     let pieces = cut(trials, cfg.seq_len)?;
     let layout = Layout::new(cfg, n, k, pieces.len());
+    // More channels than latents: the observation model starts from the principal components.
+    let pcs = (n > layout.m).then(|| crate::linalg::principal_components(trials));
     let mut params = init_with(
         &layout,
         cfg.seed,
         cfg.sigma_z_init,
         cfg.sigma_z_min,
         cfg.encoder_sigma_init,
+        pcs.as_ref()
+            .map(|(variances, axes)| ObsStart { variances, axes }),
     );
     // Each learned initial state starts at the encoder mean of its sequence's first step.
     if cfg.initial_state == InitialState::PerSequence {
