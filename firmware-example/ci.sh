@@ -200,6 +200,12 @@ pulses="1 0.5 2 -1 1.5 3 -0.5 0.25 -2 1"
 sent="$(for a in $pulses; do printf '%s 0 ' "$a"; done)"
 feed() {
   trap '' PIPE # QEMU may exit first: the rest of the feed is then discarded
+  # Start once the firmware has printed its header (model loaded, ticks about to start), so a
+  # slow QEMU start on a busy machine does not swallow the pulse train; give up after 30 s.
+  for _ in $(seq 600); do
+    grep -q '^plrnn realtime' "$rt/device.log" 2>/dev/null && break
+    sleep 0.05
+  done
   sleep 0.2
   echo "not a number"
   for a in $pulses; do
