@@ -15,7 +15,9 @@
 #     train arrives on UART0; the logged (t, s_t, x_t), written as `plrnn run` writes them, must
 #     equal `plrnn generate --inputs` of the applied inputs bit for bit, differ from a zero-input
 #     run, and the applied inputs must be the sent ones in order; one tick's instructions are
-#     checked against the cycle budget at a 64 MHz clock;
+#     checked against the cycle budget at a 64 MHz clock; under -icount (virtual time from
+#     instructions) no deadline is missed when steps are fast and every late one is counted
+#     when they are slow;
 #  6. walkthrough.sh: simulate, train a default model briefly, build the firmware with
 #     PLRNN_MODEL=that file, and check parity with the host (model and data units).
 set -euo pipefail
@@ -200,6 +202,12 @@ pulses="1 0.5 2 -1 1.5 3 -0.5 0.25 -2 1"
 sent="$(for a in $pulses; do printf '%s 0 ' "$a"; done)"
 feed() {
   trap '' PIPE # QEMU may exit first: the rest of the feed is then discarded
+  # Start once the firmware has printed its header (model loaded, ticks about to start), so a
+  # slow QEMU start on a busy machine does not swallow the pulse train; give up after 30 s.
+  for _ in $(seq 600); do
+    grep -q '^plrnn realtime' "$rt/device.log" 2>/dev/null && break
+    sleep 0.05
+  done
   sleep 0.2
   echo "not a number"
   for a in $pulses; do
@@ -277,6 +285,36 @@ echo "all work per tick period (tick + printing the record + receiving): mean $p
   "instructions -> <= $period_cycles cycles, margin $((budget - period_cycles)) cycles"
 [ "$tick_cycles" -le "$budget" ] || fail "tick over its cycle budget"
 [ "$period_cycles" -le "$budget" ] || fail "work per tick period over the cycle budget"
+
+step "real-time mode: late ticks are counted (QEMU -icount: virtual time from instructions)"
+# Deterministic timing: the virtual clock advances 2^shift ns per instruction. shift=0: a tick's
+# ~1 800 instructions take ~2 us of its 1 ms, so no deadline may be missed; shift=10: they take
+# ~1.8 ms, so every step must be counted late, the ticks run back to back, and the records the
+# starved output loop could not take must be dropped and counted (printed + dropped = steps).
+for shift in 0 10; do
+  QEMU_SERIAL=stdio QEMU_EXTRA_ARGS="-icount shift=$shift,sleep=off" \
+    ./qemu-run.sh "$out/realtime.elf" </dev/null >"$rt/shift$shift.log" ||
+    fail "real-time firmware failed at -icount shift=$shift"
+  tail -n 1 "$rt/shift$shift.log"
+done
+counter_in() { sed -n "s/.* $2=\([0-9]*\).*/\1/p" <<<"$(tail -n 1 "$1")"; }
+fast="$rt/shift0.log"
+slow="$rt/shift10.log"
+[ "$(counter_in "$fast" missed_deadlines)" -eq 0 ] || fail "missed deadlines at 1 ns per instruction"
+[ "$(counter_in "$fast" dropped)" -eq 0 ] || fail "records dropped at 1 ns per instruction"
+# The zero-input run of the device is plrnn generate's zero-input run.
+"$root/target/debug/fw_realtime" --model "$rt_model" "$fast" 2>/dev/null | tail -n +2 | cut -d, -f3- >"$rt/shift0.x"
+[ "$(wc -l <"$rt/shift0.x")" -eq "$steps" ] || fail "shift=0 run: not $steps records"
+diff -q "$rt/shift0.x" <(tail -n +2 "$rt/zero.csv") >/dev/null ||
+  fail "zero-input device run differs from plrnn generate without inputs"
+slow_steps=$(counter_in "$slow" steps)
+printed=$(grep -c '^r ' "$slow")
+[ "$(counter_in "$slow" missed_deadlines)" -eq "$slow_steps" ] ||
+  fail "at ~1 us per instruction every step is late, but missed_deadlines=$(counter_in "$slow" missed_deadlines) of $slow_steps"
+[ $((printed + $(counter_in "$slow" dropped))) -eq "$slow_steps" ] ||
+  fail "printed $printed + dropped $(counter_in "$slow" dropped) != $slow_steps steps"
+echo "late ticks: none at 1 ns/instruction (zero-input x equal to plrnn generate);" \
+  "all $slow_steps counted at ~1 us/instruction ($printed records printed, the rest counted as dropped)"
 
 step "walk-through: recording -> trained model -> firmware (walkthrough.sh)"
 "$here/walkthrough.sh"
