@@ -11,7 +11,14 @@
 #  3. prints flash/RAM sizes (semihosting and defmt builds) and checks the budgets;
 #  4. counts instructions per closed-loop step with the QEMU plugin in qemu-icount/ for
 #     (M, P) = (20, 20) and (50, 30), in the release and the speed profile;
-#  5. walkthrough.sh: simulate, train a default model briefly, build the firmware with
+#  5. the real-time mode (src/bin/realtime.rs): SysTick at 1 kHz steps the model, a paced pulse
+#     train arrives on UART0; the logged (t, s_t, x_t), written as `plrnn run` writes them, must
+#     equal `plrnn generate --inputs` of the applied inputs bit for bit, differ from a zero-input
+#     run, and the applied inputs must be the sent ones in order; one tick's instructions are
+#     checked against the cycle budget at a 64 MHz clock; under -icount (virtual time from
+#     instructions) no deadline is missed when steps are fast and every late one is counted
+#     when they are slow;
+#  6. walkthrough.sh: simulate, train a default model briefly, build the firmware with
 #     PLRNN_MODEL=that file, and check parity with the host (model and data units).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -75,6 +82,7 @@ fi
 cp "$elf_dir/release/firmware-example" "$out/firmware-semihosting.elf"
 cp "$elf_dir/release/no-panic-check" "$out/no-panic-check.elf"
 cp "$elf_dir/release/kernel-sweep" "$out/kernel-sweep.elf"
+cp "$elf_dir/release/realtime" "$out/realtime.elf"
 echo "no-panic check: linked (no panic reachable from decode_into and Generator::step)"
 ./qemu-run.sh "$out/no-panic-check.elf" || fail "no-panic-check binary failed under QEMU"
 
@@ -173,6 +181,140 @@ for profile in release speed; do
 done
 echo "(instructions between consecutive marker calls, i.e. one deterministic Generator::step plus ~3"
 echo " instructions of loop and call; the 'speed' profile is opt-level 3. Instructions, not cycles.)"
+
+step "real-time mode: SysTick at 1 kHz, inputs on UART0, replay through plrnn generate"
+# The cycle budget of one tick at a named clock: a 64 MHz Cortex-M4F (e.g. nRF52840) at the
+# firmware's rate, from exact instruction counts, assuming at most CPI_BOUND cycles per
+# instruction plus EXCEPTION_CYCLES for exception entry and exit (confirm on hardware: the
+# firmware measures each step in SysTick cycles itself, `step_cycles_max`).
+BUDGET_CLOCK_HZ=64000000
+CPI_BOUND=2
+EXCEPTION_CYCLES=50
+rt="$out/realtime"
+rm -rf "$rt"
+mkdir -p "$rt"
+(cd "$root" && cargo build -q -p plrnn-train --bin plrnn && cargo build -q -p plrnn-tests --bin fw_realtime)
+plrnn="$root/target/debug/plrnn"
+rt_model="$here/models/lorenz63-m20-p20.plrnn"
+# The stimulation: a bad line first (counted, never applied), then pulses of distinct heights,
+# 20 ms on and 180 ms off, paced in real time (QEMU's SysTick follows the host clock).
+pulses="1 0.5 2 -1 1.5 3 -0.5 0.25 -2 1"
+sent="$(for a in $pulses; do printf '%s 0 ' "$a"; done)"
+feed() {
+  trap '' PIPE # QEMU may exit first: the rest of the feed is then discarded
+  # Start once the firmware has printed its header (model loaded, ticks about to start), so a
+  # slow QEMU start on a busy machine does not swallow the pulse train; give up after 30 s.
+  for _ in $(seq 600); do
+    grep -q '^plrnn realtime' "$rt/device.log" 2>/dev/null && break
+    sleep 0.05
+  done
+  sleep 0.2
+  echo "not a number"
+  for a in $pulses; do
+    echo "$a"
+    sleep 0.02
+    echo 0
+    sleep 0.18
+  done
+  return 0
+}
+b=$(nm "$out/realtime.elf" | awk '$3 == "plrnn_rt_tick_begin" { print $1 }')
+e=$(nm "$out/realtime.elf" | awk '$3 == "plrnn_rt_tick_end" { print $1 }')
+[ -n "$b" ] && [ -n "$e" ] || fail "tick marker symbols not found in realtime.elf"
+start=$(date +%s.%N)
+feed 2>/dev/null | QEMU_SERIAL=stdio \
+  QEMU_EXTRA_ARGS="-plugin $plugin,marker=0x$b,end=0x$e -d plugin -D $rt/icount.log" \
+  ./qemu-run.sh "$out/realtime.elf" >"$rt/device.log" ||
+  fail "real-time firmware failed (output: $rt/device.log)"
+end=$(date +%s.%N)
+head -n 1 "$rt/device.log"
+tail -n 1 "$rt/device.log"
+awk -v s="$start" -v e="$end" 'BEGIN { printf "QEMU run time: %.2f s\n", e - s }'
+"$root/target/debug/fw_realtime" --model "$rt_model" "$rt/device.log" >"$rt/run.csv" 2>"$rt/convert.txt" || {
+  cat "$rt/convert.txt"
+  fail "device log not convertible"
+}
+head -n 1 "$rt/device.log" | grep -q ' K=1 ' || fail "expected the K = 1 model"
+counter() { sed -n "s/.* $1=\([0-9]*\).*/\1/p" <<<"$(tail -n 1 "$rt/device.log")"; }
+steps=$(($(wc -l <"$rt/run.csv") - 1))
+[ "$steps" -eq "$(counter steps)" ] && [ "$steps" -gt 0 ] || fail "$steps records for $(counter steps) steps"
+{
+  echo s1
+  tail -n +2 "$rt/run.csv" | cut -d, -f2
+} >"$rt/applied.csv"
+"$plrnn" generate --model "$rt_model" --steps "$steps" --inputs "$rt/applied.csv" --out "$rt/replay.csv" 2>/dev/null
+"$plrnn" generate --model "$rt_model" --steps "$steps" --out "$rt/zero.csv" 2>/dev/null
+diff <(tail -n +2 "$rt/run.csv" | cut -d, -f3-) <(tail -n +2 "$rt/replay.csv") >"$rt/replay.diff" ||
+  fail "device x differ from plrnn generate's replay of the applied inputs ($rt/replay.diff)"
+echo "replay: $steps steps, x text equal to plrnn generate --inputs of the applied s"
+if diff -q <(tail -n +2 "$rt/run.csv" | cut -d, -f3-) <(tail -n +2 "$rt/zero.csv") >/dev/null; then
+  fail "the applied inputs did not change the output (equal to the zero-input run)"
+fi
+# Applied values, where s changes, must be the sent values in order (some may be superseded).
+read -r changes pulses_applied < <(awk -F, -v sent="$sent" '
+  BEGIN { n = split(sent, S, " "); j = 1; prev = 0 }
+  NR > 1 && $2 + 0 != prev {
+    while (j <= n && S[j] + 0 != $2 + 0) j++
+    if (j > n) { print "bad", $1; bad = 1; exit }
+    j++; changes++; if ($2 + 0 != 0) pulses++; prev = $2 + 0
+  }
+  END { if (!bad) print changes + 0, pulses + 0 }' "$rt/run.csv")
+[ "$changes" != bad ] || fail "applied input at step $pulses_applied is not the next sent one"
+[ "$pulses_applied" -ge 1 ] || fail "no pulse was applied"
+[ "$(counter bad)" -eq 1 ] || fail "expected 1 bad input line, got $(counter bad)"
+[ "$(counter applied)" -ge "$changes" ] || fail "applied=$(counter applied) < $changes changes of s"
+[ $(($(counter applied) + $(counter superseded))) -le "$(counter received)" ] ||
+  fail "applied + superseded > received"
+[ "$(counter dropped)" -eq 0 ] || fail "records dropped"
+echo "inputs: $pulses_applied of 10 pulses applied ($changes changes of s, in the order sent);" \
+  "counters: $(tail -n 1 "$rt/device.log" | cut -d' ' -f2-)"
+echo "zero-input run differs: inputs were applied"
+count_line=$(grep '^icount total=' "$rt/icount.log") || fail "no plugin output in $rt/icount.log"
+tick_n=$(sed -n 's/.* begin-to-end n=\([0-9]*\).*/\1/p' <<<"$count_line")
+tick_max=$(sed -n 's/.* begin-to-end n=[0-9]* min=[0-9]* max=\([0-9]*\).*/\1/p' <<<"$count_line")
+period_mean=$(sed -n 's/.* between-markers min=[0-9]* max=[0-9]* mean=\([0-9]*\).*/\1/p' <<<"$count_line")
+[ "$tick_n" -ge "$steps" ] || fail "plugin saw $tick_n ticks for $steps steps"
+rate=$(sed -n 's/.* rate_hz=\([0-9]*\).*/\1/p' <<<"$(head -n 1 "$rt/device.log")")
+budget=$((BUDGET_CLOCK_HZ / rate))
+tick_cycles=$((CPI_BOUND * tick_max + EXCEPTION_CYCLES))
+period_cycles=$((CPI_BOUND * period_mean + 2 * EXCEPTION_CYCLES))
+echo "budget at $((BUDGET_CLOCK_HZ / 1000000)) MHz and $rate Hz: $budget cycles per tick"
+echo "tick (SysTick handler: input, step, queue): max $tick_max instructions ->" \
+  "<= $tick_cycles cycles, margin $((budget - tick_cycles)) cycles ($((100 * (budget - tick_cycles) / budget)) %)"
+echo "all work per tick period (tick + printing the record + receiving): mean $period_mean" \
+  "instructions -> <= $period_cycles cycles, margin $((budget - period_cycles)) cycles"
+[ "$tick_cycles" -le "$budget" ] || fail "tick over its cycle budget"
+[ "$period_cycles" -le "$budget" ] || fail "work per tick period over the cycle budget"
+
+step "real-time mode: late ticks are counted (QEMU -icount: virtual time from instructions)"
+# Deterministic timing: the virtual clock advances 2^shift ns per instruction. shift=0: a tick's
+# ~1 800 instructions take ~2 us of its 1 ms, so no deadline may be missed; shift=10: they take
+# ~1.8 ms, so every step must be counted late, the ticks run back to back, and the records the
+# starved output loop could not take must be dropped and counted (printed + dropped = steps).
+for shift in 0 10; do
+  QEMU_SERIAL=stdio QEMU_EXTRA_ARGS="-icount shift=$shift,sleep=off" \
+    ./qemu-run.sh "$out/realtime.elf" </dev/null >"$rt/shift$shift.log" ||
+    fail "real-time firmware failed at -icount shift=$shift"
+  tail -n 1 "$rt/shift$shift.log"
+done
+counter_in() { sed -n "s/.* $2=\([0-9]*\).*/\1/p" <<<"$(tail -n 1 "$1")"; }
+fast="$rt/shift0.log"
+slow="$rt/shift10.log"
+[ "$(counter_in "$fast" missed_deadlines)" -eq 0 ] || fail "missed deadlines at 1 ns per instruction"
+[ "$(counter_in "$fast" dropped)" -eq 0 ] || fail "records dropped at 1 ns per instruction"
+# The zero-input run of the device is plrnn generate's zero-input run.
+"$root/target/debug/fw_realtime" --model "$rt_model" "$fast" 2>/dev/null | tail -n +2 | cut -d, -f3- >"$rt/shift0.x"
+[ "$(wc -l <"$rt/shift0.x")" -eq "$steps" ] || fail "shift=0 run: not $steps records"
+diff -q "$rt/shift0.x" <(tail -n +2 "$rt/zero.csv") >/dev/null ||
+  fail "zero-input device run differs from plrnn generate without inputs"
+slow_steps=$(counter_in "$slow" steps)
+printed=$(grep -c '^r ' "$slow")
+[ "$(counter_in "$slow" missed_deadlines)" -eq "$slow_steps" ] ||
+  fail "at ~1 us per instruction every step is late, but missed_deadlines=$(counter_in "$slow" missed_deadlines) of $slow_steps"
+[ $((printed + $(counter_in "$slow" dropped))) -eq "$slow_steps" ] ||
+  fail "printed $printed + dropped $(counter_in "$slow" dropped) != $slow_steps steps"
+echo "late ticks: none at 1 ns/instruction (zero-input x equal to plrnn generate);" \
+  "all $slow_steps counted at ~1 us/instruction ($printed records printed, the rest counted as dropped)"
 
 step "walk-through: recording -> trained model -> firmware (walkthrough.sh)"
 "$here/walkthrough.sh"

@@ -3,7 +3,7 @@
 The same Rust code as the `plrnn` command line (no second implementation).
 """
 from os import PathLike
-from typing import Any, Callable, Dict, Literal, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Literal, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -29,6 +29,11 @@ class Model:
     def params(self) -> Dict[str, np.ndarray]: ...
     def inspect(self) -> Dict[str, Any]:
         """The facts `plrnn inspect --json` prints (sizes, file bytes, stability)."""
+    @property
+    def embedding(self) -> Optional[Dict[str, Any]]:
+        """The delay embedding its observations were built with (channels, dim, lag; lag_rule,
+        ami, fnn when chosen by embed="auto"), saved beside the file as PATH.embed.json; None
+        without. generate answers, and evaluate takes data, in the recording's own channels."""
     @property
     def training(self) -> Optional[Dict[str, Any]]:
         """How `plrnn.train` made it (epochs_done, updates, seconds, kept, best_epoch,
@@ -57,6 +62,7 @@ def train(
     *,
     holdout: float = 0.1,
     restarts: int = 1,
+    embed: Union[None, Literal["auto", "none"], str, Tuple[int, int]] = None,
     progress: Union[None, bool, Callable[[Dict[str, Any]], Any]] = None,
     checkpoint: Optional[_Path] = None,
     resume: Optional[_Path] = None,
@@ -66,7 +72,8 @@ def train(
 
     x: (T, N), (trials, T, N) or a list of (T_i, N) arrays in data units. **config: keys of the
     method's configuration (latent_dim, bases, variant, epochs, seq_len, batch_size,
-    learning_rate, threads, ...); an unknown key raises TypeError. Ctrl-C raises
+    learning_rate, threads, ...); an unknown key raises TypeError. embed: delay embedding as
+    `plrnn train --embed` (None, "auto" or (dim, lag)). Ctrl-C raises
     KeyboardInterrupt after the current update.
     """
 def simulate(

@@ -5,8 +5,10 @@
 
 pub mod models;
 pub mod out;
+pub mod realtime;
 pub mod scenario;
 pub mod sweep;
+pub mod uart;
 
 /// The panic and HardFault handlers of a binary that reports through [`out`] and then exits
 /// with failure; invoke once at the binary's top level: `firmware_example::exit_on_fault!();`.

@@ -92,6 +92,7 @@ mod buf;
 mod error;
 pub mod format;
 mod generator;
+pub mod input;
 mod kernel;
 mod model;
 mod step;

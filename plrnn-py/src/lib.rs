@@ -9,10 +9,14 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use numpy::ndarray::{Array2, ArrayViewD};
-use numpy::{AllowTypeChange, IntoPyArray, PyArray1, PyArray2, PyArrayLikeDyn, PyArrayMethods};
+use numpy::{
+    AllowTypeChange, IntoPyArray, PyArray1, PyArray2, PyArrayDyn, PyArrayLikeDyn, PyArrayMethods,
+    PyReadonlyArrayDyn,
+};
 use plrnn_nostd::Noise;
 use plrnn_train::bptt::BpttConfig;
 use plrnn_train::data::Dataset;
+use plrnn_train::embed::{self, EmbedRecord, EmbedSpec, SidecarError};
 use plrnn_train::fit::{self, Checkpoint, FitError, FitParams, Fitted, Hooks, Method, Progress};
 use plrnn_train::metrics::{self, BinRange, EvalProtocol, GmmOptions};
 use plrnn_train::model::{DesktopModel, FreeRun, ModelFileError as FileError};
@@ -62,6 +66,14 @@ impl<'a, 'py> FromPyObject<'a, 'py> for Int {
 }
 
 impl Int {
+    /// The value in decimal.
+    fn text(&self) -> String {
+        match self {
+            Int::Small(v) => v.to_string(),
+            Int::Huge(s) => s.clone(),
+        }
+    }
+
     /// The value if it is in `r`; else `ValueError("name: V is not in RANGE")`, the text the
     /// command line prints after `--flag`.
     fn within(&self, name: &str, r: IntRange) -> PyResult<usize> {
@@ -78,6 +90,15 @@ fn real_within(name: &str, v: f64, r: RealRange) -> PyResult<f64> {
     r.check(v).map_err(|e| value_err(format!("{name}: {e}")))
 }
 
+/// Python's error for an embedding record beside a model file that could not be used: `OSError`
+/// for I/O, [`ModelFileError`] for invalid contents.
+fn sidecar_err(e: SidecarError) -> PyErr {
+    match &e {
+        SidecarError::Io { source, .. } => std::io::Error::new(source.kind(), e.to_string()).into(),
+        _ => ModelFileError::new_err(e.to_string()),
+    }
+}
+
 /// Python's error for a model file that could not be used: `OSError` (the matching subclass,
 /// e.g. `FileNotFoundError`) for I/O, [`ModelFileError`] for invalid contents.
 fn file_err(e: FileError) -> PyErr {
@@ -87,9 +108,62 @@ fn file_err(e: FileError) -> PyErr {
     }
 }
 
+/// An array argument as NumPy holds it. A float32 array is kept as it is and converted while it
+/// is copied into a series (no float64 intermediate: one pass over the data instead of two);
+/// anything else is read as float64 — in place for a float64 array, through NumPy's conversion
+/// for lists and other dtypes.
+enum Array<'py> {
+    F32(PyReadonlyArrayDyn<'py, f32>),
+    F64(PyArrayLikeDyn<'py, f64, AllowTypeChange>),
+}
+
+impl<'py> Array<'py> {
+    fn new(obj: &Bound<'py, PyAny>) -> PyResult<Self> {
+        if let Ok(a) = obj.cast::<PyArrayDyn<f32>>() {
+            return Ok(Array::F32(a.readonly()));
+        }
+        Ok(Array::F64(obj.extract()?))
+    }
+
+    fn shape(&self) -> Vec<usize> {
+        match self {
+            Array::F32(a) => a.as_array().shape().to_vec(),
+            Array::F64(a) => a.as_array().shape().to_vec(),
+        }
+    }
+
+    /// The array (1-D or 2-D) as a series; see [`raw_series`].
+    fn series(&self, what: &str) -> PyResult<TimeSeries> {
+        match self {
+            Array::F32(a) => raw_series(a.as_array(), what),
+            Array::F64(a) => raw_series(a.as_array(), what),
+        }
+    }
+
+    /// A 3-D array's trials (trials, T, N), each named `what[i]`.
+    fn trials(&self, what: &str) -> PyResult<Vec<(TimeSeries, String)>> {
+        fn each<T: Copy + Into<f64>>(
+            v: ArrayViewD<'_, T>,
+            what: &str,
+        ) -> PyResult<Vec<(TimeSeries, String)>> {
+            v.outer_iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    let name = format!("{what}[{i}]");
+                    Ok((raw_series(t, &name)?, name))
+                })
+                .collect()
+        }
+        match self {
+            Array::F32(a) => each(a.as_array(), what),
+            Array::F64(a) => each(a.as_array(), what),
+        }
+    }
+}
+
 /// A 1-D (T,) or 2-D (T, N) array as a series, shape checked only; `what` names the argument in
-/// messages. Copies once (into the series' row-major f64 buffer).
-fn raw_series(arr: ArrayViewD<'_, f64>, what: &str) -> PyResult<TimeSeries> {
+/// messages. Copies once (into the series' row-major f64 buffer), converting on the way.
+fn raw_series<T: Copy + Into<f64>>(arr: ArrayViewD<'_, T>, what: &str) -> PyResult<TimeSeries> {
     let (t, n) = match arr.shape() {
         [t] => (*t, 1),
         [t, n] => (*t, *n),
@@ -105,19 +179,19 @@ fn raw_series(arr: ArrayViewD<'_, f64>, what: &str) -> PyResult<TimeSeries> {
         return Ok(TimeSeries::zeros(0, n.max(1)));
     }
     let data: Vec<f64> = match (arr.as_slice(), arr.t().as_slice()) {
-        (Some(s), _) => s.to_vec(),
+        (Some(s), _) => s.iter().map(|&v| v.into()).collect(),
         // Fortran order: channel after channel, written into rows (an element-wise strided
         // iteration is ~10 times slower on 10^6 rows).
         (None, Some(cols)) => {
-            let mut data = vec![0.0; t * n];
-            for (j, col) in cols.chunks_exact(t).enumerate() {
-                for (i, &v) in col.iter().enumerate() {
-                    data[i * n + j] = v;
-                }
+            // Row after row: sequential writes, one sequential read stream per channel.
+            let cols: Vec<&[T]> = cols.chunks_exact(t).collect();
+            let mut data = Vec::with_capacity(t * n);
+            for i in 0..t {
+                data.extend(cols.iter().map(|c| c[i].into()));
             }
             data
         }
-        (None, None) => arr.iter().copied().collect(),
+        (None, None) => arr.iter().map(|&v| v.into()).collect(),
     };
     TimeSeries::new(data, n).map_err(value_err)
 }
@@ -125,8 +199,8 @@ fn raw_series(arr: ArrayViewD<'_, f64>, what: &str) -> PyResult<TimeSeries> {
 /// A float32/float64 array of shape (T, N) — or (T,) for one channel — as a checked series
 /// (non-empty, finite), the checks and messages of the command line's data loader; `what`
 /// names the argument in messages.
-fn series(a: &PyArrayLikeDyn<'_, f64, AllowTypeChange>, what: &str) -> PyResult<TimeSeries> {
-    let s = raw_series(a.as_array(), what)?;
+fn series(a: &Bound<'_, PyAny>, what: &str) -> PyResult<TimeSeries> {
+    let s = Array::new(a)?.series(what)?;
     let ds = Dataset::from_series(s, what).map_err(value_err)?;
     Ok(ds.into_trials().remove(0))
 }
@@ -139,9 +213,8 @@ fn dataset(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Dataset> {
     let mut sources = Vec::new();
     if obj.is_instance_of::<PyList>() || obj.is_instance_of::<PyTuple>() {
         for (i, item) in obj.try_iter()?.enumerate() {
-            let a: PyArrayLikeDyn<'_, f64, AllowTypeChange> = item?.extract()?;
             let name = format!("{what}[{i}]");
-            trials.push(raw_series(a.as_array(), &name)?);
+            trials.push(Array::new(&item?)?.series(&name)?);
             sources.push(name);
         }
         if trials.is_empty() {
@@ -150,28 +223,27 @@ fn dataset(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Dataset> {
             )));
         }
     } else {
-        let a: PyArrayLikeDyn<'_, f64, AllowTypeChange> = obj.extract()?;
-        let v = a.as_array();
-        if v.ndim() == 3 {
-            for (i, t) in v.outer_iter().enumerate() {
-                let name = format!("{what}[{i}]");
-                trials.push(raw_series(t, &name)?);
+        let a = Array::new(obj)?;
+        let ndim = a.shape().len();
+        if ndim == 3 {
+            for (t, name) in a.trials(what)? {
+                trials.push(t);
                 sources.push(name);
             }
             if trials.is_empty() {
                 return Err(value_err(format!(
                     "{what}: no trial (shape {:?})",
-                    v.shape()
+                    a.shape()
                 )));
             }
-        } else if v.ndim() > 3 {
+        } else if ndim > 3 {
             return Err(value_err(format!(
                 "{what}: expected a 2-D array (time steps × channels), a 3-D array (trials × \
                  time steps × channels) or a list of 2-D arrays, got {} dimensions",
-                v.ndim()
+                ndim
             )));
         } else {
-            trials.push(raw_series(v, what)?);
+            trials.push(a.series(what)?);
             sources.push(what.to_owned());
         }
     }
@@ -205,8 +277,9 @@ fn bin_range(range: &str) -> PyResult<BinRange> {
 }
 
 /// A trained PLRNN as its model file holds it: the exported float32 parameters, run through the
-/// device kernel (`plrnn-nostd`). `generate` and `plrnn.evaluate` on a `Model` equal
-/// `plrnn generate` / `plrnn evaluate` on its saved file.
+/// device kernel (`plrnn-nostd`), with the delay embedding recorded beside the file
+/// (`PATH.embed.json`) when it was trained on delay-embedded data. `generate` and
+/// `plrnn.evaluate` on a `Model` equal `plrnn generate` / `plrnn evaluate` on its saved file.
 ///
 /// Get one from `plrnn.load(path)`, `Model.from_bytes(b)` or `plrnn.train(...)`.
 #[pyclass(module = "plrnn", frozen)]
@@ -214,6 +287,9 @@ struct Model {
     inner: DesktopModel,
     /// The run summary (JSON) when the model comes from `plrnn.train`.
     training: Option<String>,
+    /// The delay embedding its observations were built with (`plrnn.train(embed=...)`, or the
+    /// record beside the file it was loaded from).
+    embedding: Option<EmbedRecord>,
 }
 
 impl Model {
@@ -221,14 +297,16 @@ impl Model {
         Model {
             inner,
             training: None,
+            embedding: None,
         }
     }
 }
 
 #[pymethods]
 impl Model {
-    /// Reads a model from the bytes of a model file; raises `ModelFileError` naming the failed
-    /// check when they are not a valid model.
+    /// Reads a model from the bytes of a model file (without a delay embedding: that is kept
+    /// beside the file); raises `ModelFileError` naming the failed check when they are not a
+    /// valid model.
     #[staticmethod]
     fn from_bytes(data: &[u8]) -> PyResult<Self> {
         DesktopModel::from_bytes(data)
@@ -241,9 +319,30 @@ impl Model {
         pyo3::types::PyBytes::new(py, &self.inner.valid().encode())
     }
 
-    /// Writes the model file atomically (a crash leaves the old file or the new one).
+    /// Writes the model file atomically (a crash leaves the old file or the new one), and
+    /// beside it the delay-embedding record `PATH.embed.json` of a model trained with `embed`
+    /// (the file `plrnn train --embed` writes; a stale one is removed for a model without).
     fn save(&self, path: PathBuf) -> PyResult<()> {
-        self.inner.save(&path).map_err(file_err)
+        self.inner.save(&path).map_err(file_err)?;
+        embed::save_beside(&path, self.embedding.as_ref()).map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("{}: writing the embedding record: {e}", path.display()),
+            )
+            .into()
+        })
+    }
+
+    /// The delay embedding the model's observations were built with, as a dict (channels, dim,
+    /// lag; with `embed="auto"` also how it was chosen: lag_rule, ami, fnn), or None.
+    /// `generate` answers, and `plrnn.evaluate` accepts recordings, in the recording's own
+    /// `channels`.
+    #[getter]
+    fn embedding<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        self.embedding
+            .as_ref()
+            .map(|r| embed_dict(py, r))
+            .transpose()
     }
 
     /// Sizes as a dict: M latent states, N observations, P basis functions, K inputs.
@@ -306,7 +405,8 @@ impl Model {
     }
 
     /// A free run of the model: `steps` observations (after `burn_in` discarded steps) as a
-    /// (steps, N) float64 array in data units (model units with `model_units=True`).
+    /// (steps, N) float64 array in data units (model units with `model_units=True`); for a
+    /// delay-embedded model N is the recording's own channel count.
     ///
     /// noise: False/"none" (deterministic), "process" (process noise only) or True/"full".
     /// inputs: (≥ burn_in + steps, K) external inputs, one row per step (zero without).
@@ -320,7 +420,7 @@ impl Model {
         py: Python<'py>,
         steps: Int,
         noise: Option<&Bound<'py, PyAny>>,
-        inputs: Option<PyArrayLikeDyn<'py, f64, AllowTypeChange>>,
+        inputs: Option<&Bound<'py, PyAny>>,
         seed: u64,
         z0: Option<PyArrayLikeDyn<'py, f64, AllowTypeChange>>,
         burn_in: Int,
@@ -355,7 +455,7 @@ impl Model {
                 }
             }
         };
-        let inputs = inputs.map(|a| series(&a, "inputs")).transpose()?;
+        let inputs = inputs.map(|a| series(a, "inputs")).transpose()?;
         let z0: Vec<f32> = match z0 {
             None => vec![0.0; self.inner.m()],
             Some(a) => a.as_array().iter().map(|&v| v as f32).collect(),
@@ -368,22 +468,34 @@ impl Model {
             clamp,
         };
         let model = &self.inner;
-        let out = py
-            .detach(|| {
-                let mut out = model.generate(&z0, &run, inputs.as_ref(), &mut |_| {})?;
-                if !model_units {
-                    model.to_data_units(&mut out);
-                }
-                Ok::<_, plrnn_train::model::GenerateError>(out)
-            })
-            .map_err(value_err)?;
+        let embedding = self.embedding.as_ref().map(|r| r.embedding);
+        let out = py.detach(|| {
+            let mut out = model
+                .generate(&z0, &run, inputs.as_ref(), &mut |_| {})
+                .map_err(value_err)?;
+            if !model_units {
+                model.to_data_units(&mut out);
+            }
+            match embedding {
+                // The recording's own channels: the first columns of each delay vector.
+                Some(e) => e.project(&out).map_err(value_err),
+                None => Ok(out),
+            }
+        })?;
         Ok(to_numpy(py, out))
     }
 
     fn __repr__(&self) -> String {
         let b = self.inner.buf();
+        let embedded = match &self.embedding {
+            Some(r) => format!(
+                " embed={}x{},lag={}",
+                r.embedding.channels, r.embedding.dim, r.embedding.lag
+            ),
+            None => String::new(),
+        };
         format!(
-            "<plrnn.Model {} M={} N={} P={} K={}>",
+            "<plrnn.Model {} M={} N={} P={} K={}{embedded}>",
             b.variant.name(),
             b.m,
             b.n,
@@ -393,11 +505,53 @@ impl Model {
     }
 }
 
-/// Reads and validates a model file. Raises `FileNotFoundError`/`OSError` when it cannot be
+/// Reads and validates a model file, with the delay-embedding record beside it
+/// (`PATH.embed.json`) if there is one. Raises `FileNotFoundError`/`OSError` when it cannot be
 /// read and `plrnn.ModelFileError` (naming the failed check) when its contents are invalid.
 #[pyfunction]
 fn load(path: PathBuf) -> PyResult<Model> {
-    DesktopModel::load(&path).map(Model::new).map_err(file_err)
+    let inner = DesktopModel::load(&path).map_err(file_err)?;
+    let embedding = EmbedRecord::load_beside(&path, inner.n()).map_err(sidecar_err)?;
+    Ok(Model {
+        embedding,
+        ..Model::new(inner)
+    })
+}
+
+/// An embedding record as a dict (its JSON file's keys, flattened: channels, dim, lag, and for
+/// a chosen one lag_rule, ami, fnn).
+fn embed_dict<'py>(py: Python<'py>, r: &EmbedRecord) -> PyResult<Bound<'py, PyAny>> {
+    let d = PyDict::new(py);
+    d.set_item("channels", r.embedding.channels)?;
+    d.set_item("dim", r.embedding.dim)?;
+    d.set_item("lag", r.embedding.lag)?;
+    if let Some(c) = &r.choice {
+        d.set_item("lag_rule", &c.lag_rule)?;
+        d.set_item("ami", &c.ami)?;
+        d.set_item("fnn", &c.fnn)?;
+    }
+    Ok(d.into_any())
+}
+
+/// `embed=` of `plrnn.train`: None, "none", "auto", "DIM,LAG" or a (dim, lag) pair of ints,
+/// read by the parser of `plrnn train --embed` (so the messages are the same).
+fn embed_spec(v: Option<&Bound<'_, PyAny>>) -> PyResult<EmbedSpec> {
+    let text = match v {
+        None => return Ok(EmbedSpec::None),
+        Some(v) if v.is_none() => return Ok(EmbedSpec::None),
+        Some(v) => {
+            if let Ok(s) = v.extract::<String>() {
+                s
+            } else if let Ok((d, l)) = v.extract::<(Int, Int)>() {
+                format!("{},{}", d.text(), l.text())
+            } else {
+                return Err(PyTypeError::new_err(
+                    "embed: expected None, \"auto\", \"none\" or a (dim, lag) pair of ints",
+                ));
+            }
+        }
+    };
+    text.parse().map_err(|e| value_err(format!("embed: {e}")))
 }
 
 /// Simulates a benchmark system: "lorenz63", "lorenz96" or "rossler". Returns a
@@ -450,7 +604,9 @@ fn simulate<'py>(
     Ok(to_numpy(py, s))
 }
 
-/// The evaluation protocol of `plrnn evaluate` on `x_test` (T, N) in data units. Returns a dict
+/// The evaluation protocol of `plrnn evaluate` on `x_test` (T, N) in data units (for a
+/// delay-embedded model: the recording's own channels, embedded here as the model's were, or
+/// already embedded columns). Returns a dict
 /// with the keys and values of `plrnn evaluate --json` (d_stsp, d_h, psc, pe, lyapunov_max, …);
 /// the options are the command line's, with the same defaults.
 #[pyfunction]
@@ -459,7 +615,7 @@ fn simulate<'py>(
 fn evaluate<'py>(
     py: Python<'py>,
     model: &Model,
-    x_test: PyArrayLikeDyn<'py, f64, AllowTypeChange>,
+    x_test: &Bound<'py, PyAny>,
     trajectories: Int,
     burn_in: Int,
     keep: Int,
@@ -479,7 +635,13 @@ fn evaluate<'py>(
         .iter()
         .map(|n| n.within("pe", R::PE_HORIZON))
         .collect::<PyResult<Vec<_>>>()?;
-    let test = series(&x_test, "x_test")?;
+    let mut test = series(x_test, "x_test")?;
+    if let Some(r) = &model.embedding {
+        test = r
+            .embedding
+            .observe(test)
+            .map_err(|e| value_err(format!("x_test: delay embedding: {e}")))?;
+    }
     let mut protocol = EvalProtocol {
         n_trajectories: trajectories,
         burn_in,
@@ -496,8 +658,9 @@ fn evaluate<'py>(
         protocol.rosenstein = None;
     }
     let m = &model.inner;
+    // The converted copy is ours: z-scored in place, not copied again.
     let report = py
-        .detach(|| m.evaluate(&test, &protocol))
+        .detach(|| m.evaluate_owned(test, &protocol))
         .map_err(value_err)?;
     json_dict(py, &report)
 }
@@ -509,14 +672,14 @@ fn evaluate<'py>(
 #[pyo3(signature = (x, y, *, method="binned", bins=Int::Small(30), range="legacy"))]
 fn d_stsp<'py>(
     py: Python<'py>,
-    x: PyArrayLikeDyn<'py, f64, AllowTypeChange>,
-    y: PyArrayLikeDyn<'py, f64, AllowTypeChange>,
+    x: &Bound<'py, PyAny>,
+    y: &Bound<'py, PyAny>,
     method: &str,
     bins: Int,
     range: &str,
 ) -> PyResult<f64> {
     let bins = bins.within("bins", R::BINS)?;
-    let (x, y) = (series(&x, "x")?, series(&y, "y")?);
+    let (x, y) = (series(x, "x")?, series(y, "y")?);
     let range = bin_range(range)?;
     match method {
         "binned" => py.detach(|| metrics::d_stsp_binned(&x, &y, bins, range)),
@@ -536,12 +699,12 @@ fn d_stsp<'py>(
 #[pyo3(signature = (x, y, *, sigma=20.0))]
 fn d_h<'py>(
     py: Python<'py>,
-    x: PyArrayLikeDyn<'py, f64, AllowTypeChange>,
-    y: PyArrayLikeDyn<'py, f64, AllowTypeChange>,
+    x: &Bound<'py, PyAny>,
+    y: &Bound<'py, PyAny>,
     sigma: f64,
 ) -> PyResult<f64> {
     let sigma = real_within("sigma", sigma, R::SIGMA)?;
-    let (x, y) = (series(&x, "x")?, series(&y, "y")?);
+    let (x, y) = (series(x, "x")?, series(y, "y")?);
     py.detach(|| metrics::d_h(&x, &y, sigma)).map_err(value_err)
 }
 
@@ -551,12 +714,12 @@ fn d_h<'py>(
 #[pyo3(signature = (x, y, *, sigma=20.0))]
 fn psc<'py>(
     py: Python<'py>,
-    x: PyArrayLikeDyn<'py, f64, AllowTypeChange>,
-    y: PyArrayLikeDyn<'py, f64, AllowTypeChange>,
+    x: &Bound<'py, PyAny>,
+    y: &Bound<'py, PyAny>,
     sigma: f64,
 ) -> PyResult<f64> {
     let sigma = real_within("sigma", sigma, R::SIGMA)?;
-    let (x, y) = (series(&x, "x")?, series(&y, "y")?);
+    let (x, y) = (series(x, "x")?, series(y, "y")?);
     py.detach(|| metrics::psc(&x, &y, sigma)).map_err(value_err)
 }
 
@@ -848,6 +1011,10 @@ fn run_fit(
 ///    `epochs` key trains until it is spent (None: no budget, `epochs` decide).
 /// seed: seed of every random choice; the same call gives the same model.
 /// holdout: share of each trial's end held out to pick the best model (as `--holdout`).
+/// embed: delay embedding of the data before training, as `plrnn train --embed`: None/"none",
+///    "auto" (lag from the auto-mutual information, dimension from false nearest neighbours)
+///    or (dim, lag). The model carries it (`m.embedding`, saved beside the file as
+///    `PATH.embed.json`): `generate` answers and `evaluate` takes data in x's own channels.
 /// restarts: independent starts in parallel (seeds seed, seed + 1, …); the best by held-out
 ///    score that did not collapse is kept (as `--restarts`).
 /// progress: None (a tqdm bar if tqdm is installed), False (silent), or a callable receiving a
@@ -862,7 +1029,7 @@ fn run_fit(
 /// Bad data or settings raise ValueError with the message `plrnn train` prints. The GIL is
 /// released while training; Ctrl-C raises KeyboardInterrupt after the current update.
 #[pyfunction]
-#[pyo3(signature = (x, inputs=None, method="vi", time_budget=Some(60.0), seed=0, *, holdout=0.1, restarts=Int::Small(1), progress=None, checkpoint=None, resume=None, **config))]
+#[pyo3(signature = (x, inputs=None, method="vi", time_budget=Some(60.0), seed=0, *, holdout=0.1, restarts=Int::Small(1), embed=None, progress=None, checkpoint=None, resume=None, **config))]
 #[allow(clippy::too_many_arguments)]
 fn train(
     py: Python<'_>,
@@ -873,6 +1040,7 @@ fn train(
     seed: u64,
     holdout: f64,
     restarts: Int,
+    embed: Option<&Bound<'_, PyAny>>,
     progress: Option<&Bound<'_, PyAny>>,
     checkpoint: Option<PathBuf>,
     resume: Option<PathBuf>,
@@ -904,6 +1072,7 @@ fn train(
     }
     .check()
     .map_err(fit_err)?;
+    let embed = embed_spec(embed)?;
     let data = dataset(x, "x")?;
     let inputs = match inputs {
         Some(s) if !s.is_none() => {
@@ -912,6 +1081,16 @@ fn train(
             s.into_trials()
         }
         _ => Vec::new(),
+    };
+    let embedding = py
+        .detach(|| embed::resolve(embed, data.trials()))
+        .map_err(|e| value_err(format!("embed: {e}")))?;
+    let (data, inputs) = match &embedding {
+        Some(r) => r
+            .embedding
+            .embed_dataset(&data, &inputs)
+            .map_err(|e| value_err(format!("embed: {e}")))?,
+        None => (data, inputs),
     };
     let resume = resume
         .map(|p| {
@@ -966,6 +1145,7 @@ fn train(
     Ok(Model {
         inner,
         training: Some(summary.to_string()),
+        embedding,
     })
 }
 

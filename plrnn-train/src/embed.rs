@@ -23,6 +23,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use crate::data::Dataset;
 use crate::series::TimeSeries;
 
 /// Share of false nearest neighbours at or below which a dimension is accepted. Finite data
@@ -83,6 +84,9 @@ pub enum EmbedError {
         /// Steps one embedded vector spans.
         span: usize,
     },
+    /// The embedded trials do not form a data set (the data loader's message).
+    #[error("{0}")]
+    Data(String),
     /// A spec string could not be read.
     #[error(
         "cannot read delay embedding {0:?}: expected `auto`, `none` or `DIM,LAG` (e.g. `3,8`)"
@@ -119,6 +123,13 @@ impl FromStr for EmbedSpec {
         let (d, l) = t.split_once(',').ok_or_else(bad)?;
         let dim: usize = d.trim().parse().map_err(|_| bad())?;
         let lag: usize = l.trim().parse().map_err(|_| bad())?;
+        Self::fixed(dim, lag)
+    }
+}
+
+impl EmbedSpec {
+    /// `dim` copies `lag` steps apart, checked: 1 ≤ dim ≤ 64, 1 ≤ lag ≤ 10⁵.
+    pub fn fixed(dim: usize, lag: usize) -> Result<Self, EmbedError> {
         if dim == 0 || lag == 0 || dim > 64 || lag > 100_000 {
             return Err(EmbedError::BadParameters { dim, lag });
         }
@@ -535,6 +546,43 @@ impl DelayEmbedding {
     /// drops the first [`span`](Self::span) steps.
     pub fn align(&self, s: &TimeSeries) -> TimeSeries {
         s.slice(self.span().min(s.len()), s.len())
+    }
+
+    /// A recording in the observation space of a model trained on this embedding: embedded
+    /// when it has the recording's channel count, as it is otherwise (already embedded, or of
+    /// a width the model's own check will name).
+    pub fn observe(&self, x: TimeSeries) -> Result<TimeSeries, EmbedError> {
+        if x.dims() == self.channels {
+            self.embed(&x)
+        } else {
+            Ok(x)
+        }
+    }
+
+    /// Training data and their inputs as a model on this embedding is trained: every trial
+    /// embedded (sources kept), every input series cut to the embedded steps.
+    pub fn embed_dataset(
+        &self,
+        data: &Dataset,
+        inputs: &[TimeSeries],
+    ) -> Result<(Dataset, Vec<TimeSeries>), EmbedError> {
+        let trials = data
+            .trials()
+            .iter()
+            .map(|t| self.embed(t))
+            .collect::<Result<Vec<_>, _>>()?;
+        let data = Dataset::from_trials(trials, data.sources().to_vec())
+            .map_err(|e| EmbedError::Data(e.to_string()))?;
+        Ok((data, inputs.iter().map(|s| self.align(s)).collect()))
+    }
+}
+
+/// Writes what belongs beside a model file: its embedding record, or — for a model without
+/// one — no record (a stale one from an earlier model is removed).
+pub fn save_beside(model: &Path, record: Option<&EmbedRecord>) -> std::io::Result<()> {
+    match record {
+        Some(r) => r.save_beside(model),
+        None => EmbedRecord::remove_beside(model),
     }
 }
 

@@ -163,55 +163,31 @@ pub enum BadInput {
     NotText,
 }
 
-/// Whether a text line carries an input: blank lines and lines starting with `#` are skipped
-/// (neither applied nor counted as bad).
-pub fn is_input_line(line: &str) -> bool {
-    let l = line.trim();
-    !l.is_empty() && !l.starts_with('#')
-}
+pub use plrnn_nostd::input::is_input_line;
 
 /// Parses one CSV input line (K comma-separated numbers, spaces around them allowed) into `s`
-/// (length K). Numbers are read as f64 and rounded to f32, as `plrnn generate --inputs` reads
-/// them; NaN and infinities (also from overflow in the rounding) are rejected. On error `s`
-/// is unchanged.
+/// (length K) with the parser the firmware's real-time mode uses too
+/// ([`plrnn_nostd::input::parse_csv_line`]): numbers are read as f64 and rounded to f32, as
+/// `plrnn generate --inputs` reads them; NaN and infinities (also from overflow in the rounding)
+/// are rejected. On error `s` is unchanged.
 pub fn parse_csv_line(line: &str, s: &mut [f32]) -> Result<(), BadInput> {
-    let line = line.trim();
-    let found = if line.is_empty() {
-        0
-    } else {
-        line.split(',').count()
-    };
-    if found != s.len() {
-        return Err(BadInput::Count {
-            expected: s.len(),
-            found,
-        });
-    }
-    if found == 0 {
-        return Ok(());
-    }
-    // Check every field before writing any, so a bad line leaves `s` as it was.
-    for (j, field) in line.split(',').enumerate() {
-        parse_field(field, j + 1)?;
-    }
-    for (j, (v, field)) in s.iter_mut().zip(line.split(',')).enumerate() {
-        *v = parse_field(field, j + 1)?;
-    }
-    Ok(())
-}
-
-fn parse_field(field: &str, column: usize) -> Result<f32, BadInput> {
-    let f = field.trim();
-    let v: f64 = f.parse().map_err(|_| BadInput::NotANumber {
-        column,
-        text: f.chars().take(40).collect(),
-    })?;
-    let v = v as f32;
-    if v.is_finite() {
-        Ok(v)
-    } else {
-        Err(BadInput::NonFinite { column })
-    }
+    use plrnn_nostd::input::{self, InputError};
+    input::parse_csv_line(line, s).map_err(|e| match e {
+        InputError::Count { expected, found } => BadInput::Count { expected, found },
+        InputError::NotANumber { column } => BadInput::NotANumber {
+            column,
+            text: line
+                .trim()
+                .split(',')
+                .nth(column - 1)
+                .unwrap_or_default()
+                .trim()
+                .chars()
+                .take(40)
+                .collect(),
+        },
+        InputError::NonFinite { column } => BadInput::NonFinite { column },
+    })
 }
 
 /// Parses a binary datagram: one or more inputs of K little-endian IEEE-754 f32 values each

@@ -7,6 +7,11 @@
 //! number of marker hits and the instructions between consecutive hits (min, max, mean) with
 //! `qemu_plugin_outs` (shown with `-d plugin`, into the file given by `-D`).
 //!
+//! With `end=0xADDR` as well, the marker opens an interval and the next hit of the `end`
+//! address closes it; the plugin then also prints the instructions inside the intervals
+//! (`begin-to-end n=.. min=.. max=.. mean=..`), e.g. one interrupt handler's work per call,
+//! whatever runs between the calls.
+//!
 //! ```text
 //! qemu-system-arm ... -plugin target/<host>/release/libqemu_icount.so,marker=0x1234 \
 //!     -d plugin -D icount.log -kernel firmware.elf
@@ -73,8 +78,14 @@ pub static qemu_plugin_version: c_int = 1;
 static COUNT: AtomicU64 = AtomicU64::new(0);
 /// Marker address (Thumb bit cleared).
 static MARKER: AtomicU64 = AtomicU64::new(u64::MAX);
+/// Optional end address (Thumb bit cleared).
+static END: AtomicU64 = AtomicU64::new(u64::MAX);
 /// The counter at each marker hit.
 static HITS: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+/// The counter at the last marker hit not yet closed by an end hit.
+static OPEN: Mutex<Option<u64>> = Mutex::new(None);
+/// Instructions in each closed marker-to-end interval.
+static INTERVALS: Mutex<Vec<u64>> = Mutex::new(Vec::new());
 
 fn outs(s: &str) {
     if let Ok(c) = CString::new(s) {
@@ -88,10 +99,36 @@ extern "C" fn on_marker(_vcpu: c_uint, _udata: *mut c_void) {
     if let Ok(mut h) = HITS.lock() {
         h.push(n);
     }
+    if let Ok(mut o) = OPEN.lock() {
+        *o = Some(n);
+    }
+}
+
+extern "C" fn on_end(_vcpu: c_uint, _udata: *mut c_void) {
+    let n = COUNT.load(Ordering::Relaxed);
+    let open = OPEN.lock().ok().and_then(|mut o| o.take());
+    if let (Some(start), Ok(mut iv)) = (open, INTERVALS.lock()) {
+        iv.push(n - start);
+    }
+}
+
+/// ` min=.. max=.. mean=..` of `v`, empty when `v` is.
+fn summary(v: &[u64]) -> String {
+    match (v.iter().min(), v.iter().max()) {
+        (Some(min), Some(max)) => {
+            let sum: u64 = v.iter().sum();
+            format!(
+                " min={min} max={max} mean={:.1}",
+                sum as f64 / v.len() as f64
+            )
+        }
+        _ => String::new(),
+    }
 }
 
 extern "C" fn on_tb_trans(_id: PluginId, tb: *mut Tb) {
     let marker = MARKER.load(Ordering::Relaxed);
+    let end = END.load(Ordering::Relaxed);
     // SAFETY: `tb` and the instructions are valid during this callback (QEMU's contract).
     unsafe {
         for i in 0..qemu_plugin_tb_n_insns(tb) {
@@ -110,6 +147,14 @@ extern "C" fn on_tb_trans(_id: PluginId, tb: *mut Tb) {
                     std::ptr::null_mut(),
                 );
             }
+            if qemu_plugin_insn_vaddr(insn) == end {
+                qemu_plugin_register_vcpu_insn_exec_cb(
+                    insn,
+                    on_end,
+                    CB_NO_REGS,
+                    std::ptr::null_mut(),
+                );
+            }
         }
     }
 }
@@ -123,24 +168,31 @@ extern "C" fn on_exit(_id: PluginId, _udata: *mut c_void) {
         MARKER.load(Ordering::Relaxed),
         hits.len()
     );
-    if let (Some(min), Some(max)) = (deltas.iter().min(), deltas.iter().max()) {
-        let sum: u64 = deltas.iter().sum();
-        line += &format!(
-            " between-markers min={min} max={max} mean={:.1}",
-            sum as f64 / deltas.len() as f64
-        );
+    if !deltas.is_empty() {
+        line += " between-markers";
+        line += &summary(&deltas);
+    }
+    if END.load(Ordering::Relaxed) != u64::MAX {
+        let iv = INTERVALS.lock().map(|v| v.clone()).unwrap_or_default();
+        line += &format!(" begin-to-end n={}", iv.len());
+        line += &summary(&iv);
     }
     line.push('\n');
     outs(&line);
 }
 
-fn parse_marker(arg: &str) -> Option<u64> {
-    let v = arg.strip_prefix("marker=")?;
+/// `marker=0xADDR` or `end=0xADDR`: which one, and the address.
+fn parse_marker(arg: &str) -> Option<(&'static AtomicU64, u64)> {
+    let (slot, v) = match arg.split_once('=')? {
+        ("marker", v) => (&MARKER, v),
+        ("end", v) => (&END, v),
+        _ => return None,
+    };
     let v = v.strip_prefix("0x").unwrap_or(v);
-    u64::from_str_radix(v, 16).ok()
+    Some((slot, u64::from_str_radix(v, 16).ok()?))
 }
 
-/// Plugin entry point: reads `marker=0xADDR` and registers the callbacks.
+/// Plugin entry point: reads `marker=0xADDR` (and `end=0xADDR`) and registers the callbacks.
 ///
 /// # Safety
 /// Called by QEMU with `argc` valid C strings in `argv`.
@@ -155,7 +207,7 @@ pub unsafe extern "C" fn qemu_plugin_install(
         let arg = CStr::from_ptr(*argv.add(i)).to_string_lossy();
         match parse_marker(&arg) {
             // Thumb function symbols carry bit 0; instruction addresses do not.
-            Some(a) => MARKER.store(a & !1, Ordering::Relaxed),
+            Some((slot, a)) => slot.store(a & !1, Ordering::Relaxed),
             None => {
                 outs(&format!("qemu-icount: unknown argument {arg:?}\n"));
                 return -1;

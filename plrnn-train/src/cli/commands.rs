@@ -197,11 +197,11 @@ fn observed(
     what: &Path,
 ) -> Result<TimeSeries> {
     match embedding {
-        Some(e) if series.dims() == e.channels => e
-            .embed(&series)
+        Some(e) => e
+            .observe(series)
             .with_context(|| format!("{}: delay embedding", what.display()))
             .map_err(input_err),
-        _ => Ok(series),
+        None => Ok(series),
     }
 }
 

@@ -536,11 +536,8 @@ fn write_outputs(
     embedding: Option<&EmbedRecord>,
 ) -> Result<()> {
     run.model.save(&a.out).map_err(input_err)?;
-    match embedding {
-        Some(e) => e.save_beside(&a.out),
-        None => EmbedRecord::remove_beside(&a.out),
-    }
-    .with_context(|| format!("{}: writing the embedding record", a.out.display()))?;
+    crate::embed::save_beside(&a.out, embedding)
+        .with_context(|| format!("{}: writing the embedding record", a.out.display()))?;
     crate::io::atomic_write(
         &with_suffix(&a.out, ".config.toml"),
         resolved_config.as_bytes(),
@@ -704,16 +701,10 @@ fn embed_data(
             e.width()
         ),
     }
-    let sources = data.sources().to_vec();
-    let trials = data
-        .trials()
-        .iter()
-        .map(|t| e.embed(t))
-        .collect::<Result<Vec<_>, _>>()
+    let (data, inputs) = e
+        .embed_dataset(&data, &inputs)
         .context("--embed")
         .map_err(input_err)?;
-    let data = Dataset::from_trials(trials, sources).map_err(input_err)?;
-    let inputs = inputs.iter().map(|s| e.align(s)).collect();
     Ok((data, inputs, Some(rec)))
 }
 
