@@ -498,11 +498,20 @@ mod tests {
         let mut small = circle(5000, w);
         small.as_mut_slice().iter_mut().for_each(|v| *v *= 0.1);
         let wide = evaluate(&Rotation(w), &small, &circle(5000, w), &small_protocol()).unwrap();
-        assert!(wide.gen_std.iter().zip(&wide.data_std).all(|(g, s)| *g > 9.0 * s));
+        assert!(wide
+            .gen_std
+            .iter()
+            .zip(&wide.data_std)
+            .all(|(g, s)| *g > 9.0 * s));
         assert!(wide.warnings.iter().any(|m| m.contains("spread too large")));
         assert!(wide.collapsed());
         // The same orbit against data of its own size is fine.
-        let same = evaluate(&Rotation(w), &circle(5000, w), &circle(5000, w), &small_protocol());
+        let same = evaluate(
+            &Rotation(w),
+            &circle(5000, w),
+            &circle(5000, w),
+            &small_protocol(),
+        );
         assert!(!same.unwrap().collapsed());
     }
 
