@@ -816,3 +816,142 @@ fn train_help_states_the_real_defaults() {
     )));
     assert_eq!(format!("{:?}", b.variant), "ClippedDendritic");
 }
+
+/// `plrnn train` on a data file and an output, then `extra` flags: the messages below are about
+/// the flags alone, so the data need not exist when the flags are refused first.
+fn train_with(data: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["train", "--data", p(data), "--out", p(out)];
+    args.extend(extra);
+    plrnn(&args)
+}
+
+/// Asserts a refused flag value: status 2, the flag, the value and `reason` on the error line.
+fn assert_flag_refused(out: &Output, flag: &str, value: &str, reason: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let line = err.lines().find(|l| l.starts_with("error:")).expect(&err);
+    for want in [flag, value, reason] {
+        assert!(line.contains(want), "{line:?} lacks {want:?}");
+    }
+}
+
+/// An out-of-range value is refused by clap before any work, naming the flag, the value and the
+/// allowed range (one text for every command, from `plrnn_train::ranges`).
+#[test]
+fn out_of_range_value_names_flag_value_and_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = write_model(dir.path());
+    let o = dir.path().join("o.csv");
+    let out = plrnn(&[
+        "generate",
+        "--model",
+        p(&model),
+        "--steps",
+        "0",
+        "--out",
+        p(&o),
+    ]);
+    assert_flag_refused(
+        &out,
+        "'--steps <STEPS>'",
+        "'0'",
+        "0 is not in 1..=100000000",
+    );
+    let out = plrnn(&[
+        "evaluate",
+        "--model",
+        p(&model),
+        "--test",
+        p(&o),
+        "--bins",
+        "1",
+    ]);
+    assert_flag_refused(&out, "'--bins <BINS>'", "'1'", "1 is not in 2..=1000");
+    let out = train_with(&dir.path().join("none.npy"), &o, &["--holdout", "0.95"]);
+    assert_flag_refused(
+        &out,
+        "'--holdout <HOLDOUT>'",
+        "'0.95'",
+        "0.95 is not in [0, 0.9]",
+    );
+    assert!(!o.exists());
+}
+
+/// A negative number is a value, not a flag: it reaches the range check and is refused by it.
+#[test]
+fn negative_numbers_reach_the_range_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = write_model(dir.path());
+    let o = dir.path().join("o.csv");
+    let out = plrnn(&[
+        "generate",
+        "--model",
+        p(&model),
+        "--steps",
+        "10",
+        "--burn-in",
+        "-5",
+        "--out",
+        p(&o),
+    ]);
+    assert_flag_refused(
+        &out,
+        "'--burn-in <BURN_IN>'",
+        "'-5'",
+        "-5 is not in 0..=100000000",
+    );
+    let out = plrnn(&[
+        "generate",
+        "--model",
+        p(&model),
+        "--steps",
+        "10",
+        "--clamp",
+        "-1",
+        "--out",
+        p(&o),
+    ]);
+    assert_flag_refused(&out, "'--clamp <CLAMP>'", "'-1'", "-1 is not in (0, 1e30]");
+    let out = train_with(&dir.path().join("none.npy"), &o, &["--time-budget", "-5"]);
+    assert_flag_refused(&out, "--time-budget", "-5", "must be in (0, 1e8] seconds");
+}
+
+/// `--variant foo` lists the variants (not a TOML error about a file the user never wrote);
+/// `--encoder mlp --method bptt` names the flag that does not apply.
+#[test]
+fn wrong_choices_are_explained_by_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("none.npy");
+    let m = dir.path().join("m.plrnn");
+    let out = train_with(&data, &m, &["--variant", "foo"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_flag_refused(&out, "'--variant <VARIANT>'", "'foo'", "invalid value");
+    assert!(
+        err.contains("[possible values: relu, dendritic, clipped_dendritic, clipped-dendritic]"),
+        "{err}"
+    );
+    assert!(!err.contains("TOML") && !err.contains("line"), "{err}");
+    let out = train_with(&data, &m, &["--method", "bptt", "--encoder", "mlp"]);
+    assert_input_error(&out, &["--encoder does not apply to --method bptt"]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("unknown field"));
+}
+
+/// Output paths are checked before the data are read: a folder as `--out`, or a file in a
+/// folder that does not exist, is refused by name — the data file named here does not exist,
+/// so a message about it would mean the data were read first.
+#[test]
+fn output_paths_are_refused_before_the_data_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("missing-data.npy");
+    let missing = dir.path().join("no").join("m.plrnn");
+    for (out, want) in [
+        (dir.path().to_path_buf(), "is a folder; give a file name"),
+        (missing.clone(), "does not exist"),
+    ] {
+        let o = train_with(&data, &out, &[]);
+        assert_input_error(&o, &["--out", p(&out), want]);
+        assert!(!String::from_utf8_lossy(&o.stderr).contains("missing-data"));
+    }
+    assert!(!missing.parent().unwrap().exists());
+}
