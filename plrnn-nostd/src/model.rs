@@ -7,7 +7,7 @@ use crate::basis::{self, BasisRef, ThetaRef};
 use crate::error::{Dim, LoadError, ShapeError};
 use crate::step;
 
-/// The basis expansion φ of the latent step (architecture.md, "The model").
+/// The basis expansion φ of the latent step (`docs/architecture.md`, "The model").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Variant {

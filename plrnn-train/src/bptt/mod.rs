@@ -2,7 +2,7 @@
 //! reference's `BPTT_TF/` code base, re-derived): an alternative to the variational trainer
 //! in [`crate::vi`] that learns Lorenz-63 in well under a minute.
 //!
-//! The model is the PLRNN of `shared/docs/architecture.md` with the identity-style observation
+//! The model is the PLRNN of `docs/architecture.md` with the identity-style observation
 //! x_t = B z_t, B = [I_N 0]. Equations and the gradient derivation are in [`model`], the loop
 //! and the optimiser in [`mod@train`], the settings in [`config`].
 

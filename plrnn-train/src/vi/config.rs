@@ -5,7 +5,7 @@ use thiserror::Error;
 
 use crate::ranges::{self as R, IntRange};
 
-/// The basis expansion φ of the latent step (see `shared/docs/architecture.md`).
+/// The basis expansion φ of the latent step (see `docs/architecture.md`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Variant {

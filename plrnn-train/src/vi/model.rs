@@ -1,4 +1,4 @@
-//! The trained model in f64: parameters with the names of `architecture.md`, the encoder needed
+//! The trained model in f64: parameters with the names of `docs/architecture.md`, the encoder needed
 //! to infer states from data, and a deterministic step, observation and Jacobian.
 
 use serde::{Deserialize, Serialize};
