@@ -13,6 +13,7 @@ pub mod io;
 pub mod linalg;
 pub mod metrics;
 pub mod model;
+pub mod optim;
 pub mod plot;
 pub mod ranges;
 pub mod realtime;

@@ -4,7 +4,7 @@
 //!
 //! The model is the PLRNN of `docs/architecture.md` with the identity-style observation
 //! x_t = B z_t, B = [I_N 0]. Equations and the gradient derivation are in [`model`], the loop
-//! and the optimiser in [`mod@train`], the settings in [`config`].
+//! in [`mod@train`] (its optimiser, RAdam, in [`crate::optim`]), the settings in [`config`].
 
 // Index loops keep the equations readable next to their derivations.
 #![allow(clippy::needless_range_loop)]

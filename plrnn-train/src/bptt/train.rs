@@ -15,6 +15,7 @@ use thiserror::Error;
 
 use super::config::{BpttConfig, ValidBpttConfig, Variant};
 use super::model::{self, Forcing, Layout, Workspace};
+use crate::optim::{clip_grad_norm, RAdam};
 use crate::TimeSeries;
 
 /// Why training could not start.
@@ -126,71 +127,6 @@ pub struct BpttOutcome {
     /// Whether the stop flag ended training (a checkpoint was written if a path was given;
     /// one is also written when the time budget ends the run).
     pub stopped: bool,
-}
-
-/// RAdam (Liu et al. 2020) with PyTorch's defaults (β = 0.9, 0.999; ε = 1e-8).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct RAdam {
-    m: Vec<f64>,
-    v: Vec<f64>,
-    t: u64,
-}
-
-impl RAdam {
-    /// Fresh state for `len` parameters.
-    pub fn new(len: usize) -> Self {
-        Self {
-            m: vec![0.0; len],
-            v: vec![0.0; len],
-            t: 0,
-        }
-    }
-
-    /// One update with learning rate `lr`.
-    pub fn step(&mut self, params: &mut [f64], grad: &[f64], lr: f64) {
-        const B1: f64 = 0.9;
-        const B2: f64 = 0.999;
-        self.t += 1;
-        let t = self.t.min(i32::MAX as u64) as i32;
-        let bc1 = 1.0 - B1.powi(t);
-        let b2t = B2.powi(t);
-        let rho_inf = 2.0 / (1.0 - B2) - 1.0;
-        let rho_t = rho_inf - 2.0 * t as f64 * b2t / (1.0 - b2t);
-        let rect = if rho_t > 5.0 {
-            Some(
-                ((rho_t - 4.0) * (rho_t - 2.0) * rho_inf
-                    / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t))
-                    .sqrt(),
-            )
-        } else {
-            None
-        };
-        let bc2_sqrt = (1.0 - b2t).sqrt();
-        for (((p, g), m), v) in params
-            .iter_mut()
-            .zip(grad)
-            .zip(&mut self.m)
-            .zip(&mut self.v)
-        {
-            *m = B1 * *m + (1.0 - B1) * g;
-            *v = B2 * *v + (1.0 - B2) * g * g;
-            let mhat = *m / bc1;
-            match rect {
-                Some(r) => *p -= lr * r * mhat / ((*v).sqrt() / bc2_sqrt + 1e-8),
-                None => *p -= lr * mhat,
-            }
-        }
-    }
-}
-
-/// Scales `grad` to Euclidean norm at most `max_norm` (0 = off); returns the norm before.
-pub fn clip_grad_norm(grad: &mut [f64], max_norm: f64) -> f64 {
-    let norm = grad.iter().map(|g| g * g).sum::<f64>().sqrt();
-    if max_norm > 0.0 && norm > max_norm {
-        let s = max_norm / norm;
-        grad.iter_mut().for_each(|g| *g *= s);
-    }
-    norm
 }
 
 /// The model in the `plrnn-nostd` layout: B = [I_N 0], K = 0, data statistics identity
@@ -442,11 +378,7 @@ pub fn resume(
         ("n", checkpoint.n, d.n),
         ("params.len", checkpoint.params.len(), len),
         ("good.len", checkpoint.good.len(), len),
-        (
-            "opt.len",
-            checkpoint.opt.m.len().min(checkpoint.opt.v.len()),
-            len,
-        ),
+        ("opt.len", checkpoint.opt.len(), len),
     ];
     for (field, was, is) in sizes {
         if was != is {

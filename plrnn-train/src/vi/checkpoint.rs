@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use super::config::TrainConfig;
 use super::model::TrainedModel;
-use super::optim::Adam;
 use super::train::TrainError;
+use crate::optim::Adam;
 
 /// The best model seen by the evaluator.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

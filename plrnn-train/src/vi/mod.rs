@@ -3,7 +3,7 @@
 //! likelihood with hand-derived gradients, Adam with clipping, parallel mini-batches, checkpoints.
 //!
 //! Where each equation lives: the encoder in [`encoder`], the ELBO and its gradient in [`elbo`],
-//! initialisation in [`params`], the optimiser in [`optim`], the noise ε in [`normal`], the loop
+//! initialisation in [`params`], the optimiser in [`crate::optim`], the noise ε in [`normal`], the loop
 //! in [`mod@train`].
 
 // Index loops keep the equations readable next to their derivations (and the hot ones are
@@ -17,7 +17,6 @@ pub mod elbo;
 pub mod encoder;
 pub mod model;
 pub mod normal;
-pub mod optim;
 pub mod params;
 pub mod tf;
 pub mod train;

@@ -19,9 +19,9 @@ use super::elbo::{loss_grad, regulariser, LossSettings, SeqRef, Workspace};
 use super::encoder::EncView;
 use super::model::TrainedModel;
 use super::normal::NormalSampler;
-use super::optim::{clip_grad_norm, Adam};
 use super::params::{init_with, Layout, ObsStart};
 use super::tf::{add_term, TfWorkspace};
+use crate::optim::{clip_grad_norm, Adam};
 use crate::TimeSeries;
 
 /// Why training could not run or had to stop.
