@@ -1,5 +1,6 @@
-//! The allowed range of every numeric setting that is not a training-configuration key (those
-//! are checked by the configurations' `validate`), in one place for every front end: the
+//! The allowed range of every numeric setting, in one place for every front end (the integer
+//! training-configuration keys are checked by the configurations' `validate` with the ranges
+//! here, and `plrnn train` refuses a negative value of them with the same text): the
 //! command line builds each flag's parser from here (so clap rejects an out-of-range value before
 //! any work starts with `invalid value 'V' for '--FLAG': V is not in RANGE`, exit 2), and the
 //! Python package checks its arguments with the same ranges and the same message text.
@@ -36,11 +37,16 @@ pub struct IntRange {
 impl IntRange {
     /// Checks an integer.
     pub fn check(&self, v: i128) -> Result<usize, RangeError> {
-        if v >= self.lo as i128 && v <= self.hi as i128 {
+        if self.contains(v) {
             Ok(v as usize)
         } else {
             Err(self.outside(v.to_string()))
         }
+    }
+
+    /// Whether `v` is in the range.
+    pub fn contains(&self, v: i128) -> bool {
+        v >= self.lo as i128 && v <= self.hi as i128
     }
 
     /// Reads and checks a decimal integer (any size: a number too large for 128 bits is out of
@@ -189,6 +195,22 @@ pub const PE_HORIZON: IntRange = int(1, 100_000);
 pub const HOLDOUT: RealRange = real(0.0, 0.9);
 /// `train --restarts`: independent starts.
 pub const RESTARTS: IntRange = int(1, 64);
+/// `train --seed`: TOML integers are 64-bit signed.
+pub const SEED: IntRange = int(0, i64::MAX as u64);
+/// Training key `latent_dim` (`train --latent-dim`): latent size M.
+pub const LATENT_DIM: IntRange = int(1, 4096);
+/// Training key `bases` (`train --bases`): bases P of the dendritic variants (relu ignores it).
+pub const BASES: IntRange = int(1, 4096);
+/// Training key `epochs` (`train --epochs`).
+pub const EPOCHS: IntRange = int(1, 1_000_000_000);
+/// Training key `batch_size` (`train --batch`): sequences per update.
+pub const BATCH: IntRange = int(1, 1_000_000);
+/// Training key `threads` (`train --threads`): worker threads, 0 = all cores.
+pub const THREADS: IntRange = int(0, 1024);
+/// Training key `seq_len` (`train --seq-len`) of VI.
+pub const VI_SEQ_LEN: IntRange = int(2, 10_000_000);
+/// Training key `seq_len` (`train --seq-len`) of BPTT.
+pub const BPTT_SEQ_LEN: IntRange = int(1, 10_000_000);
 /// `demo --time-budget`, seconds.
 pub const DEMO_TIME_BUDGET: RealRange = positive(1e6);
 

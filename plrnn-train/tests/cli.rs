@@ -917,6 +917,30 @@ fn negative_numbers_reach_the_range_check() {
     assert_flag_refused(&out, "--time-budget", "-5", "must be in (0, 1e8] seconds");
 }
 
+/// A negative value of an integer training flag reaches the range check too (for both methods),
+/// naming the flag, the value and the range.
+#[test]
+fn negative_integer_training_flags_reach_the_range_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("none.npy");
+    let o = dir.path().join("m.plrnn");
+    for (method, flag, range) in [
+        ("vi", "--latent-dim", "1..=4096"),
+        ("vi", "--bases", "1..=4096"),
+        ("vi", "--epochs", "1..=1000000000"),
+        ("vi", "--seq-len", "2..=10000000"),
+        ("bptt", "--seq-len", "1..=10000000"),
+        ("vi", "--batch", "1..=1000000"),
+        ("bptt", "--threads", "0..=1024"),
+        ("vi", "--seed", "0..=9223372036854775807"),
+        ("vi", "--restarts", "1..=64"),
+    ] {
+        let out = train_with(&data, &o, &["--method", method, flag, "-1"]);
+        assert_flag_refused(&out, flag, "-1", range);
+    }
+    assert!(!o.exists());
+}
+
 /// `--variant foo` lists the variants (not a TOML error about a file the user never wrote);
 /// `--encoder mlp --method bptt` names the flag that does not apply.
 #[test]

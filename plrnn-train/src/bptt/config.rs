@@ -140,12 +140,12 @@ impl BpttConfig {
     /// Checks every field and returns the validated form.
     pub fn validate(&self) -> Result<ValidBpttConfig, BpttConfigError> {
         let c = self;
-        check(c.seq_len >= 1, "seq_len", ">= 1", c.seq_len)?;
         check_loop_settings(&LoopSettings {
             latent_dim: c.latent_dim,
             bases: c.bases,
             relu: c.variant == Variant::Relu,
             seq_len: c.seq_len,
+            seq_len_range: crate::ranges::BPTT_SEQ_LEN,
             threads: c.threads,
             epochs: c.epochs,
             time_budget_secs: c.time_budget_secs,

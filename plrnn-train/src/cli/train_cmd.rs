@@ -59,11 +59,11 @@ pub struct TrainArgs {
     #[arg(long)]
     pub out: PathBuf,
     /// Latent size M, 1..=4096 [default: 20 for vi, 22 for bptt].
-    #[arg(long)]
-    pub latent_dim: Option<usize>,
+    #[arg(long, allow_negative_numbers = true)]
+    pub latent_dim: Option<i64>,
     /// Number of bases P, 1..=4096 (ignored for relu) [default: 20].
-    #[arg(long)]
-    pub bases: Option<usize>,
+    #[arg(long, allow_negative_numbers = true)]
+    pub bases: Option<i64>,
     /// φ variant [default: dendritic for vi, clipped_dendritic for bptt].
     #[arg(long, value_parser = ["relu", "dendritic", "clipped_dendritic", "clipped-dendritic"])]
     pub variant: Option<String>,
@@ -72,28 +72,28 @@ pub struct TrainArgs {
     pub encoder: Option<String>,
     /// Epochs, 1..=10^9 [default: the method's configuration (vi 1000, bptt 5000); with
     /// --time-budget and no epochs in a config file: until the budget is spent].
-    #[arg(long)]
-    pub epochs: Option<usize>,
+    #[arg(long, allow_negative_numbers = true)]
+    pub epochs: Option<i64>,
     /// Wall-clock budget in seconds, in (0, 1e8]; training stops after the update that exceeds
     /// it. Without --epochs (and no `epochs` in --config) training runs until the budget is
     /// spent [default: none].
     #[arg(long, allow_negative_numbers = true)]
     pub time_budget: Option<f64>,
     /// Training sequence length, 2..=10^7 (bptt: 1..=10^7) [default: 1000 for vi, 200 for bptt].
-    #[arg(long)]
-    pub seq_len: Option<usize>,
+    #[arg(long, allow_negative_numbers = true)]
+    pub seq_len: Option<i64>,
     /// Sequences per update, 1..=10^6 [default: 1 for vi, 4 for bptt].
-    #[arg(long)]
-    pub batch: Option<usize>,
+    #[arg(long, allow_negative_numbers = true)]
+    pub batch: Option<i64>,
     /// Learning rate, in (0, 10] [default: 1e-3 for vi, 5e-3 for bptt].
     #[arg(long, allow_negative_numbers = true)]
     pub lr: Option<f64>,
     /// Seed, 0..=2^63−1 [default: 0].
-    #[arg(long, value_parser = clap::value_parser!(u64).range(0..=i64::MAX as u64))]
-    pub seed: Option<u64>,
+    #[arg(long, allow_negative_numbers = true, value_parser = super::ranges::int(R::SEED))]
+    pub seed: Option<usize>,
     /// Worker threads, 0..=1024 (0 = all cores) [default: 0].
-    #[arg(long)]
-    pub threads: Option<usize>,
+    #[arg(long, allow_negative_numbers = true)]
+    pub threads: Option<i64>,
     /// Share of each trial's end held out for the metrics that pick the best model, in
     /// [0, 0.9]. The tail is at least 2000 steps: a short trial gives up to a quarter of its
     /// length for that, and is kept whole for training (which is said) when even a quarter is
@@ -187,7 +187,7 @@ where
 
 /// The configuration keys set by flags: (key, flag, value).
 fn flag_values(a: &TrainArgs) -> Vec<(&'static str, &'static str, toml::Value)> {
-    let int = |v: Option<usize>| v.map(|v| toml::Value::Integer(v.min(i64::MAX as usize) as i64));
+    let int = |v: Option<i64>| v.map(toml::Value::Integer);
     let text = |v: &Option<String>| {
         v.as_deref()
             .map(|s| toml::Value::String(s.replace('-', "_")))
@@ -206,12 +206,11 @@ fn flag_values(a: &TrainArgs) -> Vec<(&'static str, &'static str, toml::Value)> 
         ("seq_len", "--seq-len", int(a.seq_len)),
         ("batch_size", "--batch", int(a.batch)),
         ("learning_rate", "--lr", a.lr.map(toml::Value::Float)),
-        // TOML integers are i64; clap limits --seed to that range.
+        // TOML integers are i64; R::SEED limits --seed to that range.
         (
             "seed",
             "--seed",
-            a.seed
-                .map(|v| toml::Value::Integer(v.min(i64::MAX as u64) as i64)),
+            a.seed.map(|v| toml::Value::Integer(v as i64)),
         ),
         ("threads", "--threads", int(a.threads)),
     ];
@@ -269,8 +268,30 @@ fn check_outputs(a: &TrainArgs) -> Result<()> {
     Ok(())
 }
 
+/// Refuses a negative integer flag with its key's range, as the configuration's `validate`
+/// words it (its fields are unsigned, so a negative value cannot reach it).
+fn check_negative(a: &TrainArgs) -> Result<()> {
+    let seq_len_range = match a.method {
+        Method::Vi => R::VI_SEQ_LEN,
+        Method::Bptt => R::BPTT_SEQ_LEN,
+    };
+    for (key, flag, value) in flag_values(a) {
+        let (Some(v), Some((range, note))) = (
+            value.as_integer().filter(|v| *v < 0),
+            crate::vi::config::loop_int_range(key, seq_len_range),
+        ) else {
+            continue;
+        };
+        if let Err(e) = crate::vi::config::check_int(key, range, v as i128, note) {
+            return Err(input_err(anyhow::anyhow!("{flag}: {e}")));
+        }
+    }
+    Ok(())
+}
+
 /// The checked training parameters of a `plrnn train` command line.
 fn fit_params(a: &TrainArgs) -> Result<CheckedParams> {
+    check_negative(a)?;
     let method = match a.method {
         Method::Vi => FitMethod::Vi(resolve::<TrainConfig>(a)?),
         Method::Bptt => FitMethod::Bptt(resolve::<BpttConfig>(a)?),

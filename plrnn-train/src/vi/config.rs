@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::ranges::{self as R, IntRange};
+
 /// The basis expansion φ of the latent step (see `docs/architecture.md`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -250,7 +252,7 @@ pub enum ConfigError {
         /// The TOML name of the field.
         field: &'static str,
         /// What the field must satisfy.
-        requirement: &'static str,
+        requirement: String,
         /// The value given, formatted.
         value: String,
     },
@@ -263,7 +265,7 @@ pub enum ConfigError {
 pub(crate) fn check(
     ok: bool,
     field: &'static str,
-    requirement: &'static str,
+    requirement: impl ToString,
     value: impl ToString,
 ) -> Result<(), ConfigError> {
     if ok {
@@ -271,11 +273,48 @@ pub(crate) fn check(
     } else {
         Err(ConfigError::Invalid {
             field,
-            requirement,
+            requirement: requirement.to_string(),
             value: value.to_string(),
         })
     }
 }
+
+/// `Ok` when the integer `value` of `field` is in `range`, else [`ConfigError::Invalid`] with the
+/// requirement `in LO..=HI` followed by `note` (any integer: the command line checks negative
+/// values with it too).
+pub(crate) fn check_int(
+    field: &'static str,
+    range: IntRange,
+    value: i128,
+    note: &str,
+) -> Result<(), ConfigError> {
+    check(
+        range.contains(value),
+        field,
+        format!("in {range}{note}"),
+        value,
+    )
+}
+
+/// The range and note of an integer key of the training loop, as [`check_loop_settings`] checks
+/// it (`seq_len` in the method's `seq_len_range`); `None` for other keys.
+pub(crate) fn loop_int_range(
+    key: &str,
+    seq_len_range: IntRange,
+) -> Option<(IntRange, &'static str)> {
+    Some(match key {
+        "latent_dim" => (R::LATENT_DIM, ""),
+        "bases" => (R::BASES, BASES_NOTE),
+        "seq_len" => (seq_len_range, ""),
+        "threads" => (R::THREADS, THREADS_NOTE),
+        "epochs" => (R::EPOCHS, ""),
+        "batch_size" => (R::BATCH, ""),
+        _ => return None,
+    })
+}
+
+const BASES_NOTE: &str = " for the dendritic variants";
+const THREADS_NOTE: &str = " (0 = all cores)";
 
 /// The settings of the training loop that both trainers have, checked one way.
 pub(crate) struct LoopSettings {
@@ -283,6 +322,8 @@ pub(crate) struct LoopSettings {
     pub(crate) bases: usize,
     pub(crate) relu: bool,
     pub(crate) seq_len: usize,
+    /// The method's range of `seq_len`.
+    pub(crate) seq_len_range: IntRange,
     pub(crate) threads: usize,
     pub(crate) epochs: usize,
     pub(crate) time_budget_secs: Option<f64>,
@@ -296,32 +337,19 @@ pub(crate) struct LoopSettings {
 /// The upper bounds are far beyond useful settings; they exist so that no value asks for an
 /// absurd amount of memory, threads or time (a model file stores sizes as 16-bit numbers).
 pub(crate) fn check_loop_settings(c: &LoopSettings) -> Result<(), ConfigError> {
+    check_int("latent_dim", R::LATENT_DIM, c.latent_dim as i128, "")?;
+    if !c.relu {
+        check_int("bases", R::BASES, c.bases as i128, BASES_NOTE)?;
+    }
     check(
-        (1..=4096).contains(&c.latent_dim),
-        "latent_dim",
-        "in 1..=4096",
-        c.latent_dim,
-    )?;
-    check(
-        c.relu || (1..=4096).contains(&c.bases),
+        c.bases as u64 <= R::BASES.hi,
         "bases",
-        "in 1..=4096 for the dendritic variants",
+        format!("<= {}", R::BASES.hi),
         c.bases,
     )?;
-    check(c.bases <= 4096, "bases", "<= 4096", c.bases)?;
-    check(c.seq_len <= 10_000_000, "seq_len", "<= 10000000", c.seq_len)?;
-    check(
-        c.threads <= 1024,
-        "threads",
-        "in 0..=1024 (0 = all cores)",
-        c.threads,
-    )?;
-    check(
-        (1..=1_000_000_000).contains(&c.epochs),
-        "epochs",
-        "in 1..=1000000000",
-        c.epochs,
-    )?;
+    check_int("seq_len", c.seq_len_range, c.seq_len as i128, "")?;
+    check_int("threads", R::THREADS, c.threads as i128, THREADS_NOTE)?;
+    check_int("epochs", R::EPOCHS, c.epochs as i128, "")?;
     if let Some(b) = c.time_budget_secs {
         check(
             b.is_finite() && b > 0.0 && b <= 1e8,
@@ -330,12 +358,7 @@ pub(crate) fn check_loop_settings(c: &LoopSettings) -> Result<(), ConfigError> {
             b,
         )?;
     }
-    check(
-        (1..=1_000_000).contains(&c.batch_size),
-        "batch_size",
-        "in 1..=1000000",
-        c.batch_size,
-    )?;
+    check_int("batch_size", R::BATCH, c.batch_size as i128, "")?;
     check(
         c.learning_rate.is_finite() && c.learning_rate > 0.0 && c.learning_rate <= 10.0,
         "learning_rate",
@@ -377,12 +400,12 @@ impl TrainConfig {
             "<= 64",
             c.encoder_window,
         )?;
-        check(c.seq_len >= 2, "seq_len", ">= 2", c.seq_len)?;
         check_loop_settings(&LoopSettings {
             latent_dim: c.latent_dim,
             bases: c.bases,
             relu: c.variant == Variant::Relu,
             seq_len: c.seq_len,
+            seq_len_range: R::VI_SEQ_LEN,
             threads: c.threads,
             epochs: c.epochs,
             time_budget_secs: c.time_budget_secs,
