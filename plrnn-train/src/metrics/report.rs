@@ -84,6 +84,18 @@ pub struct EvalProtocol {
 }
 
 impl EvalProtocol {
+    /// Whether a generated channel's std is below `collapse_ratio` × the data's (a fixed point,
+    /// a small cycle).
+    pub fn too_narrow(&self, gen_std: f64, data_std: f64) -> bool {
+        gen_std < self.collapse_ratio * data_std
+    }
+
+    /// Whether a generated channel's std is above the data's / `collapse_ratio` (an orbit far
+    /// outside the data's range).
+    pub fn too_wide(&self, gen_std: f64, data_std: f64) -> bool {
+        gen_std * self.collapse_ratio > data_std
+    }
+
     /// Whether the data look chaotic (exponent `lyapunov_data` above `chaos_threshold`) while
     /// the model does not (`lyapunov_model` not above it, or not computed): a fixed point, a
     /// cycle or a quasi-periodic torus (λ ≈ 0) in place of a chaotic attractor.
@@ -174,12 +186,12 @@ impl EvalReport {
     /// range), or the data are chaotic while the model is not
     /// ([`EvalProtocol::regular_for_chaotic`]).
     pub fn collapsed(&self) -> bool {
-        let r = self.protocol.collapse_ratio;
+        let p = &self.protocol;
         let small = self
             .gen_std
             .iter()
             .zip(&self.data_std)
-            .any(|(g, s)| !g.is_finite() || *g < r * s || *g * r > *s);
+            .any(|(g, s)| !g.is_finite() || p.too_narrow(*g, *s) || p.too_wide(*g, *s));
         // Chaotic data, regular model: it settled on a fixed point or a cycle.
         let not_chaotic = self
             .lyapunov_data
@@ -383,13 +395,13 @@ pub fn evaluate(
     let (_, gen_std) = gen.mean_std();
     let (_, data_std) = test.mean_std();
     for (d, (g, s)) in gen_std.iter().zip(&data_std).enumerate() {
-        if *g < protocol.collapse_ratio * s {
+        if protocol.too_narrow(*g, *s) {
             warnings.push(format!(
                 "model collapsed in channel {d}: generated std {g:.4} < {} × data std {s:.4} \
                  (fixed point or small cycle?)",
                 protocol.collapse_ratio
             ));
-        } else if *g * protocol.collapse_ratio > *s {
+        } else if protocol.too_wide(*g, *s) {
             warnings.push(format!(
                 "generated spread too large in channel {d}: std {g:.4} vs data std {s:.4}"
             ));
