@@ -358,9 +358,9 @@ impl Model {
     }
 
     /// How `plrnn.train` made this model, as a dict (the keys of the `.metrics.json` that
-    /// `plrnn train` writes but `data`: epochs_done, updates, seconds, kept, best_epoch,
-    /// held_out, collapsed, starts, chosen_start — plus stopped); None for a model read from a
-    /// file or bytes.
+    /// `plrnn train` writes but `data`: epochs_done, updates, seconds, eval_secs,
+    /// evals_skipped, kept, best_epoch, held_out, collapsed, starts, chosen_start, stopped);
+    /// None for a model read from a file or bytes.
     #[getter]
     fn training<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
         self.training
@@ -1119,24 +1119,8 @@ fn train(
     // What the file holds, decoded as `plrnn.load` decodes it.
     let inner = DesktopModel::from_bytes(&fitted.model.valid().encode())
         .map_err(|e| PyRuntimeError::new_err(format!("the trained model: {e}")))?;
-    let summary = serde_json::json!({
-        "epochs_done": fitted.epochs_done,
-        "updates": fitted.updates,
-        "seconds": fitted.seconds,
-        "kept": if fitted.best.is_some() { "best held-out score" } else { "final" },
-        "best_epoch": fitted.best.as_ref().map(|b| b.epoch),
-        "held_out": fitted.held_out,
-        "collapsed": fitted.held_out.as_ref().map(|_| fitted.collapsed),
-        "starts": fitted.starts.iter().map(|s| serde_json::json!({
-            "seed": s.seed,
-            "score": s.score,
-            "collapsed": s.collapsed,
-            "epochs_done": s.epochs_done,
-            "seconds": s.seconds,
-        })).collect::<Vec<_>>(),
-        "chosen_start": fitted.chosen,
-        "stopped": fitted.stopped,
-    });
+    let summary = serde_json::to_value(fitted.summary(Vec::new()))
+        .map_err(|e| PyRuntimeError::new_err(format!("the run summary: {e}")))?;
     if fitted.collapsed {
         let warn = py.import("warnings")?;
         warn.call_method1(
