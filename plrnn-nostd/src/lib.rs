@@ -81,6 +81,7 @@
 //! - `defmt`: `defmt::Format` on public types.
 //! - `micromath`: Gaussian sampling with `micromath` approximations instead of `libm`.
 #![cfg_attr(not(test), no_std)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
