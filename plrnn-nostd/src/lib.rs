@@ -80,6 +80,8 @@
 //! - `std`: implies `alloc` (host conveniences).
 //! - `defmt`: `defmt::Format` on public types.
 //! - `micromath`: Gaussian sampling with `micromath` approximations instead of `libm`.
+//! - `serde`: `Serialize`/`Deserialize` for [`Variant`] (as `relu`, `dendritic`,
+//!   `clipped_dendritic`), so host configurations use this type; the device build does not need it.
 #![cfg_attr(not(test), no_std)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_code)]

@@ -8,8 +8,13 @@ use crate::error::{Dim, LoadError, ShapeError};
 use crate::step;
 
 /// The basis expansion φ of the latent step (`docs/architecture.md`, "The model").
+///
+/// With the `serde` feature it (de)serializes as `relu`, `dendritic`, `clipped_dendritic` (the
+/// spelling of training configurations and checkpoints; [`Variant::name`] is the CLI's).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum Variant {
     /// φ(z) = max(0, z): the plain PLRNN. α and θ are stored but unused.
     Relu,

@@ -8,7 +8,8 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 #[path = "common/vi_update_setup.rs"]
 mod setup;
 
-use plrnn_train::vi::config::{EncoderKind, Variant};
+use plrnn_nostd::Variant;
+use plrnn_train::vi::config::EncoderKind;
 
 /// CPU time of the calling thread. The CI-class machine is shared (load average 6–8 on 2
 /// cores while this was written), so wall time mostly measures the neighbours; the thread's

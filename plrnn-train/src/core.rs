@@ -16,7 +16,7 @@
 // Index loops keep the equations readable next to their derivations.
 #![allow(clippy::needless_range_loop)]
 
-use crate::vi::Variant;
+use plrnn_nostd::Variant;
 
 /// Read-only view of the dynamics' parameter blocks.
 #[derive(Clone, Copy, Debug)]

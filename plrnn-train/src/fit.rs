@@ -38,7 +38,8 @@ use crate::bptt::{self, BpttCheckpoint, BpttConfig, BpttError, ValidBpttConfig};
 use crate::data::{DataError, Dataset, Normalization};
 use crate::metrics::{self, EvalProtocol, EvalReport, GmmOptions};
 use crate::model::DesktopModel;
-use crate::vi::{self, ConfigError, TrainConfig, TrainError, TrainedModel, ValidConfig};
+use crate::train_config::ConfigError;
+use crate::vi::{self, TrainConfig, TrainError, TrainedModel, ValidConfig};
 use crate::TimeSeries;
 
 /// A training method with its configuration.

@@ -21,5 +21,6 @@ pub mod schedule;
 pub mod series;
 pub mod simulate;
 pub mod sweep;
+pub mod train_config;
 pub mod vi;
 pub use series::TimeSeries;

@@ -20,7 +20,7 @@ fn lorenz(steps: usize, seed: u64) -> TimeSeries {
     .unwrap()
 }
 
-fn small_config(variant: vi::Variant, m: usize, p: usize) -> TrainConfig {
+fn small_config(variant: Variant, m: usize, p: usize) -> TrainConfig {
     TrainConfig {
         latent_dim: m,
         bases: p,
@@ -33,7 +33,7 @@ fn small_config(variant: vi::Variant, m: usize, p: usize) -> TrainConfig {
     }
 }
 
-fn train_small(variant: vi::Variant, m: usize, p: usize) -> (TrainedModel, Normalization) {
+fn train_small(variant: Variant, m: usize, p: usize) -> (TrainedModel, Normalization) {
     let data = Dataset::from_series(lorenz(4000, 1), "l63").unwrap();
     let norm = Normalization::fit(&data);
     let data = data.normalized(&norm).unwrap();
@@ -44,7 +44,7 @@ fn train_small(variant: vi::Variant, m: usize, p: usize) -> (TrainedModel, Norma
 
 #[test]
 fn trained_model_runs_identically_on_device_type_and_host() {
-    let (trained, norm) = train_small(vi::Variant::ClippedDendritic, 6, 4);
+    let (trained, norm) = train_small(Variant::ClippedDendritic, 6, 4);
     let mut buf = trained.to_model_buf();
     buf.normalized = true;
     buf.data_mean = norm.mean.iter().map(|&v| v as f32).collect();
@@ -89,7 +89,7 @@ fn trained_model_runs_identically_on_device_type_and_host() {
 
 #[test]
 fn trained_clipped_model_free_runs_ten_million_steps() {
-    let (trained, _) = train_small(vi::Variant::ClippedDendritic, 8, 4);
+    let (trained, _) = train_small(Variant::ClippedDendritic, 8, 4);
     let bytes = ValidModel::new(trained.to_model_buf()).unwrap().encode();
     let mut model = Box::new(Model::<8, 3, 4, 0>::new_zeroed());
     model.decode_into(&bytes).unwrap();

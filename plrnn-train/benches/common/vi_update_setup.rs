@@ -2,8 +2,9 @@
 //! included by both with `#[path]`, so the callgrind counts and the criterion times measure the
 //! same work): M = 20, P = 20, N = 3, one sequence of T = 1000, one thread.
 
+use plrnn_nostd::Variant;
 use plrnn_train::optim::{clip_grad_norm, Adam};
-use plrnn_train::vi::config::{EncoderKind, InitialState, TrainConfig, Variant};
+use plrnn_train::vi::config::{EncoderKind, InitialState, TrainConfig};
 use plrnn_train::vi::elbo::{loss_grad, LossSettings, SeqRef, Workspace};
 use plrnn_train::vi::normal::NormalSampler;
 use plrnn_train::vi::params::{init, Layout};

@@ -3,9 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::vi::config::{check, check_loop_settings, LoopSettings};
+use crate::train_config::{check, check_loop_settings, ConfigError, LoopSettings};
 
-pub use crate::vi::Variant;
+/// The φ variant of the model (the device crate's type; its `serde` spelling is the TOML's).
+pub use plrnn_nostd::Variant;
 
 /// Everything that controls a BPTT training run. Every field has a default; unknown TOML keys are
 /// rejected. The defaults are the setting measured fastest and steadiest on Lorenz-63 (see
@@ -128,8 +129,9 @@ impl std::ops::Deref for ValidBpttConfig {
     }
 }
 
-/// A setting that cannot be used: the same error as the VI configuration's.
-pub type BpttConfigError = crate::vi::config::ConfigError;
+/// A setting that cannot be used: the error both trainers' configurations report,
+/// [`crate::train_config::ConfigError`].
+pub type BpttConfigError = ConfigError;
 
 impl BpttConfig {
     /// Parses TOML text (unknown keys are errors; missing keys take defaults).

@@ -34,8 +34,8 @@ use rand_distr::StandardNormal;
 use rand_xoshiro::rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 
-use super::config::Variant;
 use crate::core::{Dynamics, DynamicsGrad, StepScratch};
+use plrnn_nostd::Variant;
 
 /// Sizes of a model and the offsets of its blocks in the flat parameter vector
 /// `[A (M) | W (M·M) | h (M) | α (P) | θ (M·P) | L ((M−N)·N)]`.

@@ -13,7 +13,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use super::config::{BpttConfig, ValidBpttConfig, Variant};
+use super::config::{BpttConfig, ValidBpttConfig};
 use super::model::{self, Forcing, Layout, Workspace};
 use crate::optim::{clip_grad_norm, RAdam};
 use crate::schedule::EvalPacer;
@@ -152,11 +152,7 @@ pub fn to_model_buf(layout: &Layout, params: &[f64], sigma: f64) -> plrnn_nostd:
         w[i * m + i] = 0.0;
     }
     plrnn_nostd::ModelBuf {
-        variant: match layout.variant {
-            Variant::Relu => plrnn_nostd::Variant::Relu,
-            Variant::Dendritic => plrnn_nostd::Variant::Dendritic,
-            Variant::ClippedDendritic => plrnn_nostd::Variant::ClippedDendritic,
-        },
+        variant: layout.variant,
         m,
         n,
         p,

@@ -227,8 +227,8 @@ fn method_name(m: Method) -> &'static str {
 }
 
 /// A configuration error, naming the flag when the value came from one.
-fn config_err(a: &TrainArgs, e: crate::vi::config::ConfigError) -> anyhow::Error {
-    if let crate::vi::config::ConfigError::Invalid { field, .. } = &e {
+fn config_err(a: &TrainArgs, e: crate::train_config::ConfigError) -> anyhow::Error {
+    if let crate::train_config::ConfigError::Invalid { field, .. } = &e {
         if let Some((_, flag, _)) = flag_values(a).into_iter().find(|(k, _, _)| k == field) {
             return input_err(anyhow::anyhow!("{flag}: {e}"));
         }
@@ -277,11 +277,11 @@ fn check_negative(a: &TrainArgs) -> Result<()> {
     for (key, flag, value) in flag_values(a) {
         let (Some(v), Some((range, note))) = (
             value.as_integer().filter(|v| *v < 0),
-            crate::vi::config::loop_int_range(key, seq_len_range),
+            crate::train_config::loop_int_range(key, seq_len_range),
         ) else {
             continue;
         };
-        if let Err(e) = crate::vi::config::check_int(key, range, v as i128, note) {
+        if let Err(e) = crate::train_config::check_int(key, range, v as i128, note) {
             return Err(input_err(anyhow::anyhow!("{flag}: {e}")));
         }
     }

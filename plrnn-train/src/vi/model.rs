@@ -1,9 +1,10 @@
 //! The trained model in f64: parameters with the names of `docs/architecture.md`, the encoder needed
 //! to infer states from data, and a deterministic step, observation and Jacobian.
 
+use plrnn_nostd::Variant;
 use serde::{Deserialize, Serialize};
 
-use super::config::{EncoderKind, Variant};
+use super::config::EncoderKind;
 use super::encoder::EncView;
 use super::params::Layout;
 use crate::TimeSeries;
@@ -242,11 +243,7 @@ impl TrainedModel {
     pub fn to_model_buf(&self) -> plrnn_nostd::ModelBuf {
         let f = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
         plrnn_nostd::ModelBuf {
-            variant: match self.variant {
-                Variant::Relu => plrnn_nostd::Variant::Relu,
-                Variant::Dendritic => plrnn_nostd::Variant::Dendritic,
-                Variant::ClippedDendritic => plrnn_nostd::Variant::ClippedDendritic,
-            },
+            variant: self.variant,
             m: self.m,
             n: self.n,
             p: self.p,

@@ -3,12 +3,13 @@
 
 use std::ops::Range;
 
+use plrnn_nostd::Variant;
 use rand::RngExt;
 use rand_distr::StandardNormal;
 use rand_xoshiro::rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 
-use super::config::{EncoderKind, InitialState, ValidConfig, Variant};
+use super::config::{EncoderKind, InitialState, ValidConfig};
 
 /// Positions of every parameter block inside the flat parameter vector.
 #[derive(Clone, Debug, PartialEq)]
