@@ -22,6 +22,12 @@ use super::basis::SortedBasis;
 use super::config::{EncoderKind, InitialState, Variant};
 use super::encoder::EncView;
 use super::params::Layout;
+use super::simd::{
+    arr, arr_mut, lanes, lanes_mut, load, madd, nmadd, relu, store, sum, Baseline, Lane, Portable,
+    Simd,
+};
+#[cfg(target_arch = "x86_64")]
+use super::simd::{Avx, Avx2Fma, Avx512};
 
 /// One training sequence.
 #[derive(Clone, Copy, Debug)]
@@ -44,12 +50,6 @@ pub struct LossSettings {
     /// Prior of z_1.
     pub initial_state: InitialState,
 }
-
-/// Four f64 lanes: the unit of every latent-index loop (one AVX2 register). The latent index is
-/// padded to whole lanes (zero units: their φ, rows and columns of W, A, h are zero, so they
-/// contribute nothing) so that no loop has a scalar remainder; with M = 20 the old axpy loops
-/// over 20 elements compiled to one 16-wide vector pass plus four scalar iterations.
-type Lane = [f64; 4];
 
 /// Reusable buffers for one sequence (one per worker thread).
 #[derive(Clone, Debug, Default)]
@@ -113,296 +113,6 @@ fn size<T: Clone + Default>(v: &mut Vec<T>, len: usize) {
     v.resize(len, T::default());
 }
 
-/// `s` (length a multiple of 4) as lanes. (`chunks_exact(4)` with `try_into` here cost
-/// ≈ 0.09 M more instructions per update in the linear heads (callgrind): the conversions kept
-/// their checks.)
-#[inline(always)]
-fn lanes(s: &[f64]) -> &[Lane] {
-    let (whole, rest) = s.as_chunks();
-    assert!(rest.is_empty());
-    whole
-}
-
-/// [`lanes`] for a mutable slice.
-#[inline(always)]
-fn lanes_mut(s: &mut [f64]) -> &mut [Lane] {
-    let (whole, rest) = s.as_chunks_mut();
-    assert!(rest.is_empty());
-    whole
-}
-
-/// The first V lanes of `s` as an array (a compile-time length lets LLVM keep them in registers).
-#[inline(always)]
-fn arr<const V: usize>(s: &[Lane]) -> &[Lane; V] {
-    s[..V].try_into().unwrap()
-}
-
-#[inline(always)]
-fn arr_mut<const V: usize>(s: &mut [Lane]) -> &mut [Lane; V] {
-    (&mut s[..V]).try_into().unwrap()
-}
-
-/// acc += c·x, lane-wise.
-#[inline(always)]
-fn madd<S: Simd, const V: usize>(acc: &mut [S; V], c: f64, x: &[Lane; V]) {
-    let c = S::splat(c);
-    for (a, x) in acc.iter_mut().zip(x) {
-        *a = c.mul_add(S::load(x), *a);
-    }
-}
-
-/// acc −= c·x, lane-wise (one fused negative multiply-add: no separate negation of c).
-#[inline(always)]
-fn nmadd<S: Simd, const V: usize>(acc: &mut [S; V], c: f64, x: &[Lane; V]) {
-    let c = S::splat(c);
-    for (a, x) in acc.iter_mut().zip(x) {
-        *a = c.neg_mul_add(S::load(x), *a);
-    }
-}
-
-#[inline(always)]
-fn load<S: Simd, const V: usize>(x: &[Lane; V]) -> [S; V] {
-    // (not `array::from_fn`: it was left as an out-of-line call for some V)
-    let mut out = [S::splat(0.0); V];
-    for (o, x) in out.iter_mut().zip(x) {
-        *o = S::load(x);
-    }
-    out
-}
-
-#[inline(always)]
-fn store<S: Simd, const V: usize>(a: &[S; V], out: &mut [Lane; V]) {
-    for (a, o) in a.iter().zip(out) {
-        a.store(o);
-    }
-}
-
-/// Four f64 lanes held as one value: `Portable` (plain arrays) in the baseline build, `Avx` (one
-/// AVX register) in the AVX2 build. Measured reason: written on plain `[f64; 4]` arrays, LLVM
-/// scalarised the register-resident accumulators of the transition (vmulsd/vaddsd with
-/// spills; 9.6 M instructions per update). Each operation is one correctly rounded IEEE
-/// operation per lane: a plain add or multiply, or a fused multiply-add (one rounding of the
-/// exact a·b + c: `vfmadd` in the AVX2 copy, `f64::mul_add` in the portable one), so both
-/// builds give bit-identical results (tested).
-trait Simd: Copy {
-    fn splat(x: f64) -> Self;
-    fn load(x: &Lane) -> Self;
-    fn store(self, out: &mut Lane);
-    fn add(self, o: Self) -> Self;
-    fn sub(self, o: Self) -> Self;
-    fn mul(self, o: Self) -> Self;
-    /// self·b + c with one rounding (FMA).
-    fn mul_add(self, b: Self, c: Self) -> Self;
-    /// c − self·b with one rounding (FMA).
-    fn neg_mul_add(self, b: Self, c: Self) -> Self;
-    /// self·b − c with one rounding (FMA).
-    fn mul_sub(self, b: Self, c: Self) -> Self;
-    /// Lane j: (a_j[0] + a_j[1]) + (a_j[2] + a_j[3]), the four sums of `a` in one value.
-    fn hsum4(a: [Self; 4]) -> Self;
-    /// 1.0 in the lanes where self < o (ordered), else 0.0.
-    fn lt_one(self, o: Self) -> Self;
-    /// max(self, 0) lane-wise (relu; NaN-free inputs).
-    fn relu(self) -> Self;
-    /// `count` holds integers as u64 bit patterns: returns count + [self > th] lane-wise
-    /// (ordered compare; an integer subtract of the all-ones mask in the AVX2 copy, two
-    /// instructions per lane against four for a 1.0-valued compare and a float add).
-    fn gt_count(self, th: Self, count: Self) -> Self;
-    /// Lanes hold flat indices into `table` as u64 bit patterns: writes them to `idx` and
-    /// returns (table[i][0], table[i][1]) lane-wise. Panics if an index is out of bounds.
-    fn gather2(self, table: &[[f64; 2]], idx: &mut [u64; 4]) -> (Self, Self);
-}
-
-#[derive(Clone, Copy)]
-struct Portable(Lane);
-
-impl Simd for Portable {
-    #[inline(always)]
-    fn splat(x: f64) -> Self {
-        Portable([x; 4])
-    }
-    #[inline(always)]
-    fn load(x: &Lane) -> Self {
-        Portable(*x)
-    }
-    #[inline(always)]
-    fn store(self, out: &mut Lane) {
-        *out = self.0;
-    }
-    #[inline(always)]
-    fn add(self, o: Self) -> Self {
-        let (a, b) = (self.0, o.0);
-        Portable([a[0] + b[0], a[1] + b[1], a[2] + b[2], a[3] + b[3]])
-    }
-    #[inline(always)]
-    fn sub(self, o: Self) -> Self {
-        let (a, b) = (self.0, o.0);
-        Portable([a[0] - b[0], a[1] - b[1], a[2] - b[2], a[3] - b[3]])
-    }
-    #[inline(always)]
-    fn mul(self, o: Self) -> Self {
-        let (a, b) = (self.0, o.0);
-        Portable([a[0] * b[0], a[1] * b[1], a[2] * b[2], a[3] * b[3]])
-    }
-    // `f64::mul_add` is correctly rounded (one rounding of the exact a·b + c), exactly what
-    // vfmadd does, so this copy gives the AVX2+FMA copy's bits. Without hardware FMA it is a
-    // libm call (slow, but this copy only runs where FMA is missing, and in the tests).
-    #[inline(always)]
-    fn mul_add(self, b: Self, c: Self) -> Self {
-        let (a, b, c) = (self.0, b.0, c.0);
-        Portable(std::array::from_fn(|q| a[q].mul_add(b[q], c[q])))
-    }
-    #[inline(always)]
-    fn neg_mul_add(self, b: Self, c: Self) -> Self {
-        // −a·b + c: the negation is exact, so this is the one rounding of c − a·b (vfnmadd).
-        let (a, b, c) = (self.0, b.0, c.0);
-        Portable(std::array::from_fn(|q| (-a[q]).mul_add(b[q], c[q])))
-    }
-    #[inline(always)]
-    fn mul_sub(self, b: Self, c: Self) -> Self {
-        let (a, b, c) = (self.0, b.0, c.0);
-        Portable(std::array::from_fn(|q| a[q].mul_add(b[q], -c[q])))
-    }
-    #[inline(always)]
-    fn relu(self) -> Self {
-        Portable(self.0.map(relu))
-    }
-    #[inline(always)]
-    fn gt_count(self, th: Self, count: Self) -> Self {
-        Portable(std::array::from_fn(|q| {
-            f64::from_bits(count.0[q].to_bits() + u64::from(self.0[q] > th.0[q]))
-        }))
-    }
-    #[inline(always)]
-    fn gather2(self, table: &[[f64; 2]], idx: &mut [u64; 4]) -> (Self, Self) {
-        let (mut a, mut b) = ([0.0; 4], [0.0; 4]);
-        for q in 0..4 {
-            idx[q] = self.0[q].to_bits();
-            [a[q], b[q]] = table[idx[q] as usize];
-        }
-        (Portable(a), Portable(b))
-    }
-    #[inline(always)]
-    fn hsum4(a: [Self; 4]) -> Self {
-        Portable(a.map(|a| (a.0[0] + a.0[1]) + (a.0[2] + a.0[3])))
-    }
-    #[inline(always)]
-    fn lt_one(self, o: Self) -> Self {
-        Portable(std::array::from_fn(|q| {
-            if self.0[q] < o.0[q] {
-                1.0
-            } else {
-                0.0
-            }
-        }))
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-mod avx {
-    use super::{Lane, Simd};
-    use std::arch::x86_64::*;
-
-    /// Only ever created inside `loss_grad_avx2` and `loss_grad_avx512`, which run after AVX2
-    /// and FMA were detected; its methods
-    /// are inlined there, so the intrinsics compile to single AVX instructions.
-    #[derive(Clone, Copy)]
-    pub(super) struct Avx(__m256d);
-
-    // SAFETY (every block below): these values exist only in code reached from
-    // `loss_grad_avx2` and `loss_grad_avx512`, i.e. after AVX2 and FMA were detected (`is_x86_feature_detected!`); the
-    // loads and stores go through references to 4 f64 (unaligned forms).
-    impl Simd for Avx {
-        #[inline(always)]
-        fn splat(x: f64) -> Self {
-            unsafe { Avx(_mm256_set1_pd(x)) }
-        }
-        #[inline(always)]
-        fn load(x: &Lane) -> Self {
-            unsafe { Avx(_mm256_loadu_pd(x.as_ptr())) }
-        }
-        #[inline(always)]
-        fn store(self, out: &mut Lane) {
-            unsafe { _mm256_storeu_pd(out.as_mut_ptr(), self.0) }
-        }
-        #[inline(always)]
-        fn add(self, o: Self) -> Self {
-            unsafe { Avx(_mm256_add_pd(self.0, o.0)) }
-        }
-        #[inline(always)]
-        fn sub(self, o: Self) -> Self {
-            unsafe { Avx(_mm256_sub_pd(self.0, o.0)) }
-        }
-        #[inline(always)]
-        fn mul(self, o: Self) -> Self {
-            unsafe { Avx(_mm256_mul_pd(self.0, o.0)) }
-        }
-        #[inline(always)]
-        fn mul_add(self, b: Self, c: Self) -> Self {
-            unsafe { Avx(_mm256_fmadd_pd(self.0, b.0, c.0)) }
-        }
-        #[inline(always)]
-        fn neg_mul_add(self, b: Self, c: Self) -> Self {
-            unsafe { Avx(_mm256_fnmadd_pd(self.0, b.0, c.0)) }
-        }
-        #[inline(always)]
-        fn mul_sub(self, b: Self, c: Self) -> Self {
-            unsafe { Avx(_mm256_fmsub_pd(self.0, b.0, c.0)) }
-        }
-        #[inline(always)]
-        fn relu(self) -> Self {
-            // max(x, 0) returns the second operand for NaN or equal; x = ±0 → +0 like relu().
-            unsafe { Avx(_mm256_max_pd(self.0, _mm256_setzero_pd())) }
-        }
-        #[inline(always)]
-        fn gt_count(self, th: Self, count: Self) -> Self {
-            unsafe {
-                let gt = _mm256_castpd_si256(_mm256_cmp_pd::<_CMP_GT_OQ>(self.0, th.0));
-                let c = _mm256_castpd_si256(count.0);
-                Avx(_mm256_castsi256_pd(_mm256_sub_epi64(c, gt)))
-            }
-        }
-        #[inline(always)]
-        fn gather2(self, table: &[[f64; 2]], idx: &mut [u64; 4]) -> (Self, Self) {
-            unsafe {
-                let i = _mm256_castpd_si256(self.0);
-                _mm256_storeu_si256(idx.as_mut_ptr().cast(), i);
-                // The gathers below read table[i] for these i: check i < len (unsigned, as a
-                // signed compare after flipping the sign bits; one vector compare, where the
-                // scalar check of the four indices cost ≈ 8 instructions).
-                let flip = _mm256_set1_epi64x(i64::MIN);
-                let len = _mm256_set1_epi64x(table.len() as i64);
-                let lt = _mm256_cmpgt_epi64(_mm256_xor_si256(len, flip), _mm256_xor_si256(i, flip));
-                assert!(_mm256_movemask_pd(_mm256_castsi256_pd(lt)) == 0xf);
-                let twice = _mm256_slli_epi64::<1>(i);
-                let base = table.as_ptr().cast::<f64>();
-                (
-                    Avx(_mm256_i64gather_pd::<8>(base, twice)),
-                    Avx(_mm256_i64gather_pd::<8>(base.add(1), twice)),
-                )
-            }
-        }
-        #[inline(always)]
-        fn hsum4(a: [Self; 4]) -> Self {
-            unsafe {
-                // hadd(a, b) = [a0 + a1, b0 + b1, a2 + a3, b2 + b3]; the 128-bit halves
-                // regrouped, then one add: lane j = (a_j0 + a_j1) + (a_j2 + a_j3).
-                let h01 = _mm256_hadd_pd(a[0].0, a[1].0);
-                let h23 = _mm256_hadd_pd(a[2].0, a[3].0);
-                let lo = _mm256_permute2f128_pd::<0x20>(h01, h23);
-                let hi = _mm256_permute2f128_pd::<0x31>(h01, h23);
-                Avx(_mm256_add_pd(lo, hi))
-            }
-        }
-        #[inline(always)]
-        fn lt_one(self, o: Self) -> Self {
-            unsafe {
-                let lt = _mm256_cmp_pd::<_CMP_LT_OQ>(self.0, o.0);
-                Avx(_mm256_and_pd(lt, _mm256_set1_pd(1.0)))
-            }
-        }
-    }
-}
-
 /// e^x to within a few ulp, branch-free so that a loop over it vectorises (the libm call was
 /// ~15 % of an update in the profile). x = k ln 2 + r with |r| ≤ ln2/2; e^r by its Taylor
 /// polynomial of degree 13 (remainder < 2e-17 relative); 2^k assembled in the exponent bits.
@@ -435,15 +145,6 @@ pub fn exp_fast(x: f64) -> f64 {
     }
     let k = (kf + SHIFT).to_bits().wrapping_sub(SHIFT.to_bits());
     p * f64::from_bits(k.wrapping_add(1023) << 52)
-}
-
-#[inline(always)]
-fn relu(x: f64) -> f64 {
-    if x > 0.0 {
-        x
-    } else {
-        0.0
-    }
 }
 
 /// Computes the loss of one sequence and writes its gradient into `grad` (overwritten; length
@@ -513,7 +214,9 @@ pub fn loss_grad(
 /// one runs all the lesser ones.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Kernel {
-    /// Baseline x86-64 (or any other target): plain arrays, `f64::mul_add`.
+    /// Baseline x86-64 (or any other target): plain arrays, `f64::mul_add`. (Requested by
+    /// name only in the tests; otherwise it is the fallback of the others.)
+    #[cfg_attr(not(test), allow(dead_code))]
     Portable,
     /// AVX2 + FMA: one 256-bit register per lane of 4.
     Avx2,
@@ -529,16 +232,15 @@ pub(crate) enum Kernel {
 
 impl Kernel {
     /// The fastest copy this CPU runs.
+    #[cfg(test)]
     pub(crate) fn detect() -> Self {
         #[cfg(target_arch = "x86_64")]
         {
-            use std::arch::is_x86_feature_detected as has;
-            if has!("avx2") && has!("fma") {
-                return if has!("avx512f") && has!("avx512vl") {
-                    Kernel::Avx512
-                } else {
-                    Kernel::Avx2
-                };
+            if Avx512::detect().is_some() {
+                return Kernel::Avx512;
+            }
+            if Avx2Fma::detect().is_some() {
+                return Kernel::Avx2;
             }
         }
         Kernel::Portable
@@ -556,7 +258,8 @@ impl Kernel {
 }
 
 /// [`loss_grad`] with the given copy of the kernel, or the best one this CPU runs if it cannot
-/// run that one (see [`Kernel::detect`]).
+/// run that one. The x86 copies are reached only through the token that their CPU check
+/// returns (see `super::simd`).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn loss_grad_with(
     kernel: Kernel,
@@ -568,26 +271,35 @@ pub(crate) fn loss_grad_with(
     ws: &mut Workspace,
     grad: &mut [f64],
 ) -> f64 {
-    match kernel.min(Kernel::detect()) {
-        // SAFETY: the CPU supports AVX2, FMA, AVX-512F and AVX-512VL (`detect`).
-        #[cfg(target_arch = "x86_64")]
-        Kernel::Avx512 => unsafe { loss_grad_avx512(l, params, seq, eps, set, ws, grad) },
-        // SAFETY: the CPU supports AVX2 and FMA (`detect`).
-        #[cfg(target_arch = "x86_64")]
-        Kernel::Avx2 => unsafe { loss_grad_avx2(l, params, seq, eps, set, ws, grad) },
-        _ => loss_grad_impl::<Portable>(l, params, seq, eps, set, ws, grad),
+    #[cfg(target_arch = "x86_64")]
+    {
+        if kernel >= Kernel::Avx512 {
+            if let Some(tok) = Avx512::detect() {
+                return loss_grad_avx512(tok, l, params, seq, eps, set, ws, grad);
+            }
+        }
+        if kernel >= Kernel::Avx2 {
+            if let Some(tok) = Avx2Fma::detect() {
+                return loss_grad_avx2(tok, l, params, seq, eps, set, ws, grad);
+            }
+        }
     }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = kernel;
+    loss_grad_impl::<Portable>(Baseline, l, params, seq, eps, set, ws, grad)
 }
 
-/// The x86 copies of the kernel: `loss_grad_impl::<avx::Avx>` compiled under a set of target
-/// features. Every copy runs the same operations, vectorised 4-wide, with `f64::mul_add` and
-/// the FMA intrinsics as single FMA instructions; no other contraction happens (Rust never
-/// contracts), so the results are bit-identical to the baseline build.
+/// The x86 copies of the kernel: `loss_grad_impl::<Avx>` compiled under a set of target
+/// features, callable only with the token that proves the CPU has them. Every copy runs the
+/// same operations, vectorised 4-wide, with `f64::mul_add` and the FMA intrinsics as single FMA
+/// instructions; no other contraction happens (Rust never contracts), so the results are
+/// bit-identical to the baseline build.
 macro_rules! x86_copy {
-    ($name:ident, $features:literal) => {
+    ($name:ident, $token:ty, $features:literal, |$tok:ident| $avx:expr) => {
         #[cfg(target_arch = "x86_64")]
-        #[target_feature(enable = $features)]
-        unsafe fn $name(
+        #[allow(clippy::too_many_arguments)]
+        fn $name(
+            tok: $token,
             l: &Layout,
             params: &[f64],
             seq: SeqRef<'_>,
@@ -596,17 +308,40 @@ macro_rules! x86_copy {
             ws: &mut Workspace,
             grad: &mut [f64],
         ) -> f64 {
-            loss_grad_impl::<avx::Avx>(l, params, seq, eps, set, ws, grad)
+            #[target_feature(enable = $features)]
+            #[allow(clippy::too_many_arguments)]
+            fn compiled(
+                $tok: $token,
+                l: &Layout,
+                params: &[f64],
+                seq: SeqRef<'_>,
+                eps: &[f64],
+                set: LossSettings,
+                ws: &mut Workspace,
+                grad: &mut [f64],
+            ) -> f64 {
+                loss_grad_impl::<Avx>($avx, l, params, seq, eps, set, ws, grad)
+            }
+            // SAFETY: `tok` is made only by its `detect`, after the CPU was found to have
+            // every feature enabled on `compiled`.
+            unsafe { compiled(tok, l, params, seq, eps, set, ws, grad) }
         }
     };
 }
 
-x86_copy!(loss_grad_avx2, "avx2,fma");
+x86_copy!(loss_grad_avx2, Avx2Fma, "avx2,fma", |tok| tok);
 // The same operations with the AVX-512 register file and encodings available to LLVM.
-x86_copy!(loss_grad_avx512, "avx2,fma,avx512f,avx512vl");
+x86_copy!(
+    loss_grad_avx512,
+    Avx512,
+    "avx2,fma,avx512f,avx512vl",
+    |tok| tok.avx2_fma()
+);
 
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn loss_grad_impl<S: Simd>(
+    tok: S::Token,
     l: &Layout,
     params: &[f64],
     seq: SeqRef<'_>,
@@ -635,14 +370,14 @@ fn loss_grad_impl<S: Simd>(
     fit(&mut ws.dact, len * l.hidden);
     let enc = EncView::from_flat(l, params);
     enc.inputs(x, &mut ws.u);
-    linear_heads::<S>(&enc, &ws.u, &mut ws.mu, &mut ws.logsd, &mut ws.head_w);
+    linear_heads::<S>(tok, &enc, &ws.u, &mut ws.mu, &mut ws.logsd, &mut ws.head_w);
     if l.encoder == EncoderKind::Mlp {
         enc.mlp_forward(x, &mut ws.mu, &mut ws.logsd, &mut ws.act);
     }
     for (sd, &ls) in ws.sd.iter_mut().zip(&ws.logsd) {
         *sd = exp_fast(ls);
     }
-    let entropy = sum::<S>(&ws.logsd);
+    let entropy = sum::<S>(tok, &ws.logsd);
 
     // ---- latent part, on the latent index padded to whole lanes ------------------------------
     // Up to M = 32 one tile of V = ⌈M/4⌉ lanes, a compile-time length, so that a row of the
@@ -654,14 +389,14 @@ fn loss_grad_impl<S: Simd>(
         (4, m.div_ceil(16))
     };
     let latent_terms = match v {
-        1 => latent::<S, 1>(args, tiles, ws, grad),
-        2 => latent::<S, 2>(args, tiles, ws, grad),
-        3 => latent::<S, 3>(args, tiles, ws, grad),
-        4 => latent::<S, 4>(args, tiles, ws, grad),
-        5 => latent::<S, 5>(args, tiles, ws, grad),
-        6 => latent::<S, 6>(args, tiles, ws, grad),
-        7 => latent::<S, 7>(args, tiles, ws, grad),
-        _ => latent::<S, 8>(args, tiles, ws, grad),
+        1 => latent::<S, 1>(tok, args, tiles, ws, grad),
+        2 => latent::<S, 2>(tok, args, tiles, ws, grad),
+        3 => latent::<S, 3>(tok, args, tiles, ws, grad),
+        4 => latent::<S, 4>(tok, args, tiles, ws, grad),
+        5 => latent::<S, 5>(tok, args, tiles, ws, grad),
+        6 => latent::<S, 6>(tok, args, tiles, ws, grad),
+        7 => latent::<S, 7>(tok, args, tiles, ws, grad),
+        _ => latent::<S, 8>(tok, args, tiles, ws, grad),
     };
 
     // `latent` left dμ in dmu, dℓ in sd and the linear heads' sums in head.
@@ -680,23 +415,6 @@ fn loss_grad_impl<S: Simd>(
     latent_terms - c_l * entropy
 }
 
-/// Σ x in four independent lane accumulators (16 partial sums), then the rest. Measured (perf
-/// samples of `vi_update`): the plain serial sum over the T·M = 20 000 log σ was one chain of
-/// 20 000 dependent adds, ≈ 5 % of an update.
-#[inline(always)]
-fn sum<S: Simd>(x: &[f64]) -> f64 {
-    let whole = x.len() / 16 * 16;
-    let mut acc = [S::splat(0.0); 4];
-    for c in lanes(&x[..whole]).chunks_exact(4) {
-        for (a, v) in acc.iter_mut().zip(c) {
-            *a = a.add(S::load(v));
-        }
-    }
-    let mut out = [0.0; 4];
-    acc[0].add(acc[1]).add(acc[2].add(acc[3])).store(&mut out);
-    (out[0] + out[1]) + (out[2] + out[3]) + x[whole..].iter().sum::<f64>()
-}
-
 /// The encoder's linear heads μ_t = Wm u_t, log σ_t = Ws u_t + b_s (what `EncView::forward`
 /// computes with axpys) on the unpadded T×M rows: whole lanes of 4 with fused multiply-adds,
 /// the last M mod 4 units scalar (also fused, so both copies agree). Measured: the axpy version
@@ -705,6 +423,7 @@ fn sum<S: Simd>(x: &[f64]) -> f64 {
 /// lanes.
 #[inline(always)]
 fn linear_heads<S: Simd>(
+    tok: S::Token,
     enc: &EncView<'_>,
     u: &[f64],
     mu: &mut [f64],
@@ -735,11 +454,11 @@ fn linear_heads<S: Simd>(
             .zip(lanes_mut(st4))
             .zip(lanes(&enc.bs[..m4]).iter().zip(wl.chunks_exact(n)))
         {
-            let (mut am, mut al) = (S::splat(0.0), S::load(b4));
+            let (mut am, mut al) = (S::splat(tok, 0.0), S::load(tok, b4));
             for (&uj, w) in ut.iter().zip(wc) {
-                let uj = S::splat(uj);
-                am = uj.mul_add(S::load(&w[0]), am);
-                al = uj.mul_add(S::load(&w[1]), al);
+                let uj = S::splat(tok, uj);
+                am = uj.mul_add(S::load(tok, &w[0]), am);
+                al = uj.mul_add(S::load(tok, &w[1]), al);
             }
             am.store(m4v);
             al.store(s4v);
@@ -812,63 +531,69 @@ impl Block<'_> {
     /// Steps q0..q0+R of the block, forward: F(z_t), r_t = z_{t+1} − F, g_t = c_l r_t/σ_z², and
     /// their sums (rsq, dA, dh, dC, dz_{t+1} += g_t); g_t into `g`.
     #[inline(always)]
-    fn forward<S: Simd, const V: usize, const R: usize>(&mut self, q0: usize) {
+    fn forward<S: Simd, const V: usize, const R: usize>(&mut self, tok: S::Token, q0: usize) {
         let (m, k, nl) = (self.m, self.k, self.nl);
         let ft: [&[f64]; R] =
             std::array::from_fn(|r| &self.phi[(q0 + r) * nl..][..nl].as_flattened()[..m]);
         for tile in 0..self.tiles {
             let o = tile * V;
             let (avt, hvt) = (
-                load::<S, V>(arr(&self.av[o..])),
-                load::<S, V>(arr(&self.hv[o..])),
+                load::<S, V>(tok, arr(&self.av[o..])),
+                load::<S, V>(tok, arr(&self.hv[o..])),
             );
             let mut acc = [hvt; R];
             for (r, acc) in acc.iter_mut().enumerate() {
-                let zt = load::<S, V>(arr(&self.z[(self.t0 + q0 + r) * nl + o..]));
+                let zt = load::<S, V>(tok, arr(&self.z[(self.t0 + q0 + r) * nl + o..]));
                 for v in 0..V {
                     acc[v] = avt[v].mul_add(zt[v], hvt[v]);
                 }
             }
             for (j, wtj) in (0..m).zip(self.wt.chunks_exact(nl)) {
-                let w = load::<S, V>(arr(&wtj[o..]));
+                let w = load::<S, V>(tok, arr(&wtj[o..]));
                 for (acc, ft) in acc.iter_mut().zip(&ft) {
-                    let f = S::splat(ft[j]);
+                    let f = S::splat(tok, ft[j]);
                     for v in 0..V {
                         acc[v] = f.mul_add(w[v], acc[v]);
                     }
                 }
             }
-            let c = S::splat(self.c_l);
-            let ivt = load::<S, V>(arr(&self.iv[o..]));
+            let c = S::splat(tok, self.c_l);
+            let ivt = load::<S, V>(tok, arr(&self.iv[o..]));
             for (r, acc) in acc.iter_mut().enumerate() {
                 let (q, t) = (q0 + r, self.t0 + q0 + r);
                 for kk in 0..k {
                     madd(
+                        tok,
                         acc,
                         self.s[(t + 1) * k + kk],
                         arr::<V>(&self.ct[kk * nl + o..]),
                     );
                 }
-                let zt = load::<S, V>(arr(&self.z[t * nl + o..]));
-                let zn = load::<S, V>(arr(&self.z[(t + 1) * nl + o..]));
+                let zt = load::<S, V>(tok, arr(&self.z[t * nl + o..]));
+                let zn = load::<S, V>(tok, arr(&self.z[(t + 1) * nl + o..]));
                 let mut gt = *acc;
                 for v in 0..V {
                     let r = zn[v].sub(acc[v]);
                     gt[v] = c.mul(r).mul(ivt[v]);
                     let rs = &mut self.rsq[o + v];
-                    r.mul_add(r, S::load(rs)).store(rs);
+                    r.mul_add(r, S::load(tok, rs)).store(rs);
                     let gat = &mut self.ga[o + v];
-                    gt[v].neg_mul_add(zt[v], S::load(gat)).store(gat);
+                    gt[v].neg_mul_add(zt[v], S::load(tok, gat)).store(gat);
                     let ght = &mut self.gh[o + v];
-                    S::load(ght).sub(gt[v]).store(ght);
+                    S::load(tok, ght).sub(gt[v]).store(ght);
                     let dzn = &mut self.dz[(t + 1) * nl + o + v];
-                    S::load(dzn).add(gt[v]).store(dzn);
+                    S::load(tok, dzn).add(gt[v]).store(dzn);
                 }
                 store(&gt, arr_mut::<V>(&mut self.g[q * nl + o..]));
                 for kk in 0..k {
                     let gck = arr_mut::<V>(&mut self.gc[kk * nl + o..]);
-                    let mut a = load::<S, V>(gck);
-                    nmadd(&mut a, self.s[(t + 1) * k + kk], arr(&self.g[q * nl + o..]));
+                    let mut a = load::<S, V>(tok, gck);
+                    nmadd(
+                        tok,
+                        &mut a,
+                        self.s[(t + 1) * k + kk],
+                        arr(&self.g[q * nl + o..]),
+                    );
                     store(&a, gck);
                 }
             }
@@ -878,31 +603,31 @@ impl Block<'_> {
     /// Steps q0..q0+R of the block, backward: dφ_t = −Wᵀ g_t into `dphi`,
     /// dz_t += −A∘g_t + φ'(z_t)∘dφ_t.
     #[inline(always)]
-    fn backward<S: Simd, const V: usize, const R: usize>(&mut self, q0: usize) {
+    fn backward<S: Simd, const V: usize, const R: usize>(&mut self, tok: S::Token, q0: usize) {
         let (m, nl) = (self.m, self.nl);
         for tile in 0..self.tiles {
             let o = tile * V;
             let gf: [&[f64]; R] =
                 std::array::from_fn(|r| &self.g[(q0 + r) * nl..][..nl].as_flattened()[..m]);
-            let mut acc = [[S::splat(0.0); V]; R];
+            let mut acc = [[S::splat(tok, 0.0); V]; R];
             for (i, wri) in (0..m).zip(self.wr.chunks_exact(nl)) {
-                let w = load::<S, V>(arr(&wri[o..]));
+                let w = load::<S, V>(tok, arr(&wri[o..]));
                 for (acc, gf) in acc.iter_mut().zip(&gf) {
-                    let gi = S::splat(gf[i]);
+                    let gi = S::splat(tok, gf[i]);
                     for v in 0..V {
                         acc[v] = gi.neg_mul_add(w[v], acc[v]);
                     }
                 }
             }
-            let avt = load::<S, V>(arr(&self.av[o..]));
+            let avt = load::<S, V>(tok, arr(&self.av[o..]));
             for (r, acc) in acc.iter().enumerate() {
                 let (q, t) = (q0 + r, self.t0 + q0 + r);
                 let (fd, gt) = (
-                    load::<S, V>(arr(&self.phid[q * nl + o..])),
-                    load::<S, V>(arr(&self.g[q * nl + o..])),
+                    load::<S, V>(tok, arr(&self.phid[q * nl + o..])),
+                    load::<S, V>(tok, arr(&self.g[q * nl + o..])),
                 );
                 let dzt = arr_mut::<V>(&mut self.dz[t * nl + o..]);
-                let mut d = load::<S, V>(dzt);
+                let mut d = load::<S, V>(tok, dzt);
                 for v in 0..V {
                     d[v] = acc[v].mul_add(fd[v], gt[v].neg_mul_add(avt[v], d[v]));
                 }
@@ -914,27 +639,27 @@ impl Block<'_> {
 
     /// Rows i0..i0+R of dW over the block's nb steps: dW_ij −= Σ_q g_qi φ_qj.
     #[inline(always)]
-    fn dw<S: Simd, const V: usize, const R: usize>(&mut self, i0: usize, nb: usize) {
+    fn dw<S: Simd, const V: usize, const R: usize>(&mut self, tok: S::Token, i0: usize, nb: usize) {
         let nl = self.nl;
         for tile in 0..self.tiles {
             let o = tile * V;
             // (The asserts let LLVM drop the bounds checks of the inner loop: with them it was
             // 19 instructions per (i, step) for 6 useful ones, ≈ 0.36 M per update.)
-            let mut acc = [[S::splat(0.0); V]; R];
+            let mut acc = [[S::splat(tok, 0.0); V]; R];
             let mut pos = [(0, 0); R];
             for (r, (acc, pos)) in acc.iter_mut().zip(&mut pos).enumerate() {
                 let i = i0 + r;
                 *pos = (i / 4, i % 4);
                 assert!(pos.0 < nl && o + V <= nl);
-                *acc = load::<S, V>(arr(&self.gw[i * nl + o..]));
+                *acc = load::<S, V>(tok, arr(&self.gw[i * nl + o..]));
             }
             for (gq, pq) in self.g[..nb * nl]
                 .chunks_exact(nl)
                 .zip(self.phi.chunks_exact(nl))
             {
-                let p = load::<S, V>(arr(&pq[o..]));
+                let p = load::<S, V>(tok, arr(&pq[o..]));
                 for (acc, &(lane, q4)) in acc.iter_mut().zip(&pos) {
-                    let gi = S::splat(gq[lane][q4]);
+                    let gi = S::splat(tok, gq[lane][q4]);
                     for v in 0..V {
                         acc[v] = gi.neg_mul_add(p[v], acc[v]);
                     }
@@ -961,30 +686,36 @@ type ObsArgs<'a> = (
 );
 
 #[inline(always)]
-fn obs_group<S: Simd, const J: usize>(nl: usize, co: S, (xg, zt, dzt, b, gb, es, iv): ObsArgs<'_>) {
+fn obs_group<S: Simd, const J: usize>(
+    tok: S::Token,
+    nl: usize,
+    co: S,
+    (xg, zt, dzt, b, gb, es, iv): ObsArgs<'_>,
+) {
     let b: [&[Lane]; J] = std::array::from_fn(|j| &b[j * nl..][..nl]);
-    let mut acc = [S::splat(0.0); 4];
+    let mut acc = [S::splat(tok, 0.0); 4];
     for (a, bj) in acc.iter_mut().zip(&b) {
         for (bv, zv) in bj.iter().zip(zt) {
-            *a = S::load(bv).mul_add(S::load(zv), *a);
+            *a = S::load(tok, bv).mul_add(S::load(tok, zv), *a);
         }
     }
     let mut xv = [0.0; 4];
     xv[..J].copy_from_slice(&xg[..J]);
-    let e = S::load(&xv).sub(S::hsum4(acc));
-    S::load(es).add(e.mul(e)).store(es);
+    let e = S::load(tok, &xv).sub(S::hsum4(acc));
+    S::load(tok, es).add(e.mul(e)).store(es);
     let mut qa = [0.0; 4];
-    co.mul(e).mul(S::load(iv)).store(&mut qa);
-    let q: [S; J] = std::array::from_fn(|j| S::splat(qa[j]));
+    co.mul(e).mul(S::load(tok, iv)).store(&mut qa);
+    let q: [S; J] = std::array::from_fn(|j| S::splat(tok, qa[j]));
     for (j, gj) in gb.chunks_exact_mut(nl).take(J).enumerate() {
         for (gv, zv) in gj.iter_mut().zip(zt) {
-            q[j].neg_mul_add(S::load(zv), S::load(gv)).store(gv);
+            q[j].neg_mul_add(S::load(tok, zv), S::load(tok, gv))
+                .store(gv);
         }
     }
     for (v, dv) in dzt.iter_mut().enumerate() {
-        let mut d = S::load(dv);
+        let mut d = S::load(tok, dv);
         for (q, bj) in q.iter().zip(&b) {
-            d = q.neg_mul_add(S::load(&bj[v]), d);
+            d = q.neg_mul_add(S::load(tok, &bj[v]), d);
         }
         d.store(dv);
     }
@@ -1006,6 +737,7 @@ type LatentArgs<'a> = (
 /// per tile, `tiles` tiles: nl = V·tiles lanes ≥ M/4.
 #[inline(always)]
 fn latent<S: Simd, const V: usize>(
+    tok: S::Token,
     (l, params, seq, eps, set, c_l, c_o): LatentArgs<'_>,
     tiles: usize,
     ws: &mut Workspace,
@@ -1177,10 +909,10 @@ fn latent<S: Simd, const V: usize>(
                     if count {
                         for tile in 0..tiles {
                             let o = tile * V;
-                            let zv = load::<S, V>(arr(&zr[o..]));
-                            let mut c = load::<S, V>(arr(&unit_off[o..]));
+                            let zv = load::<S, V>(tok, arr(&zr[o..]));
+                            let mut c = load::<S, V>(tok, arr(&unit_off[o..]));
                             for row in ts_t.chunks_exact(nl) {
-                                let th = load::<S, V>(arr(&row[o..]));
+                                let th = load::<S, V>(tok, arr(&row[o..]));
                                 for v in 0..V {
                                     c[v] = zv[v].gt_count(th[v], c[v]);
                                 }
@@ -1197,15 +929,15 @@ fn latent<S: Simd, const V: usize>(
                     // φ = z S_α[k] − S_αθ[k], φ' = S_α[k] by gathers from the prefix table
                     // (scalar lookups: ≈ 20 instructions per unit in callgrind).
                     let table = basis.prefix_table();
-                    let (asum, zero) = (S::splat(alpha_sum), S::splat(0.0));
+                    let (asum, zero) = (S::splat(tok, alpha_sum), S::splat(tok, 0.0));
                     for ((fv, fdv), (zv, kv)) in fr
                         .iter_mut()
                         .zip(fdr.iter_mut())
                         .zip(zr.iter().zip(kr.chunks_exact_mut(4)))
                     {
-                        let z4 = S::load(zv);
+                        let z4 = S::load(tok, zv);
                         let kv: &mut [u64; 4] = kv.try_into().unwrap();
-                        let (sa, sat) = S::load(fv).gather2(table, kv);
+                        let (sa, sat) = S::load(tok, fv).gather2(table, kv);
                         let (mut f, mut fd) = (z4.mul_sub(sa, sat), sa);
                         if clipped {
                             f = asum.neg_mul_add(z4.relu(), f);
@@ -1224,8 +956,8 @@ fn latent<S: Simd, const V: usize>(
             // lane (F, dφ) or of 32 (dW), latency-bound.
             blk.t0 = t0;
             let pairs = 2 * V <= 12;
-            by_twos!(nb, pairs, |q, R| blk.forward::<S, V, R>(q));
-            by_twos!(nb, pairs, |q, R| blk.backward::<S, V, R>(q));
+            by_twos!(nb, pairs, |q, R| blk.forward::<S, V, R>(tok, q));
+            by_twos!(nb, pairs, |q, R| blk.backward::<S, V, R>(tok, q));
             if variant != Variant::Relu {
                 for q in 0..nb {
                     let t = t0 + q;
@@ -1243,7 +975,7 @@ fn latent<S: Simd, const V: usize>(
             }
             // dW_ij −= Σ_t g_ti φ_tj over the block: per row i a register-resident row of
             // lanes over j, two rows at a time.
-            by_twos!(m, pairs, |i, R| blk.dw::<S, V, R>(i, nb));
+            by_twos!(m, pairs, |i, R| blk.dw::<S, V, R>(tok, i, nb));
             t0 += nb;
         }
     }
@@ -1340,7 +1072,7 @@ fn latent<S: Simd, const V: usize>(
             z, dz, bp, gb, esq, ..
         } = ws;
         let (esq4, iv4) = (lanes_mut(esq), lanes(&inv_var));
-        let co = S::splat(c_o);
+        let co = S::splat(tok, c_o);
         for ((t, zt), dzt) in z.chunks_exact(nl).enumerate().zip(dz.chunks_exact_mut(nl)) {
             for (gi, (es, iv)) in esq4.iter_mut().zip(iv4).enumerate() {
                 let j0 = 4 * gi;
@@ -1354,10 +1086,10 @@ fn latent<S: Simd, const V: usize>(
                     iv,
                 );
                 match n - j0 {
-                    1 => obs_group::<S, 1>(nl, co, args),
-                    2 => obs_group::<S, 2>(nl, co, args),
-                    3 => obs_group::<S, 3>(nl, co, args),
-                    _ => obs_group::<S, 4>(nl, co, args),
+                    1 => obs_group::<S, 1>(tok, nl, co, args),
+                    2 => obs_group::<S, 2>(tok, nl, co, args),
+                    3 => obs_group::<S, 3>(tok, nl, co, args),
+                    _ => obs_group::<S, 4>(tok, nl, co, args),
                 }
             }
         }
@@ -1457,23 +1189,23 @@ fn latent<S: Simd, const V: usize>(
                 for tile in 0..tiles {
                     let o = tile * V;
                     assert!(o + V <= nl);
-                    let mut al = load::<S, V>(arr(&head[rl * nl + o..]));
+                    let mut al = load::<S, V>(tok, arr(&head[rl * nl + o..]));
                     if let Some(rm) = rm {
                         let am_row = arr_mut::<V>(&mut head[rm * nl + o..]);
-                        let mut am = load::<S, V>(am_row);
+                        let mut am = load::<S, V>(tok, am_row);
                         for ((cf, dzr), dlr) in cb
                             .chunks_exact(na)
                             .zip(dzb.chunks_exact(nl))
                             .zip(dlb.chunks_exact(nl))
                         {
                             let c = cf[a];
-                            madd(&mut am, c, arr::<V>(&dzr[o..]));
-                            madd(&mut al, c, arr::<V>(&dlr[o..]));
+                            madd(tok, &mut am, c, arr::<V>(&dzr[o..]));
+                            madd(tok, &mut al, c, arr::<V>(&dlr[o..]));
                         }
                         store(&am, am_row);
                     } else {
                         for (cf, dlr) in cb.chunks_exact(na).zip(dlb.chunks_exact(nl)) {
-                            madd(&mut al, cf[a], arr::<V>(&dlr[o..]));
+                            madd(tok, &mut al, cf[a], arr::<V>(&dlr[o..]));
                         }
                     }
                     store(&al, arr_mut::<V>(&mut head[rl * nl + o..]));
