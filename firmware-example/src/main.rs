@@ -17,18 +17,10 @@ use firmware_example::models::selected as fw_model;
 
 #[entry]
 fn main() -> ! {
-    // Static storage in .bss (a `static` initialised with `new_zeroed()` would sit in .data and
-    // cost its full size in flash too, for the initial image). `singleton!` hands out the only
-    // `&'static mut`; it is `None` only on a second call.
-    let Some(model) = cortex_m::singleton!(MODEL: fw_model::Model = fw_model::Model::new_zeroed())
-    else {
-        out::exit(false)
-    };
-    if let Err(e) = model.decode_into(fw_model::FILE) {
-        out::load_error(&e);
-        out::exit(false);
-    }
-    let model: &'static fw_model::Model = model;
+    let model = firmware_example::load_model(
+        cortex_m::singleton!(MODEL: fw_model::Model = fw_model::Model::new_zeroed()),
+        fw_model::FILE,
+    );
     let mut sink = out::Out::new();
     #[cfg(not(feature = "icount"))]
     scenario::run(

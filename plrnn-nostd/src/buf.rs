@@ -5,11 +5,10 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use crate::basis::{fill_pairs, key, BasisRef, ThetaRef};
-use crate::error::{LoadError, ShapeError};
+use crate::error::LoadError;
 use crate::format::{
     check_frame, encode_parts, walk_payload, Header, FLAG_NORMALIZED, FORMAT_VERSION,
 };
-use crate::generator::{gen_step, GaussianSampler, Noise, StateBufs};
 use crate::model::{validate, Dims, ModelRef, Param, ParamsRef, Variant};
 
 /// A model of run-time size owning its parameters (row-major, as in the file). Fields are public
@@ -173,88 +172,6 @@ impl ModelBuf {
             Ok(())
         })?;
         Ok(buf)
-    }
-}
-
-/// Closed-loop generation for a model of run-time size: the host's counterpart of
-/// [`Generator`](crate::Generator), with the same kernel, sampler and draw order, so the same
-/// model, seed, state and inputs give the same bits.
-#[derive(Clone, Debug)]
-pub struct DynGenerator<'m> {
-    model: ModelRef<'m>,
-    z: Vec<f32>,
-    phi: Vec<f32>,
-    zero_input: Vec<f32>,
-    sampler: GaussianSampler,
-    clamp: Option<f32>,
-}
-
-impl<'m> DynGenerator<'m> {
-    /// Starts from z_0 = 0 with noise seed `seed`.
-    pub fn new(model: ModelRef<'m>, seed: u64) -> Self {
-        let d = model.dims();
-        Self {
-            model,
-            z: vec![0.0; d.m],
-            phi: vec![0.0; d.m],
-            zero_input: vec![0.0; d.k],
-            sampler: GaussianSampler::new(seed),
-            clamp: None,
-        }
-    }
-
-    /// Optional state clamp, as [`Generator::set_clamp`](crate::Generator::set_clamp).
-    pub fn set_clamp(&mut self, limit: Option<f32>) {
-        self.clamp = limit.map(libm::fabsf);
-    }
-
-    /// The current latent state.
-    pub fn state(&self) -> &[f32] {
-        &self.z
-    }
-
-    /// Sets the latent state (length M).
-    pub fn set_state(&mut self, z: &[f32]) -> Result<(), ShapeError> {
-        if z.len() != self.z.len() {
-            return Err(ShapeError {
-                dim: crate::Dim::M,
-                expected: self.z.len(),
-                found: z.len(),
-            });
-        }
-        self.z.copy_from_slice(z);
-        Ok(())
-    }
-
-    /// One step with input `s` (length K, or empty for zero input), observation into `x`
-    /// (length N).
-    pub fn step(&mut self, s: &[f32], noise: Noise, x: &mut [f32]) -> Result<(), ShapeError> {
-        let d = self.model.dims();
-        let s = if s.is_empty() {
-            &self.zero_input[..]
-        } else {
-            s
-        };
-        if s.len() != d.k {
-            return Err(ShapeError {
-                dim: crate::Dim::K,
-                expected: d.k,
-                found: s.len(),
-            });
-        }
-        if x.len() != d.n {
-            return Err(ShapeError {
-                dim: crate::Dim::N,
-                expected: d.n,
-                found: x.len(),
-            });
-        }
-        let st = StateBufs {
-            z: &mut self.z,
-            phi: &mut self.phi,
-        };
-        gen_step(&self.model, st, s, noise, &mut self.sampler, self.clamp, x);
-        Ok(())
     }
 }
 

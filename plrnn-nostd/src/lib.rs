@@ -75,11 +75,13 @@
 //!
 //! ## Features
 //!
-//! - `alloc`: [`ModelBuf`] (decode any file on a host), [`DynGenerator`], `ModelRef::encode`.
+//! - `alloc`: [`ModelBuf`] (decode any file on a host), [`DynGenerator`] (the [`Generator`] of
+//!   run-time size), `ModelRef::encode`.
 //! - `std`: implies `alloc` (host conveniences).
 //! - `defmt`: `defmt::Format` on public types.
 //! - `micromath`: Gaussian sampling with `micromath` approximations instead of `libm`.
 #![cfg_attr(not(test), no_std)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -98,8 +100,10 @@ mod model;
 mod step;
 
 #[cfg(feature = "alloc")]
-pub use buf::{DynGenerator, ModelBuf, ValidModel};
+pub use buf::{ModelBuf, ValidModel};
 pub use error::{BufferTooSmall, Dim, LoadError, ShapeError};
 pub use format::{crc32, Header, FORMAT_VERSION};
-pub use generator::{GaussianSampler, Generator, Noise};
+pub use generator::{ArrayStorage, GaussianSampler, Generator, GeneratorInner, Noise, Storage};
+#[cfg(feature = "alloc")]
+pub use generator::{DynGenerator, VecStorage};
 pub use model::{Dims, Model, ModelParams, ModelRef, Param, ParamsRef, Variant};

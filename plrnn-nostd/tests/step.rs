@@ -159,6 +159,75 @@ fn autonomous_run_uses_zero_input_and_reset_restarts() {
     assert_eq!(d1, d2);
 }
 
+/// `DynGenerator` is `Generator` over another storage: every method gives the same bits, with
+/// row-major slices for runs, and wrong lengths are errors naming the dimension.
+#[test]
+fn dyn_generator_runs_resets_and_reseeds_as_the_device() {
+    use plrnn_nostd::{Dim, DynGenerator, ModelBuf, ShapeError, ValidModel};
+    let model: Model<5, 3, 4, 2> = random_model(21, Variant::ClippedDendritic, 0.9);
+    let valid = ValidModel::new(ModelBuf::decode(&encode(&model)).unwrap()).unwrap();
+    let mut r = Uniform::new(5);
+    let z0: [f32; 5] = r.fill(-1.0, 1.0);
+    let inputs: Vec<[f32; 2]> = (0..40).map(|_| r.fill(-1.0, 1.0)).collect();
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+
+    let mut dev = Generator::with_state(&model, z0, 9);
+    let mut host = DynGenerator::with_state(valid.model_ref(), &z0, 9).unwrap();
+    let (mut a, mut b) = ([[0.0f32; 3]; 30], vec![0.0f32; 90]);
+    // Driven: as many steps as both have rows (30 outputs, 40 inputs).
+    assert_eq!(dev.run_driven(&inputs, Noise::Full, &mut a), 30);
+    assert_eq!(
+        host.run_driven(inputs.as_flattened(), Noise::Full, &mut b),
+        Ok(30)
+    );
+    assert_eq!(bits(a.as_flattened()), bits(&b));
+    assert_eq!(bits(dev.state()), bits(host.state()));
+    // Autonomous, after a reseed.
+    dev.reseed(3);
+    host.reseed(3);
+    dev.run(Noise::Process, &mut a);
+    host.run(Noise::Process, &mut b).unwrap();
+    assert_eq!(bits(a.as_flattened()), bits(&b));
+    // Reset: back to z0 and the first noise stream of seed 3, for both.
+    dev.reset();
+    host.reset();
+    assert_eq!(bits(host.state()), bits(&z0));
+    let (mut a2, mut b2) = (a, b.clone());
+    dev.run(Noise::Process, &mut a2);
+    host.run(Noise::Process, &mut b2).unwrap();
+    assert_eq!(bits(a2.as_flattened()), bits(&b2));
+    assert_ne!(
+        bits(&b2),
+        bits(&b),
+        "a reset run starts from z0, not where the last one ended"
+    );
+
+    fn err<T>(dim: Dim, expected: usize, found: usize) -> Result<T, ShapeError> {
+        Err(ShapeError {
+            dim,
+            expected,
+            found,
+        })
+    }
+    assert_eq!(host.run(Noise::None, &mut [0.0; 7]), err(Dim::N, 6, 7));
+    assert_eq!(
+        host.run_driven(&[0.0; 3], Noise::None, &mut b),
+        err(Dim::K, 2, 3)
+    );
+    assert_eq!(host.set_state(&[0.0; 4]), err(Dim::M, 5, 4));
+    assert!(DynGenerator::with_state(valid.model_ref(), &[0.0; 6], 1).is_err());
+    assert_eq!(
+        host.step(&[0.0; 3], Noise::None, &mut [0.0; 3]),
+        err(Dim::K, 2, 3)
+    );
+    // An empty input is the zero input.
+    let mut twin = host.clone();
+    let (mut x, mut y) = ([0.0f32; 3], [0.0f32; 3]);
+    host.step(&[], Noise::Full, &mut x).unwrap();
+    twin.step(&[0.0; 2], Noise::Full, &mut y).unwrap();
+    assert_eq!(bits(&x), bits(&y));
+}
+
 #[test]
 fn hand_computed_relu_step() {
     // z = (1, -2): φ = (1, 0); z' = A∘z + W φ + h = (0.5·1 + 0 + 0.1, −0.5·2·... ) by hand.

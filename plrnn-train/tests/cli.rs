@@ -836,85 +836,43 @@ fn assert_flag_refused(out: &Output, flag: &str, value: &str, reason: &str) {
     }
 }
 
-/// An out-of-range value is refused by clap before any work, naming the flag, the value and the
-/// allowed range (one text for every command, from `plrnn_train::ranges`).
-#[test]
-fn out_of_range_value_names_flag_value_and_range() {
-    let dir = tempfile::tempdir().unwrap();
-    let model = write_model(dir.path());
-    let o = dir.path().join("o.csv");
-    let out = plrnn(&[
-        "generate",
-        "--model",
-        p(&model),
-        "--steps",
-        "0",
-        "--out",
-        p(&o),
-    ]);
-    assert_flag_refused(
-        &out,
-        "'--steps <STEPS>'",
-        "'0'",
-        "0 is not in 1..=100000000",
-    );
-    let out = plrnn(&[
-        "evaluate",
-        "--model",
-        p(&model),
-        "--test",
-        p(&o),
-        "--bins",
-        "1",
-    ]);
-    assert_flag_refused(&out, "'--bins <BINS>'", "'1'", "1 is not in 2..=1000");
-    let out = train_with(&dir.path().join("none.npy"), &o, &["--holdout", "0.95"]);
-    assert_flag_refused(
-        &out,
-        "'--holdout <HOLDOUT>'",
-        "'0.95'",
-        "0.95 is not in [0, 0.9]",
-    );
-    assert!(!o.exists());
+/// `plrnn generate` of `model` into `out`, then `extra` flags.
+fn generate_with(model: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["generate", "--model", p(model), "--out", p(out)];
+    args.extend(extra);
+    plrnn(&args)
 }
 
-/// A negative number is a value, not a flag: it reaches the range check and is refused by it.
+/// An out-of-range value is refused by clap before any work, naming the flag, the value and the
+/// allowed range (one text for every command, from `plrnn_train::ranges`); a negative number is
+/// a value, not a flag: it reaches the range check and is refused by it.
 #[test]
-fn negative_numbers_reach_the_range_check() {
+fn out_of_range_values_name_flag_value_and_range() {
     let dir = tempfile::tempdir().unwrap();
     let model = write_model(dir.path());
     let o = dir.path().join("o.csv");
-    let out = plrnn(&[
-        "generate",
-        "--model",
-        p(&model),
-        "--steps",
-        "10",
-        "--burn-in",
-        "-5",
-        "--out",
-        p(&o),
-    ]);
-    assert_flag_refused(
-        &out,
-        "'--burn-in <BURN_IN>'",
-        "'-5'",
-        "-5 is not in 0..=100000000",
-    );
-    let out = plrnn(&[
-        "generate",
-        "--model",
-        p(&model),
-        "--steps",
-        "10",
-        "--clamp",
-        "-1",
-        "--out",
-        p(&o),
-    ]);
-    assert_flag_refused(&out, "'--clamp <CLAMP>'", "'-1'", "-1 is not in (0, 1e30]");
-    let out = train_with(&dir.path().join("none.npy"), &o, &["--time-budget", "-5"]);
-    assert_flag_refused(&out, "--time-budget", "-5", "must be in (0, 1e8] seconds");
+    let none = dir.path().join("none.npy");
+    let generate = |extra: &[&str]| generate_with(&model, &o, extra);
+    let train = |extra: &[&str]| train_with(&none, &o, extra);
+    let evaluate = |extra: &[&str]| {
+        let mut args = vec!["evaluate", "--model", p(&model), "--test", p(&o)];
+        args.extend(extra);
+        plrnn(&args)
+    };
+    type Run<'a> = &'a dyn Fn(&[&str]) -> Output;
+    #[rustfmt::skip]
+    let cases: [(Run, &[&str], &str, &str, &str); 6] = [
+        (&generate, &["--steps", "0"], "'--steps <STEPS>'", "'0'", "0 is not in 1..=100000000"),
+        (&evaluate, &["--bins", "1"], "'--bins <BINS>'", "'1'", "1 is not in 2..=1000"),
+        (&train, &["--holdout", "0.95"], "'--holdout <HOLDOUT>'", "'0.95'", "0.95 is not in [0, 0.9]"),
+        (&generate, &["--steps", "10", "--burn-in", "-5"], "'--burn-in <BURN_IN>'", "'-5'", "-5 is not in 0..=100000000"),
+        (&generate, &["--steps", "10", "--clamp", "-1"], "'--clamp <CLAMP>'", "'-1'", "-1 is not in (0, 1e30]"),
+        (&train, &["--time-budget", "-5"], "--time-budget", "-5", "must be in (0, 1e8] seconds"),
+    ];
+    for (run, extra, flag, value, reason) in cases {
+        assert_flag_refused(&run(extra), flag, value, reason);
+    }
+    assert!(!o.exists());
 }
 
 /// A negative value of an integer training flag reaches the range check too (for both methods),

@@ -63,15 +63,10 @@ pub extern "C" fn plrnn_rt_tick_end() {
 
 #[entry]
 fn main() -> ! {
-    let Some(model) = cortex_m::singleton!(MODEL: fw_model::Model = fw_model::Model::new_zeroed())
-    else {
-        out::exit(false)
-    };
-    if let Err(e) = model.decode_into(fw_model::FILE) {
-        out::load_error(&e);
-        out::exit(false);
-    }
-    let model: &'static fw_model::Model = model;
+    let model = firmware_example::load_model(
+        cortex_m::singleton!(MODEL: fw_model::Model = fw_model::Model::new_zeroed()),
+        fw_model::FILE,
+    );
     let Some(mut cp) = cortex_m::Peripherals::take() else {
         out::exit(false)
     };
