@@ -77,14 +77,26 @@ def train(
     KeyboardInterrupt after the current update.
     """
 def simulate(
-    system: Literal["lorenz63", "lorenz96", "rossler"],
+    system: Literal[
+        "lorenz63",
+        "lorenz96",
+        "rossler",
+        "hindmarsh_rose",
+        "fitzhugh_nagumo",
+        "morris_lecar",
+        "wilson_cowan",
+        "chua",
+        "aizawa",
+        "duffing",
+        "sprott_b",
+    ],
     steps: int = 10_000,
     dt: Optional[float] = None,
     seed: int = 0,
     *,
     dim: int = 10,
     forcing: float = 8.0,
-    transient: int = 1000,
+    transient: Optional[int] = None,
     substeps: Optional[int] = None,
     process_noise: float = 0.0,
     obs_noise: float = 0.0,

@@ -358,9 +358,9 @@ impl Model {
     }
 
     /// How `plrnn.train` made this model, as a dict (the keys of the `.metrics.json` that
-    /// `plrnn train` writes but `data`: epochs_done, updates, seconds, kept, best_epoch,
-    /// held_out, collapsed, starts, chosen_start — plus stopped); None for a model read from a
-    /// file or bytes.
+    /// `plrnn train` writes but `data`: epochs_done, updates, seconds, eval_secs,
+    /// evals_skipped, kept, best_epoch, held_out, collapsed, starts, chosen_start, stopped);
+    /// None for a model read from a file or bytes.
     #[getter]
     fn training<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
         self.training
@@ -554,11 +554,17 @@ fn embed_spec(v: Option<&Bound<'_, PyAny>>) -> PyResult<EmbedSpec> {
     text.parse().map_err(|e| value_err(format!("embed: {e}")))
 }
 
-/// Simulates a benchmark system: "lorenz63", "lorenz96" or "rossler". Returns a
-/// (steps, N) float64 array sampled every `dt` (default 0.01) after `transient` dropped samples;
-/// the options are those of `plrnn simulate`, which writes the same numbers.
+/// Simulates a benchmark system: "lorenz63", "lorenz96", "rossler", "hindmarsh_rose",
+/// "fitzhugh_nagumo", "morris_lecar", "wilson_cowan", "chua", "aizawa", "duffing" (Ueda) or
+/// "sprott_b". Returns a (steps, N) float64 array sampled every `dt` after `transient` dropped
+/// samples. The options and their defaults are those of `plrnn simulate`, which writes the same
+/// numbers: `dt` defaults to the system's own step (0.01 for lorenz63, 0.1 for hindmarsh_rose),
+/// `transient` to the system's transient time at that step (1000 samples for lorenz63),
+/// `substeps` to the fewest RK4 sub-steps that keep the inner step small enough.
+/// dim, forcing: Lorenz-96's number of variables and forcing F.
+/// process_noise: diffusion σ of additive process noise; obs_noise: std of observation noise.
 #[pyfunction]
-#[pyo3(signature = (system, steps=Int::Small(10_000), dt=None, seed=0, *, dim=Int::Small(10), forcing=8.0, transient=Int::Small(1000), substeps=None, process_noise=0.0, obs_noise=0.0))]
+#[pyo3(signature = (system, steps=Int::Small(10_000), dt=None, seed=0, *, dim=Int::Small(10), forcing=8.0, transient=None, substeps=None, process_noise=0.0, obs_noise=0.0))]
 #[allow(clippy::too_many_arguments)]
 fn simulate<'py>(
     py: Python<'py>,
@@ -568,7 +574,7 @@ fn simulate<'py>(
     seed: u64,
     dim: Int,
     forcing: f64,
-    transient: Int,
+    transient: Option<Int>,
     substeps: Option<Int>,
     process_noise: f64,
     obs_noise: f64,
@@ -577,7 +583,9 @@ fn simulate<'py>(
     let dt = dt.map(|v| real_within("dt", v, R::SIM_DT)).transpose()?;
     let dim = dim.within("dim", R::L96_DIM)?;
     let forcing = real_within("forcing", forcing, R::L96_FORCING)?;
-    let transient = transient.within("transient", R::SKIP)?;
+    let transient = transient
+        .map(|v| v.within("transient", R::SKIP))
+        .transpose()?;
     let substeps = substeps
         .map(|v| v.within("substeps", R::SUBSTEPS))
         .transpose()?;
@@ -590,13 +598,11 @@ fn simulate<'py>(
     }
     let opts = SimOptions {
         steps,
-        dt: dt.unwrap_or(0.01),
         substeps,
-        transient,
         process_noise,
         obs_noise,
         seed,
-        initial: None,
+        ..SimOptions::for_system_at(&sys, dt, transient)
     };
     let s = py
         .detach(|| sim::simulate(&sys, &opts))
@@ -1113,24 +1119,8 @@ fn train(
     // What the file holds, decoded as `plrnn.load` decodes it.
     let inner = DesktopModel::from_bytes(&fitted.model.valid().encode())
         .map_err(|e| PyRuntimeError::new_err(format!("the trained model: {e}")))?;
-    let summary = serde_json::json!({
-        "epochs_done": fitted.epochs_done,
-        "updates": fitted.updates,
-        "seconds": fitted.seconds,
-        "kept": if fitted.best.is_some() { "best held-out score" } else { "final" },
-        "best_epoch": fitted.best.as_ref().map(|b| b.epoch),
-        "held_out": fitted.held_out,
-        "collapsed": fitted.held_out.as_ref().map(|_| fitted.collapsed),
-        "starts": fitted.starts.iter().map(|s| serde_json::json!({
-            "seed": s.seed,
-            "score": s.score,
-            "collapsed": s.collapsed,
-            "epochs_done": s.epochs_done,
-            "seconds": s.seconds,
-        })).collect::<Vec<_>>(),
-        "chosen_start": fitted.chosen,
-        "stopped": fitted.stopped,
-    });
+    let summary = serde_json::to_value(fitted.summary(Vec::new()))
+        .map_err(|e| PyRuntimeError::new_err(format!("the run summary: {e}")))?;
     if fitted.collapsed {
         let warn = py.import("warnings")?;
         warn.call_method1(

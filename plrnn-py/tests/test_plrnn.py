@@ -35,6 +35,23 @@ def test_simulate_equals_cli(lorenz):
     assert plrnn.simulate("lorenz96", steps=10, dim=5).shape == (10, 5)
 
 
+@pytest.mark.parametrize("system, kwargs, flags", [
+    # Each system's own default dt and transient (hindmarsh_rose: dt 0.1, not lorenz63's 0.01).
+    ("hindmarsh_rose", {}, []),
+    ("wilson_cowan", {}, []),
+    # A chosen dt changes the default transient (the same time in more samples).
+    ("lorenz63", {"dt": 0.005}, ["--dt", "0.005"]),
+    ("chua", {"transient": 7, "substeps": 3}, ["--transient", "7", "--substeps", "3"]),
+    ("lorenz96", {"dim": 6, "forcing": 5.0, "obs_noise": 0.1, "process_noise": 0.2},
+     ["--dim", "6", "--forcing", "5", "--obs-noise", "0.1", "--process-noise", "0.2"]),
+])
+def test_simulate_defaults_and_options_equal_cli(cli, tmp_path, system, kwargs, flags):
+    out = tmp_path / "s.npy"
+    cli("simulate", system, "--steps", 500, "--seed", 4, "--out", out, *flags)
+    x = plrnn.simulate(system, steps=500, seed=4, **kwargs)
+    assert np.array_equal(x, np.load(out)), system
+
+
 def test_load_save_round_trip(model_path, tmp_path):
     m = plrnn.load(model_path)
     assert m.dims == {"M": 6, "N": 3, "P": 4, "K": 0}

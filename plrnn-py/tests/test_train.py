@@ -44,7 +44,9 @@ def test_train_equals_cli_train(lorenz, cli, tmp_path, method, restarts):
     assert t["epochs_done"] == 3 and t["kept"] == "final" and t["stopped"] is False
     assert t["updates"] > 0 and len(t["starts"]) == restarts
     summary = json.loads((tmp_path / "cli.plrnn.metrics.json").read_text())
-    for k in ("epochs_done", "updates", "kept", "best_epoch", "chosen_start"):
+    assert set(t) == set(summary) - {"data"}
+    for k in ("epochs_done", "updates", "kept", "best_epoch", "chosen_start", "stopped",
+              "evals_skipped"):
         assert t[k] == summary[k], k
 
 
@@ -228,7 +230,10 @@ def test_progress_callback():
 
 def test_ctrl_c_raises_keyboard_interrupt_and_process_goes_on(tmp_path):
     script = textwrap.dedent("""
-        import sys, time
+        import faulthandler, sys, time
+        # Should the child ever hang, it prints every thread's stack and exits, so the failure
+        # says where (the parent waits longer than this).
+        faulthandler.dump_traceback_later(90, exit=True)
         import plrnn
         x = plrnn.simulate("lorenz63", steps=3000, seed=1)
         def started(d):

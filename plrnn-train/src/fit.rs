@@ -31,6 +31,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use plrnn_nostd::{ModelBuf, ValidModel};
+use serde::Serialize;
 use thiserror::Error;
 
 use crate::bptt::{self, BpttCheckpoint, BpttConfig, BpttError, ValidBpttConfig};
@@ -446,6 +447,11 @@ pub struct Fitted {
     pub updates: u64,
     /// Seconds the training took.
     pub seconds: f64,
+    /// Seconds of it spent in held-out evaluations (of the kept start).
+    pub eval_secs: f64,
+    /// Scheduled held-out evaluations skipped to keep them within their share of the budget
+    /// (of the kept start; [`crate::schedule::EvalPacer`]).
+    pub evals_skipped: usize,
     /// True when the stop flag ended the run.
     pub stopped: bool,
     /// True when the kept model's held-out report shows a collapse ([`EvalReport::collapsed`]):
@@ -457,8 +463,71 @@ pub struct Fitted {
     pub chosen: usize,
 }
 
+impl Fitted {
+    /// Which model was kept, in words: "best held-out score" or "final".
+    pub fn kept(&self) -> &'static str {
+        if self.best.is_some() {
+            "best held-out score"
+        } else {
+            "final"
+        }
+    }
+
+    /// The run's summary: what `plrnn train` writes to `MODEL.metrics.json` (with the data
+    /// files named in `data`) and what `plrnn.train` returns as `m.training` (without).
+    pub fn summary(&self, data: Vec<String>) -> RunSummary<'_> {
+        RunSummary {
+            data,
+            epochs_done: self.epochs_done,
+            updates: self.updates,
+            seconds: self.seconds,
+            eval_secs: self.eval_secs,
+            evals_skipped: self.evals_skipped,
+            kept: self.kept(),
+            best_epoch: self.best.as_ref().map(|b| b.epoch),
+            held_out: self.held_out.as_ref(),
+            collapsed: self.held_out.as_ref().map(|_| self.collapsed),
+            starts: &self.starts,
+            chosen_start: self.chosen,
+            stopped: self.stopped,
+        }
+    }
+}
+
+/// A run's summary for people and programs ([`Fitted::summary`]).
+#[derive(Clone, Debug, Serialize)]
+pub struct RunSummary<'a> {
+    /// The data files trained on (omitted when empty).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub data: Vec<String>,
+    /// Epochs completed.
+    pub epochs_done: usize,
+    /// Parameter updates done.
+    pub updates: u64,
+    /// Seconds the training took.
+    pub seconds: f64,
+    /// Seconds of it spent in held-out evaluations.
+    pub eval_secs: f64,
+    /// Scheduled held-out evaluations skipped to stay within their share of the budget.
+    pub evals_skipped: usize,
+    /// [`Fitted::kept`].
+    pub kept: &'static str,
+    /// The epoch of the kept best model, if the best was kept.
+    pub best_epoch: Option<usize>,
+    /// The kept model's held-out metrics.
+    pub held_out: Option<&'a EvalReport>,
+    /// Whether the kept model collapsed (`None`: no held-out data to judge by).
+    pub collapsed: Option<bool>,
+    /// Every start: seed, held-out score, collapsed, epochs, seconds.
+    pub starts: &'a [StartOutcome],
+    /// The start whose model was kept.
+    pub chosen_start: usize,
+    /// True when the stop flag ended the run.
+    pub stopped: bool,
+}
+
 /// How one start of [`fit`] ended.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct StartOutcome {
     /// Its training seed.
     pub seed: u64,
@@ -857,7 +926,7 @@ fn fit_start(
     }));
     let user_progress = &mut hooks.on_progress;
     let t0 = Instant::now();
-    let (buf, best, epochs_done, updates, stopped, seconds) = match &params.method {
+    let (buf, best, epochs_done, updates, stopped, seconds, evals) = match &params.method {
         CheckedMethod::Vi(cfg) => {
             let (tp, te) = (tracker.clone(), tracker.clone());
             let mut vh = vi::Hooks {
@@ -895,6 +964,7 @@ fn fit_start(
                 out.updates,
                 out.stopped,
                 seconds,
+                (out.eval_secs, out.evals_skipped),
             )
         }
         CheckedMethod::Bptt(cfg) => {
@@ -936,6 +1006,7 @@ fn fit_start(
                 out.updates as u64,
                 out.stopped,
                 seconds,
+                (out.eval_secs, out.evals_skipped),
             )
         }
     };
@@ -969,6 +1040,8 @@ fn fit_start(
         epochs_done,
         updates,
         seconds,
+        eval_secs: evals.0,
+        evals_skipped: evals.1,
         stopped,
     })
 }

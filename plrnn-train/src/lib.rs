@@ -17,6 +17,7 @@ pub mod optim;
 pub mod plot;
 pub mod ranges;
 pub mod realtime;
+pub mod schedule;
 pub mod series;
 pub mod simulate;
 pub mod sweep;

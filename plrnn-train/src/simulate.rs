@@ -133,10 +133,19 @@ impl SimOptions {
     /// of [`System::default_transient_time`] (rounded up to whole samples); for
     /// Lorenz-63 this is [`SimOptions::default`].
     pub fn for_system(system: &System) -> Self {
-        let dt = system.default_dt();
+        Self::for_system_at(system, None, None)
+    }
+
+    /// The defaults for `system` with an optional sampling step and transient: `dt` defaults to
+    /// [`System::default_dt`], and `transient` to [`System::default_transient_time`] at the
+    /// chosen `dt` (so a finer step drops more samples, the same time). `plrnn simulate` and
+    /// the Python package's `simulate` fill in their unset options with this.
+    pub fn for_system_at(system: &System, dt: Option<f64>, transient: Option<usize>) -> Self {
+        let dt = dt.unwrap_or_else(|| system.default_dt());
         Self {
             dt,
-            transient: transient_samples(system.default_transient_time(), dt),
+            transient: transient
+                .unwrap_or_else(|| transient_samples(system.default_transient_time(), dt)),
             ..Self::default()
         }
     }

@@ -227,20 +227,47 @@ fn stop_flag_and_time_budget_end_training() {
     cfg.time_budget_secs = Some(0.05);
     let out = train(&data, &cfg.validate().unwrap(), None, None, None).unwrap();
     assert!(out.train_secs >= 0.05 && out.epochs_done < 1_000_000);
-    // Held-out evaluations count against the budget: with 50 ms per evaluation after every
-    // epoch and a 0.2 s budget, training ends after at most 4 of them (5 epochs; fewer on a
-    // slower machine), however fast the updates are.
+    // Held-out evaluations count against the budget, and under a budget they take at most
+    // their share of it: with 50 ms per evaluation scheduled after every (fast) epoch and a
+    // 0.2 s budget, most scheduled evaluations are skipped. The pacer lets one run only while
+    // the time spent in evaluations is ≤ EVAL_SHARE of the time so far, so the total is at most
+    // that share plus the last one plus the final evaluation.
     cfg.eval_every = 1;
     cfg.time_budget_secs = Some(0.2);
     let mut evals = 0;
+    let mut longest = 0.0f64;
     let mut ev = |_m: &plrnn_nostd::ModelBuf| {
+        let t0 = std::time::Instant::now();
         evals += 1;
         std::thread::sleep(std::time::Duration::from_millis(50));
+        longest = longest.max(t0.elapsed().as_secs_f64());
         Some(1.0)
     };
     let out = train(&data, &cfg.validate().unwrap(), Some(&mut ev), None, None).unwrap();
-    assert!(out.epochs_done <= 5, "{} epochs", out.epochs_done);
     assert!(out.train_secs >= 0.2);
+    assert!(
+        out.eval_secs <= crate::schedule::EVAL_SHARE * out.train_secs + 2.0 * longest + 1e-3,
+        "{} s of {} s in evaluations",
+        out.eval_secs,
+        out.train_secs
+    );
+    // Every scheduled evaluation was either run or skipped (the final one is unscheduled).
+    assert_eq!(evals, out.epochs_done - 1 - out.evals_skipped + 1);
+    if out.epochs_done >= 3 {
+        assert!(out.evals_skipped > 0);
+    }
+    // Without a budget the schedule is kept: an evaluation after every epoch but the last
+    // (which gets the final one).
+    cfg.time_budget_secs = None;
+    cfg.epochs = 4;
+    let mut evals = 0;
+    let mut ev = |_m: &plrnn_nostd::ModelBuf| {
+        evals += 1;
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        Some(1.0)
+    };
+    let out = train(&data, &cfg.validate().unwrap(), Some(&mut ev), None, None).unwrap();
+    assert_eq!((evals, out.evals_skipped), (4, 0));
 }
 
 #[test]

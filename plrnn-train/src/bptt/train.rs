@@ -16,6 +16,7 @@ use thiserror::Error;
 use super::config::{BpttConfig, ValidBpttConfig, Variant};
 use super::model::{self, Forcing, Layout, Workspace};
 use crate::optim::{clip_grad_norm, RAdam};
+use crate::schedule::EvalPacer;
 use crate::TimeSeries;
 
 /// Why training could not start.
@@ -121,6 +122,11 @@ pub struct BpttOutcome {
     /// Training time in seconds: the updates and the held-out evaluations during training
     /// (what the time budget bounds); the final evaluation is excluded.
     pub train_secs: f64,
+    /// Seconds spent in held-out evaluations, the final one included.
+    pub eval_secs: f64,
+    /// Scheduled held-out evaluations skipped to keep them within their share of the budget
+    /// ([`crate::schedule::EvalPacer`]).
+    pub evals_skipped: usize,
     /// Mean loss of the last epoch.
     pub last_loss: f64,
     /// Whether training stopped because the loss became non-finite.
@@ -523,6 +529,7 @@ fn run(
             }
         }
     };
+    let mut pacer = EvalPacer::new(cfg.time_budget_secs.is_some());
     let checkpoint = |st: &BpttCheckpoint| match hooks.checkpoint {
         Some(path) => st.save(path),
         None => Ok(()),
@@ -625,13 +632,16 @@ fn run(
         if cfg.eval_every > 0
             && (epoch + 1).is_multiple_of(cfg.eval_every)
             && epoch + 1 < cfg.epochs
+            && pacer.due(st.train_secs)
         {
             let loss = st.last_loss.unwrap_or(f64::NAN);
             // The held-out evaluation counts against the budget, so that --time-budget bounds
             // the run's wall time (with many channels an evaluation costs many updates).
             let t0 = Instant::now();
             evaluate(&st.params, loss, epoch + 1, &mut st.best);
-            st.train_secs += t0.elapsed().as_secs_f64();
+            let secs = t0.elapsed().as_secs_f64();
+            pacer.record(secs);
+            st.train_secs += secs;
         }
         st.epoch += 1;
         st.left = None;
@@ -640,7 +650,9 @@ fn run(
         }
     }
     let last_loss = st.last_loss.unwrap_or(f64::NAN);
+    let t0 = Instant::now();
     evaluate(&st.params, last_loss, st.epochs_done, &mut st.best);
+    pacer.record(t0.elapsed().as_secs_f64());
     Ok(BpttOutcome {
         model: to_model_buf(&layout, &st.params, last_loss.sqrt()),
         best: st.best.as_ref().map(|b| BestBptt {
@@ -651,6 +663,8 @@ fn run(
         epochs_done: st.epochs_done,
         updates: st.updates,
         train_secs: st.train_secs,
+        eval_secs: pacer.eval_secs(),
+        evals_skipped: pacer.skipped(),
         last_loss,
         diverged,
         stopped: interrupted,

@@ -74,21 +74,13 @@ pub fn simulate(a: SimulateArgs) -> Result<()> {
         *dim = a.dim;
         *forcing = a.forcing;
     }
-    let defaults = SimOptions::for_system(&system);
-    let dt = a.dt.unwrap_or(defaults.dt);
-    let transient = a.transient.unwrap_or_else(|| {
-        // The system's transient time at the chosen step.
-        simulate::transient_samples(system.default_transient_time(), dt)
-    });
     let opts = SimOptions {
         steps: a.steps,
-        dt,
         substeps: a.substeps,
-        transient,
         process_noise: a.process_noise,
         obs_noise: a.obs_noise,
         seed: a.seed,
-        initial: None,
+        ..SimOptions::for_system_at(&system, a.dt, a.transient)
     };
     let t0 = Instant::now();
     let series = simulate::simulate(&system, &opts).map_err(input_err)?;

@@ -9,7 +9,6 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::Serialize;
 
 use super::commands::print_report;
 use super::input_err;
@@ -20,7 +19,7 @@ use crate::fit::{
     fit, CheckedMethod, CheckedParams, Checkpoint, FitError, FitParams, Fitted, Hooks,
     Method as FitMethod, Progress, ProgressFn, EPOCHS_UNTIL_BUDGET,
 };
-use crate::metrics::{self, EvalProtocol, EvalReport};
+use crate::metrics::{self, EvalProtocol};
 use crate::ranges as R;
 use crate::series::TimeSeries;
 use crate::simulate::{self, SimOptions, System};
@@ -518,34 +517,6 @@ pub fn train(a: TrainArgs) -> Result<()> {
     write_outputs(&a, &fitted, &params.config_toml()?, embedding.as_ref())
 }
 
-/// What `plrnn train` writes next to the model.
-#[derive(Serialize)]
-struct TrainSummary<'a> {
-    data: Vec<String>,
-    epochs_done: usize,
-    updates: u64,
-    seconds: f64,
-    kept: &'static str,
-    best_epoch: Option<usize>,
-    held_out: Option<&'a EvalReport>,
-    /// Whether the kept model collapsed (null: no held-out data to judge by).
-    collapsed: Option<bool>,
-    /// Every start (`--restarts`): seed, held-out score, collapsed, epochs, seconds.
-    starts: Vec<StartSummary>,
-    /// The start whose model was kept.
-    chosen_start: usize,
-}
-
-/// One start in the run summary.
-#[derive(Serialize)]
-struct StartSummary {
-    seed: u64,
-    score: Option<f64>,
-    collapsed: bool,
-    epochs_done: usize,
-    seconds: f64,
-}
-
 /// Writes what every `plrnn train` writes, atomically: the model file, the delay embedding
 /// (`.embed.json`, only for `--embed`), the resolved config (`.config.toml`), the data
 /// statistics (`.norm.json`) and the run summary with the held-out metrics (`.metrics.json`);
@@ -567,43 +538,33 @@ fn write_outputs(
         &with_suffix(&a.out, ".norm.json"),
         serde_json::to_string_pretty(&run.normalization)?.as_bytes(),
     )?;
-    let summary = TrainSummary {
-        data: a.data.iter().map(|p| p.display().to_string()).collect(),
-        epochs_done: run.epochs_done,
-        updates: run.updates,
-        seconds: run.seconds,
-        kept: kept(run),
-        best_epoch: run.best.as_ref().map(|b| b.epoch),
-        held_out: run.held_out.as_ref(),
-        collapsed: run.held_out.as_ref().map(|_| run.collapsed),
-        starts: run
-            .starts
-            .iter()
-            .map(|s| StartSummary {
-                seed: s.seed,
-                score: s.score,
-                collapsed: s.collapsed,
-                epochs_done: s.epochs_done,
-                seconds: s.seconds,
-            })
-            .collect(),
-        chosen_start: run.chosen,
-    };
+    let summary = run.summary(a.data.iter().map(|p| p.display().to_string()).collect());
     crate::io::atomic_write(
         &with_suffix(&a.out, ".metrics.json"),
         serde_json::to_string_pretty(&summary)?.as_bytes(),
     )?;
     eprintln!(
-        "{} epochs, {} updates in {:.1} s{}; kept the {} model -> {}",
+        "{} epochs, {} updates in {:.1} s ({:.1} s held-out evaluations{}){}; kept the {} \
+         model -> {}",
         run.epochs_done,
         run.updates,
         run.seconds,
+        run.eval_secs,
+        if run.evals_skipped > 0 {
+            format!(
+                ", {} skipped to keep them ≤ {:.0} % of the budget",
+                run.evals_skipped,
+                crate::schedule::EVAL_SHARE * 100.0
+            )
+        } else {
+            String::new()
+        },
         if run.stopped {
             " (stopped; resume with --resume)"
         } else {
             ""
         },
-        kept(run),
+        run.kept(),
         a.out.display()
     );
     if run.starts.len() > 1 {
@@ -658,15 +619,6 @@ fn r_ratio(run: &Fitted) -> f64 {
     run.held_out
         .as_ref()
         .map_or(0.2, |r| r.protocol.collapse_ratio)
-}
-
-/// Which model a run kept, in words.
-fn kept(run: &Fitted) -> &'static str {
-    if run.best.is_some() {
-        "best held-out score"
-    } else {
-        "final"
-    }
 }
 
 /// Reads `--inputs` and checks them against the data, trial for trial (none: no inputs).

@@ -22,6 +22,7 @@ use super::normal::NormalSampler;
 use super::params::{init_with, Layout, ObsStart};
 use super::tf::{add_term, TfWorkspace};
 use crate::optim::{clip_grad_norm, Adam};
+use crate::schedule::EvalPacer;
 use crate::TimeSeries;
 
 /// Why training could not run or had to stop.
@@ -185,6 +186,11 @@ pub struct TrainOutcome {
     pub stopped: bool,
     /// True when the run ended because the time budget ran out.
     pub out_of_time: bool,
+    /// Seconds spent in held-out evaluations.
+    pub eval_secs: f64,
+    /// Scheduled held-out evaluations skipped to keep them within their share of the budget
+    /// ([`crate::schedule::EvalPacer`]).
+    pub evals_skipped: usize,
     /// The final state (the same content a checkpoint file would have).
     pub checkpoint: Checkpoint,
 }
@@ -464,6 +470,7 @@ fn run(
     let mut stopped = false;
     let mut out_of_time = false;
     let mut evaluated_at = u64::MAX;
+    let mut pacer = EvalPacer::new(cfg.time_budget_secs.is_some());
     let save = |st: &Checkpoint, hooks: &dyn TrainHooks| -> Result<(), TrainError> {
         match hooks.checkpoint_path() {
             Some(p) => st.save(p),
@@ -575,9 +582,15 @@ fn run(
         st.epoch_loss_sum = 0.0;
         let mut eval = None;
         let last = st.epoch == cfg.epochs || out_of_time;
-        if cfg.eval_every > 0 && (st.epoch.is_multiple_of(cfg.eval_every) || last) {
+        if cfg.eval_every > 0
+            && (last
+                || st.epoch.is_multiple_of(cfg.eval_every)
+                    && pacer.due(start.elapsed().as_secs_f64()))
+        {
+            let t_eval = Instant::now();
             let model = TrainedModel::from_flat(layout, &st.params, cfg.sigma_z_min);
             eval = hooks.evaluate(&model);
+            pacer.record(t_eval.elapsed().as_secs_f64());
             evaluated_at = st.updates;
             if let Some(score) = eval {
                 if st.best.as_ref().is_none_or(|b| score < b.score) {
@@ -610,8 +623,11 @@ fn run(
     // A time budget can end a run mid-epoch: the last parameters still get evaluated, so the
     // best-model choice sees them.
     if out_of_time && cfg.eval_every > 0 && evaluated_at != st.updates {
+        let t_eval = Instant::now();
         let model = TrainedModel::from_flat(layout, &st.params, cfg.sigma_z_min);
-        if let Some(score) = hooks.evaluate(&model) {
+        let eval = hooks.evaluate(&model);
+        pacer.record(t_eval.elapsed().as_secs_f64());
+        if let Some(score) = eval {
             if st.best.as_ref().is_none_or(|b| score < b.score) {
                 st.best = Some(BestModel {
                     model,
@@ -628,6 +644,8 @@ fn run(
         updates: st.updates,
         stopped,
         out_of_time,
+        eval_secs: pacer.eval_secs(),
+        evals_skipped: pacer.skipped(),
         checkpoint: st,
     })
 }
