@@ -247,10 +247,12 @@ impl TrainedModel {
                 Variant::Dendritic => plrnn_nostd::Variant::Dendritic,
                 Variant::ClippedDendritic => plrnn_nostd::Variant::ClippedDendritic,
             },
-            m: self.m,
-            n: self.n,
-            p: self.p,
-            k: self.k,
+            dims: plrnn_nostd::Dims {
+                m: self.m,
+                n: self.n,
+                p: self.p,
+                k: self.k,
+            },
             normalized: self.data_mean.iter().any(|&v| v != 0.0)
                 || self.data_std.iter().any(|&v| v != 1.0),
             a: f(&self.a),
