@@ -265,6 +265,9 @@ pub fn run<const M: usize, const N: usize, const P: usize, const K: usize>(
     line.emit(sink);
 }
 
+// One copy for the three modes: at opt-level 3 LLVM may otherwise inline it once per mode (it
+// did when the generator became generic over its storage: +18 kB of flash in the speed profile).
+#[inline(never)]
 fn run_mode<const M: usize, const N: usize, const P: usize, const K: usize>(
     model: &Model<M, N, P, K>,
     mode: Mode,

@@ -18,14 +18,8 @@ use crate::model::{validate, Dims, ModelRef, Param, ParamsRef, Variant};
 pub struct ModelBuf {
     /// The φ variant.
     pub variant: Variant,
-    /// Latent size.
-    pub m: usize,
-    /// Observation size.
-    pub n: usize,
-    /// Basis count.
-    pub p: usize,
-    /// Input size.
-    pub k: usize,
+    /// The sizes M, N, P, K.
+    pub dims: Dims,
     /// Whether `data_mean`/`data_std` describe z-scored training data.
     pub normalized: bool,
     /// A (M).
@@ -59,10 +53,7 @@ impl ModelBuf {
         let one = |p: Param| vec![1.0f32; p.len(dims)];
         Self {
             variant,
-            m: dims.m,
-            n: dims.n,
-            p: dims.p,
-            k: dims.k,
+            dims,
             normalized: false,
             a: z(Param::A),
             w: z(Param::W),
@@ -78,14 +69,9 @@ impl ModelBuf {
         }
     }
 
-    /// The sizes.
-    pub fn dims(&self) -> Dims {
-        Dims {
-            m: self.m,
-            n: self.n,
-            p: self.p,
-            k: self.k,
-        }
+    /// The sizes (the field `dims`).
+    pub const fn dims(&self) -> Dims {
+        self.dims
     }
 
     /// The block named by `p`, mutable.
@@ -193,7 +179,7 @@ impl ValidModel {
     /// failed.
     pub fn new(buf: ModelBuf) -> Result<Self, LoadError> {
         buf.validate()?;
-        let (m, p) = (buf.m, buf.p);
+        let Dims { m, p, .. } = buf.dims;
         let mut keys = vec![0u32; m * p];
         let mut pairs = vec![[0.0f32; 2]; m * p];
         if p > 0 {

@@ -182,6 +182,21 @@ pub struct ShapeError {
     pub found: usize,
 }
 
+impl ShapeError {
+    /// `Ok` when a buffer for `dim` has the `expected` length, else the error naming both.
+    pub(crate) fn check(dim: Dim, expected: usize, found: usize) -> Result<(), Self> {
+        if expected == found {
+            Ok(())
+        } else {
+            Err(Self {
+                dim,
+                expected,
+                found,
+            })
+        }
+    }
+}
+
 impl fmt::Display for ShapeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(

@@ -480,7 +480,7 @@ impl Storage for VecStorage {
     }
 
     fn set(&mut self, z: &[f32]) -> Result<(), ShapeError> {
-        check(Dim::M, self.z.len(), z.len())?;
+        ShapeError::check(Dim::M, self.z.len(), z.len())?;
         self.z.copy_from_slice(z);
         Ok(())
     }
@@ -501,8 +501,8 @@ impl Storage for VecStorage {
         x: &'a mut [f32],
     ) -> Result<(&'a [f32], &'a mut [f32]), ShapeError> {
         let s = if s.is_empty() { zero } else { s };
-        check(Dim::K, d.k, s.len())?;
-        check(Dim::N, d.n, x.len())?;
+        ShapeError::check(Dim::K, d.k, s.len())?;
+        ShapeError::check(Dim::N, d.n, x.len())?;
         Ok((s, x))
     }
 
@@ -515,12 +515,12 @@ impl Storage for VecStorage {
     ) -> Result<usize, ShapeError> {
         // N ≥ 1 holds for every ModelRef (validated); `max` only keeps `chunks` total.
         let n = d.n.max(1);
-        check(Dim::N, out.len() - out.len() % n, out.len())?;
+        ShapeError::check(Dim::N, out.len() - out.len() % n, out.len())?;
         let rows = out.chunks_exact_mut(n);
         let mut steps = 0;
         match inputs {
             Some(inputs) if d.k > 0 => {
-                check(Dim::K, inputs.len() - inputs.len() % d.k, inputs.len())?;
+                ShapeError::check(Dim::K, inputs.len() - inputs.len() % d.k, inputs.len())?;
                 for (s, x) in inputs.chunks_exact(d.k).zip(rows) {
                     step(s, x);
                     steps += 1;
@@ -528,7 +528,7 @@ impl Storage for VecStorage {
             }
             // Autonomous, or K = 0: then the inputs hold no values and bound nothing.
             other => {
-                check(Dim::K, 0, other.map_or(0, <[f32]>::len))?;
+                ShapeError::check(Dim::K, 0, other.map_or(0, <[f32]>::len))?;
                 for x in rows {
                     step(zero, x);
                     steps += 1;
@@ -536,20 +536,6 @@ impl Storage for VecStorage {
             }
         }
         Ok(steps)
-    }
-}
-
-/// `Ok` when a buffer for `dim` has the `expected` length.
-#[cfg(feature = "alloc")]
-fn check(dim: Dim, expected: usize, found: usize) -> Result<(), ShapeError> {
-    if expected == found {
-        Ok(())
-    } else {
-        Err(ShapeError {
-            dim,
-            expected,
-            found,
-        })
     }
 }
 

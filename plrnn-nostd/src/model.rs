@@ -348,32 +348,20 @@ impl<'a> ModelRef<'a> {
         z_next: &mut [f32],
     ) -> Result<(), ShapeError> {
         let d = self.dims;
-        check_len(Dim::M, d.m, z.len())?;
-        check_len(Dim::K, d.k, s.len())?;
-        check_len(Dim::M, d.m, scratch.len())?;
-        check_len(Dim::M, d.m, z_next.len())?;
+        ShapeError::check(Dim::M, d.m, z.len())?;
+        ShapeError::check(Dim::K, d.k, s.len())?;
+        ShapeError::check(Dim::M, d.m, scratch.len())?;
+        ShapeError::check(Dim::M, d.m, z_next.len())?;
         step::latent(self, z, s, scratch, z_next);
         Ok(())
     }
 
     /// The observation x = B z (no noise), through the shared kernel.
     pub fn observe(&self, z: &[f32], x: &mut [f32]) -> Result<(), ShapeError> {
-        check_len(Dim::M, self.dims.m, z.len())?;
-        check_len(Dim::N, self.dims.n, x.len())?;
+        ShapeError::check(Dim::M, self.dims.m, z.len())?;
+        ShapeError::check(Dim::N, self.dims.n, x.len())?;
         step::observe(self, z, x);
         Ok(())
-    }
-}
-
-fn check_len(dim: Dim, expected: usize, found: usize) -> Result<(), ShapeError> {
-    if expected == found {
-        Ok(())
-    } else {
-        Err(ShapeError {
-            dim,
-            expected,
-            found,
-        })
     }
 }
 

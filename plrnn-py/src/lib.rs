@@ -350,10 +350,10 @@ impl Model {
     fn dims<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let b = self.inner.buf();
         let d = PyDict::new(py);
-        d.set_item("M", b.m)?;
-        d.set_item("N", b.n)?;
-        d.set_item("P", b.p)?;
-        d.set_item("K", b.k)?;
+        d.set_item("M", b.dims.m)?;
+        d.set_item("N", b.dims.n)?;
+        d.set_item("P", b.dims.p)?;
+        d.set_item("K", b.dims.k)?;
         Ok(d)
     }
 
@@ -386,12 +386,12 @@ impl Model {
             Ok(PyArray1::from_slice(py, v).reshape([r, c])?.into_any())
         };
         d.set_item("A", vec(&b.a))?;
-        d.set_item("W", mat(&b.w, b.m, b.m)?)?;
+        d.set_item("W", mat(&b.w, b.dims.m, b.dims.m)?)?;
         d.set_item("h", vec(&b.h))?;
         d.set_item("alpha", vec(&b.alpha))?;
-        d.set_item("theta", mat(&b.theta, b.m, b.p)?)?;
-        d.set_item("C", mat(&b.c, b.m, b.k)?)?;
-        d.set_item("B", mat(&b.b, b.n, b.m)?)?;
+        d.set_item("theta", mat(&b.theta, b.dims.m, b.dims.p)?)?;
+        d.set_item("C", mat(&b.c, b.dims.m, b.dims.k)?)?;
+        d.set_item("B", mat(&b.b, b.dims.n, b.dims.m)?)?;
         d.set_item("sigma_z", vec(&b.sigma_z))?;
         d.set_item("sigma_x", vec(&b.sigma_x))?;
         d.set_item("data_mean", vec(&b.data_mean))?;
@@ -497,10 +497,10 @@ impl Model {
         format!(
             "<plrnn.Model {} M={} N={} P={} K={}{embedded}>",
             b.variant.name(),
-            b.m,
-            b.n,
-            b.p,
-            b.k
+            b.dims.m,
+            b.dims.n,
+            b.dims.p,
+            b.dims.k
         )
     }
 }

@@ -167,12 +167,12 @@ impl DesktopModel {
 
     /// Latent size M.
     pub fn m(&self) -> usize {
-        self.buf().m
+        self.buf().dims.m
     }
 
     /// Observation size N.
     pub fn n(&self) -> usize {
-        self.buf().n
+        self.buf().dims.n
     }
 
     /// The Jacobian ∂F/∂z of the deterministic latent map at `z` (row-major M×M):
@@ -180,7 +180,7 @@ impl DesktopModel {
     /// Σ_b α_b 𝟙(z_j > θ_jb) (Dendritic), Σ_b α_b (𝟙(z_j > θ_jb) − 𝟙(z_j > 0)) (Clipped).
     pub fn jacobian_at(&self, z: &[f64], jac: &mut [f64]) {
         let b = self.buf();
-        let (m, p) = (b.m, b.p);
+        let (m, p) = (b.dims.m, b.dims.p);
         let dphi: Vec<f64> = (0..m)
             .map(|j| {
                 let zj = z[j];
@@ -243,7 +243,7 @@ impl DesktopModel {
     /// Minimum-norm least-squares latent state for an observation: z = Bᵀ (B Bᵀ + εI)⁻¹ x.
     pub fn pinv_b(&self) -> Vec<f64> {
         let b = self.buf();
-        let (n, m) = (b.n, b.m);
+        let (n, m) = (b.dims.n, b.dims.m);
         // G = B Bᵀ (N×N), regularised by a tiny ridge so rank-deficient B still works.
         let mut g = vec![0.0f64; n * n];
         for r in 0..n {
@@ -321,7 +321,7 @@ impl DesktopModel {
     /// Maps a series from data units to model units with the stored statistics.
     pub fn to_model_units(&self, x: &mut TimeSeries) {
         let b = self.buf();
-        for row in x.as_mut_slice().chunks_exact_mut(b.n) {
+        for row in x.as_mut_slice().chunks_exact_mut(b.dims.n) {
             for ((v, &s), &mu) in row.iter_mut().zip(&b.data_std).zip(&b.data_mean) {
                 *v = (*v - mu as f64) / s as f64;
             }
@@ -430,7 +430,7 @@ impl DesktopModel {
     /// The facts `plrnn inspect` prints.
     pub fn summary(&self) -> ModelSummary {
         let b = self.buf();
-        let m = b.m;
+        let m = b.dims.m;
         let h = self.header();
         let mut lin = vec![0.0f64; m * m];
         for i in 0..m {
@@ -444,9 +444,9 @@ impl DesktopModel {
             format_version: h.version,
             file_bytes: self.file_len,
             m,
-            n: b.n,
-            p: b.p,
-            k: b.k,
+            n: b.dims.n,
+            p: b.dims.p,
+            k: b.dims.k,
             param_count: b.dims().param_count(),
             macs_per_step: b.dims().macs_per_step(b.variant),
             normalized: b.normalized,
@@ -455,7 +455,7 @@ impl DesktopModel {
             max_abs_a: b.a.iter().fold(0.0f64, |acc, &v| acc.max((v as f64).abs())),
             spectral_radius_a_plus_w: spectral_radius(&lin, m),
             sigma_z_mean: b.sigma_z.iter().map(|&v| v as f64).sum::<f64>() / m as f64,
-            sigma_x_mean: b.sigma_x.iter().map(|&v| v as f64).sum::<f64>() / b.n as f64,
+            sigma_x_mean: b.sigma_x.iter().map(|&v| v as f64).sum::<f64>() / b.dims.n as f64,
         }
     }
 }

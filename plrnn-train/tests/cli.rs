@@ -452,13 +452,13 @@ fn train_with_inputs_learns_c_and_rejects_mismatched_inputs() {
         String::from_utf8_lossy(&out.stderr)
     );
     let m = DesktopModel::load(&model).unwrap();
-    assert_eq!((m.m(), m.n(), m.buf().k), (6, 3, 1));
+    assert_eq!((m.m(), m.n(), m.buf().dims.k), (6, 3, 1));
     let zeros = dir.path().join("zeros.csv");
     std::fs::write(&zeros, format!("s\n{}", "0.0\n".repeat(3000))).unwrap();
     let out = train(&["--inputs", p(&zeros)]);
     assert!(out.status.success());
     let untrained = DesktopModel::load(&model).unwrap();
-    assert_eq!(untrained.buf().k, 1);
+    assert_eq!(untrained.buf().dims.k, 1);
     assert_ne!(
         m.buf().c,
         untrained.buf().c,

@@ -50,7 +50,7 @@ fn trained_model_has_the_firmware_sizes() {
 fn deterministic_orbits_are_bounded_and_not_fixed_points() {
     for file in ALL.iter().map(|s| s.file).chain([TRAINED]) {
         let buf = ModelBuf::decode(&committed(file)).unwrap();
-        let n = buf.n;
+        let n = buf.dims.n;
         let valid = ValidModel::new(buf).unwrap();
         let mut gen = DynGenerator::new(valid.model_ref(), 0);
         let mut x = vec![0.0f32; n];

@@ -153,10 +153,7 @@ pub fn to_model_buf(layout: &Layout, params: &[f64], sigma: f64) -> plrnn_nostd:
     }
     plrnn_nostd::ModelBuf {
         variant: layout.variant,
-        m,
-        n,
-        p,
-        k: 0,
+        dims: plrnn_nostd::Dims { m, n, p, k: 0 },
         normalized: false,
         a: f(layout.a()..layout.a() + m),
         w,

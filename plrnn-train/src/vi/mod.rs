@@ -18,6 +18,7 @@ pub mod encoder;
 pub mod model;
 pub mod normal;
 pub mod params;
+mod simd;
 pub mod tf;
 pub mod train;
 

@@ -244,10 +244,12 @@ impl TrainedModel {
         let f = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
         plrnn_nostd::ModelBuf {
             variant: self.variant,
-            m: self.m,
-            n: self.n,
-            p: self.p,
-            k: self.k,
+            dims: plrnn_nostd::Dims {
+                m: self.m,
+                n: self.n,
+                p: self.p,
+                k: self.k,
+            },
             normalized: self.data_mean.iter().any(|&v| v != 0.0)
                 || self.data_std.iter().any(|&v| v != 1.0),
             a: f(&self.a),
