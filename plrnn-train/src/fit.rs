@@ -885,6 +885,21 @@ fn kept<M>(best: Option<(M, usize, f64)>, last: M) -> (M, Option<Best>) {
     }
 }
 
+/// What one trainer run of [`fit_start`] hands back, before export.
+struct StartRun {
+    /// The kept model (best by held-out score, else the last).
+    model: ModelBuf,
+    /// Its held-out report, if there were held-out data.
+    held_out: Option<EvalReport>,
+    best: Option<Best>,
+    epochs_done: usize,
+    updates: u64,
+    stopped: bool,
+    seconds: f64,
+    eval_secs: f64,
+    evals_skipped: usize,
+}
+
 /// One start of [`fit`].
 fn fit_start(
     params: &CheckedParams,
@@ -927,7 +942,7 @@ fn fit_start(
     }));
     let user_progress = &mut hooks.on_progress;
     let t0 = Instant::now();
-    let (buf, best, epochs_done, updates, stopped, seconds, evals) = match &params.method {
+    let run = match &params.method {
         CheckedMethod::Vi(cfg) => {
             let (tp, te) = (tracker.clone(), tracker.clone());
             let mut vh = vi::Hooks {
@@ -958,15 +973,17 @@ fn fit_start(
                 .as_ref()
                 .and_then(|h| held_out_score(&chosen, h))
                 .map(|(_, r)| r);
-            (
-                (chosen.to_model_buf(), report),
+            StartRun {
+                model: chosen.to_model_buf(),
+                held_out: report,
                 best,
-                out.epochs_done,
-                out.updates,
-                out.stopped,
+                epochs_done: out.epochs_done,
+                updates: out.updates,
+                stopped: out.stopped,
                 seconds,
-                (out.eval_secs, out.evals_skipped),
-            )
+                eval_secs: out.eval_secs,
+                evals_skipped: out.evals_skipped,
+            }
         }
         CheckedMethod::Bptt(cfg) => {
             let (tp, te) = (tracker.clone(), tracker.clone());
@@ -1000,18 +1017,30 @@ fn fit_start(
                 .as_ref()
                 .and_then(|h| held_out_score_buf(&chosen, h))
                 .map(|(_, r)| r);
-            (
-                (chosen, report),
+            StartRun {
+                model: chosen,
+                held_out: report,
                 best,
-                out.epochs_done,
-                out.updates as u64,
-                out.stopped,
+                epochs_done: out.epochs_done,
+                updates: out.updates as u64,
+                stopped: out.stopped,
                 seconds,
-                (out.eval_secs, out.evals_skipped),
-            )
+                eval_secs: out.eval_secs,
+                evals_skipped: out.evals_skipped,
+            }
         }
     };
-    let (buf, held_out) = buf;
+    let StartRun {
+        model,
+        held_out,
+        best,
+        epochs_done,
+        updates,
+        stopped,
+        seconds,
+        eval_secs,
+        evals_skipped,
+    } = run;
     let collapsed = held_out.as_ref().is_some_and(EvalReport::collapsed);
     let seed = match &params.method {
         CheckedMethod::Vi(c) => c.get().seed,
@@ -1022,7 +1051,7 @@ fn fit_start(
         ..b
     });
     Ok(Fitted {
-        model: export(buf, &norm)?,
+        model: export(model, &norm)?,
         normalization: norm,
         starts: vec![StartOutcome {
             seed,
@@ -1041,8 +1070,8 @@ fn fit_start(
         epochs_done,
         updates,
         seconds,
-        eval_secs: evals.0,
-        evals_skipped: evals.1,
+        eval_secs,
+        evals_skipped,
         stopped,
     })
 }
