@@ -77,6 +77,17 @@ fn bench_update<M: Measurement + 'static>(c: &mut Criterion<M>, tag: &str) {
         &format!("{tag}_m20_p20_t1000/dendritic_smoothing_elbo_tf"),
         |b| b.iter(|| s.update()),
     );
+    // As measured in BENCHMARKS.md's elbo_tf study: α = 0.2 fixed, a window of 200 steps.
+    let mut s = setup::Setup::with_windowed_teacher_forcing(
+        Variant::Dendritic,
+        EncoderKind::Smoothing,
+        0.2,
+        200,
+    );
+    c.bench_function(
+        &format!("{tag}_m20_p20_t1000/dendritic_smoothing_elbo_tf_a0.2_w200"),
+        |b| b.iter(|| s.update()),
+    );
 }
 
 fn wall(c: &mut Criterion) {

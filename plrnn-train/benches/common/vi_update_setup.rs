@@ -36,8 +36,11 @@ pub struct Setup {
     grad: Vec<f64>,
     eps: Vec<f64>,
     normals: NormalSampler,
-    /// The `elbo_tf` objective's term (weight, sparse interval; α estimated every update).
-    tf: Option<(TfSettings, TfWorkspace)>,
+    /// The `elbo_tf` objective's term: its settings (α estimated every update when `None`),
+    /// the window length (0 = the whole sequence) and its buffers.
+    tf: Option<(TfSettings, Option<f64>, usize, TfWorkspace)>,
+    /// Updates done (places the window).
+    updates: usize,
 }
 
 impl Setup {
@@ -68,6 +71,7 @@ impl Setup {
             normals: NormalSampler::seed_from_u64(3),
             layout,
             tf: None,
+            updates: 0,
         }
     }
 
@@ -81,7 +85,28 @@ impl Setup {
             interval: 0,
         };
         Self {
-            tf: Some((set, TfWorkspace::default())),
+            tf: Some((set, None, 0, TfWorkspace::default())),
+            ..Self::new(variant, encoder)
+        }
+    }
+
+    /// [`Setup::new`] with the `elbo_tf` term as the trainer runs it with `tf_alpha` set and
+    /// `tf_window`: λ = 10, α = `alpha` fixed, scored on a window of `window` steps that moves
+    /// through the sequence from update to update.
+    #[allow(dead_code)] // used by the bench, not the example
+    pub fn with_windowed_teacher_forcing(
+        variant: Variant,
+        encoder: EncoderKind,
+        alpha: f64,
+        window: usize,
+    ) -> Self {
+        let set = TfSettings {
+            weight: 10.0,
+            alpha,
+            interval: 0,
+        };
+        Self {
+            tf: Some((set, Some(alpha), window, TfWorkspace::default())),
             ..Self::new(variant, encoder)
         }
     }
@@ -114,10 +139,25 @@ impl Setup {
             &mut self.ws,
             &mut self.grad,
         );
-        if let Some((set, ws)) = &mut self.tf {
-            set.alpha = auto_alpha(&self.layout, &self.params, seq, ws);
+        if let Some((set, alpha, window, ws)) = &mut self.tf {
+            let n = self.layout.n;
+            let t = self.x.len() / n;
+            let seq = if *window == 0 || *window >= t {
+                seq
+            } else {
+                let t0 = (self.updates * 97) % (t - *window + 1);
+                SeqRef {
+                    x: &self.x[t0 * n..(t0 + *window) * n],
+                    ..seq
+                }
+            };
+            set.alpha = match alpha {
+                Some(a) => *a,
+                None => auto_alpha(&self.layout, &self.params, seq, ws),
+            };
             tf_loss_grad(&self.layout, &self.params, seq, *set, ws, &mut self.grad);
         }
+        self.updates += 1;
         clip_grad_norm(&mut self.grad, 1.0);
         self.adam.step(&mut self.params, &self.grad);
         loss
