@@ -77,17 +77,21 @@ fn bench_update<M: Measurement + 'static>(c: &mut Criterion<M>, tag: &str) {
         &format!("{tag}_m20_p20_t1000/dendritic_smoothing_elbo_tf"),
         |b| b.iter(|| s.update()),
     );
-    // As measured in BENCHMARKS.md's elbo_tf study: α = 0.2 fixed, a window of 200 steps.
-    let mut s = setup::Setup::with_windowed_teacher_forcing(
-        Variant::Dendritic,
-        EncoderKind::Smoothing,
-        0.2,
-        200,
-    );
-    c.bench_function(
-        &format!("{tag}_m20_p20_t1000/dendritic_smoothing_elbo_tf_a0.2_w200"),
-        |b| b.iter(|| s.update()),
-    );
+    // As measured in BENCHMARKS.md's elbo_tf study: a window of 200 steps, α = 0.2 fixed
+    // without sparse resets, and α = 0 with sparse resets every 25 steps.
+    for (alpha, interval) in [(0.2, 0), (0.0, 25)] {
+        let mut s = setup::Setup::with_windowed_teacher_forcing(
+            Variant::Dendritic,
+            EncoderKind::Smoothing,
+            alpha,
+            interval,
+            200,
+        );
+        c.bench_function(
+            &format!("{tag}_m20_p20_t1000/dendritic_smoothing_elbo_tf_a{alpha}_i{interval}_w200"),
+            |b| b.iter(|| s.update()),
+        );
+    }
 }
 
 fn wall(c: &mut Criterion) {

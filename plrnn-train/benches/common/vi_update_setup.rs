@@ -91,19 +91,20 @@ impl Setup {
     }
 
     /// [`Setup::new`] with the `elbo_tf` term as the trainer runs it with `tf_alpha` set and
-    /// `tf_window`: λ = 10, α = `alpha` fixed, scored on a window of `window` steps that moves
-    /// through the sequence from update to update.
+    /// `tf_window`: λ = 10, α = `alpha` fixed, sparse forcing every `interval` steps, scored on
+    /// a window of `window` steps that moves through the sequence from update to update.
     #[allow(dead_code)] // used by the bench, not the example
     pub fn with_windowed_teacher_forcing(
         variant: Variant,
         encoder: EncoderKind,
         alpha: f64,
+        interval: usize,
         window: usize,
     ) -> Self {
         let set = TfSettings {
             weight: 10.0,
             alpha,
-            interval: 0,
+            interval,
         };
         Self {
             tf: Some((set, Some(alpha), window, TfWorkspace::default())),
