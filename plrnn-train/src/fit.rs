@@ -45,7 +45,8 @@ use crate::TimeSeries;
 /// A training method with its configuration.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Method {
-    /// Variational inference: encoder and reparameterised ELBO ([`crate::vi`]).
+    /// Variational inference: encoder, reparameterised ELBO and teacher forcing of the latent
+    /// model toward the encoder's path ([`crate::vi`]).
     Vi(TrainConfig),
     /// Backpropagation through time with sparse teacher forcing ([`crate::bptt`]).
     Bptt(BpttConfig),

@@ -28,7 +28,7 @@ use crate::vi::TrainConfig;
 /// Training methods of `plrnn train`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Method {
-    /// Variational inference (`vi`): encoder + reparameterised ELBO.
+    /// Variational inference (`vi`): encoder + reparameterised ELBO + teacher forcing toward the encoder's path.
     Vi,
     /// Backpropagation through time with sparse teacher forcing (`bptt`).
     Bptt,

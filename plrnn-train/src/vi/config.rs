@@ -32,15 +32,18 @@ pub enum InitialState {
     Encoder,
 }
 
-/// What the VI trainer minimises.
+/// What the VI trainer minimises. The default is [`Objective::ElboTf`]: on the quality suite
+/// (BENCHMARKS.md) the ELBO alone often trains a latent map that fits one step at a time but,
+/// run freely, settles on a fixed point, a small cycle or a torus; the teacher-forcing term
+/// trains the same model to run free like the data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Objective {
     /// The negative ELBO (the reference).
     Elbo,
-    /// The negative ELBO plus the teacher-forcing term of `vi::tf`: the latent model run
-    /// forward from states forced toward the encoder's path, scored against the data
-    /// (`tf_weight`, `tf_alpha`, `tf_interval`).
+    /// The negative ELBO plus the teacher-forcing term of `vi::tf` (the default): the latent
+    /// model run forward from states forced toward the encoder's path, scored against the data
+    /// (`tf_weight`, `tf_alpha`, `tf_interval`, `tf_window`).
     ElboTf,
 }
 
@@ -123,18 +126,20 @@ pub struct TrainConfig {
     pub freeze_sigma_z_epochs: usize,
     /// The objective.
     pub objective: Objective,
-    /// Weight λ of the teacher-forcing term (`elbo_tf`).
+    /// Weight λ of the teacher-forcing term (`elbo_tf`; default 10).
     pub tf_weight: f64,
-    /// Generalised teacher-forcing weight α ∈ [0, 1] of the encoder's path (`elbo_tf`); unset
-    /// (the default): estimated per sequence and update from the model's Jacobians along the
+    /// Generalised teacher-forcing weight α ∈ [0, 1] of the encoder's path (`elbo_tf`; default
+    /// 0: only the sparse resets force). `None` (library only; a TOML file always sets a
+    /// number): estimated per sequence and update from the model's Jacobians along the
     /// encoder's path, α = max(0, 1 − e^{−λ₁}) (see `vi::tf`).
     pub tf_alpha: Option<f64>,
     /// Sparse teacher forcing (`elbo_tf`): every this many steps the forward run is reset to
-    /// the encoder's mean (0 = off).
+    /// the encoder's mean (0 = off; default 25).
     pub tf_interval: usize,
     /// Length of the window of each sequence that the teacher-forcing term (`elbo_tf`) scores,
     /// placed at random per sequence and update (0 = the whole sequence). The term is a mean
-    /// over steps, so a window is an unbiased sample of it at a fraction of the cost.
+    /// over steps, so a window is an unbiased sample of it at a fraction of the cost (default
+    /// 200).
     pub tf_window: usize,
     /// After every update A is projected onto [−a_max, a_max] (0 = no projection); with
     /// a_max < 1 the `ClippedDendritic` model is bounded by construction.
@@ -175,11 +180,11 @@ impl Default for TrainConfig {
             sigma_z_init: 1.0,
             encoder_sigma_init: 0.1,
             freeze_sigma_z_epochs: 0,
-            objective: Objective::Elbo,
-            tf_weight: 1.0,
-            tf_alpha: None,
-            tf_interval: 0,
-            tf_window: 0,
+            objective: Objective::ElboTf,
+            tf_weight: 10.0,
+            tf_alpha: Some(0.0),
+            tf_interval: 25,
+            tf_window: 200,
             a_max: 0.0,
             eval_every: 10,
             checkpoint_every: 10,

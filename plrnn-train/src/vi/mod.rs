@@ -1,8 +1,12 @@
 //! Variational inference for the dendritic PLRNN (a sequential VAE as in the reference `VI/`
 //! code, re-derived): a mean-field Gaussian encoder, the reparameterised ELBO of the complete
 //! likelihood with hand-derived gradients, Adam with clipping, parallel mini-batches, checkpoints.
+//! By default the loss adds a teacher-forcing term ([`tf`]): the latent model run forward from
+//! the encoder's path with sparse resets, scored against the data, so that the dynamics run free
+//! like the data rather than only fitting one step at a time.
 //!
 //! Where each equation lives: the encoder in [`encoder`], the ELBO and its gradient in [`elbo`],
+//! the teacher-forcing term in [`tf`],
 //! initialisation in [`params`], the optimiser in [`crate::optim`], the noise ε in [`normal`], the loop
 //! in [`mod@train`].
 
