@@ -3,7 +3,7 @@
 //! evaluator hook with best-model keeping.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use rand::RngExt;
@@ -11,91 +11,13 @@ use rand_xoshiro::rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use thiserror::Error;
 
 use super::config::{BpttConfig, ValidBpttConfig};
 use super::model::{self, Forcing, Layout, Workspace};
 use crate::optim::{clip_grad_norm, RAdam};
 use crate::schedule::EvalPacer;
+use crate::train_loop::{Hooks, Progress, TrainError};
 use crate::TimeSeries;
-
-/// Why training could not start.
-#[derive(Debug, Error)]
-#[non_exhaustive]
-pub enum BpttError {
-    /// No trial was given.
-    #[error("no training data: the list of trials is empty")]
-    NoData,
-    /// Trials differ in channel count.
-    #[error("trial {trial} has {got} channels, trial 0 has {expected}")]
-    ChannelMismatch {
-        /// Offending trial.
-        trial: usize,
-        /// Its channel count.
-        got: usize,
-        /// Channel count of trial 0.
-        expected: usize,
-    },
-    /// A value in the data is NaN or infinite.
-    #[error("trial {trial} has a non-finite value at step {step}")]
-    NonFinite {
-        /// Offending trial.
-        trial: usize,
-        /// Offending time step.
-        step: usize,
-    },
-    /// The trials have no channels.
-    #[error("the trials have 0 channels; at least one observed channel is needed")]
-    NoChannels,
-    /// The latent dimension cannot hold the observations (identity observation B = [I 0]).
-    #[error("latent_dim {latent_dim} is smaller than the {channels} observed channels")]
-    LatentTooSmall {
-        /// Configured M.
-        latent_dim: usize,
-        /// Observed N.
-        channels: usize,
-    },
-    /// No trial has seq_len + 1 steps.
-    #[error("seq_len {seq_len} needs trials of at least {} steps; the longest has {longest}", seq_len + 1)]
-    TooShort {
-        /// Configured T.
-        seq_len: usize,
-        /// Longest trial.
-        longest: usize,
-    },
-    /// A checkpoint could not be written or read.
-    #[error("checkpoint {path}: {reason}")]
-    Checkpoint {
-        /// The file.
-        path: String,
-        /// What went wrong.
-        reason: String,
-    },
-    /// A checkpoint does not fit this configuration or data.
-    #[error("checkpoint does not match: {field} is {checkpoint} in the checkpoint, {current} now")]
-    CheckpointMismatch {
-        /// The setting or size that differs.
-        field: &'static str,
-        /// Value in the checkpoint.
-        checkpoint: String,
-        /// Value now.
-        current: String,
-    },
-    /// The worker pool could not be built.
-    #[error("cannot build a pool of {threads} threads: {reason}")]
-    Pool {
-        /// Requested threads.
-        threads: usize,
-        /// The pool's error.
-        reason: String,
-    },
-}
-
-/// The evaluator hook: scores a model (lower is better), `None` = no score this time.
-pub type Evaluator<'a> = &'a mut dyn FnMut(&plrnn_nostd::ModelBuf) -> Option<f64>;
-
-/// The progress hook: (epochs done, mean loss of the epoch).
-pub type ProgressFn<'a> = &'a mut dyn FnMut(usize, f64);
 
 /// The best model by the evaluator's score (lower is better).
 #[derive(Clone, Debug, PartialEq)]
@@ -169,19 +91,6 @@ pub fn to_model_buf(layout: &Layout, params: &[f64], sigma: f64) -> plrnn_nostd:
     }
 }
 
-/// What a training run reports to and takes from its caller; every field is optional.
-#[derive(Default)]
-pub struct BpttHooks<'a> {
-    /// Scores a model (lower is better) after every `eval_every` epochs and at the end.
-    pub evaluator: Option<Evaluator<'a>>,
-    /// Called after every epoch with (epochs done, mean loss of the epoch).
-    pub progress: Option<ProgressFn<'a>>,
-    /// Once set (e.g. by Ctrl-C), training checkpoints after the current update and returns.
-    pub stop: Option<&'a AtomicBool>,
-    /// Where checkpoints go (every `checkpoint_every` epochs and when stopped); `None` = none.
-    pub checkpoint: Option<&'a Path>,
-}
-
 /// The best model of a run as a checkpoint stores it: the parameters it was exported from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BestState {
@@ -241,19 +150,14 @@ pub const BPTT_CHECKPOINT_FORMAT: u32 = 1;
 
 impl BpttCheckpoint {
     /// Writes the checkpoint atomically (temp file, sync, rename).
-    pub fn save(&self, path: &Path) -> Result<(), BpttError> {
-        crate::io::write_json_atomic(path, self).map_err(|reason| BpttError::Checkpoint {
-            path: path.display().to_string(),
-            reason,
-        })
+    pub fn save(&self, path: &Path) -> Result<(), TrainError> {
+        crate::io::write_json_atomic(path, self)
+            .map_err(|reason| TrainError::checkpoint(path, reason))
     }
 
     /// Reads a checkpoint written by [`BpttCheckpoint::save`].
-    pub fn load(path: &Path) -> Result<Self, BpttError> {
-        let err = |reason: String| BpttError::Checkpoint {
-            path: path.display().to_string(),
-            reason,
-        };
+    pub fn load(path: &Path) -> Result<Self, TrainError> {
+        let err = |reason: String| TrainError::checkpoint(path, reason);
         let value: serde_json::Value = crate::io::read_json(path).map_err(err)?;
         if value.get("method").and_then(|m| m.as_str()) != Some("bptt") {
             return Err(err(
@@ -278,41 +182,21 @@ impl BpttCheckpoint {
 /// T + 1 steps at random positions, in batches of `batch_size`; each batch is one RAdam update
 /// of the mean gradient (per-sequence gradients computed in parallel, summed in sequence order,
 /// so the result is bit-identical for any thread count). After every `eval_every` epochs and at
-/// the end, `evaluator` scores the current model (lower is better; `None` = no score) and the
-/// best one is kept. `progress` gets (epochs done, mean loss of the epoch). `stop` ends training
-/// after the current update. σ_z and σ_x of the returned models are the RMS training residual
-/// of the observed latents under teacher forcing (the square root of the epoch's loss).
-/// [`train_with`] adds checkpoints and [`resume`] continues from one.
+/// the end, the hooks' evaluator scores the current model (lower is better; `None` = no score)
+/// and the best one is kept; the stop flag ends training after the current update; checkpoints
+/// are written where the hooks say ([`resume`] continues from one). σ_z and σ_x of the returned
+/// models are the RMS training residual of the observed latents under teacher forcing (the
+/// square root of the epoch's loss).
 ///
 /// Reproducibility: without a time budget (and without `stop`), the same data, config and seed
 /// give the same bits for any thread count. With `time_budget_secs`, the learning-rate and α
 /// schedules follow the elapsed training time and the run ends at a time, so the result
 /// depends on the machine's speed.
-pub fn train<'a>(
+pub fn train(
     trials: &[TimeSeries],
     cfg: &ValidBpttConfig,
-    evaluator: Option<Evaluator<'a>>,
-    progress: Option<ProgressFn<'a>>,
-    stop: Option<&'a AtomicBool>,
-) -> Result<BpttOutcome, BpttError> {
-    train_with(
-        trials,
-        cfg,
-        BpttHooks {
-            evaluator,
-            progress,
-            stop,
-            checkpoint: None,
-        },
-    )
-}
-
-/// [`train`] with every hook, checkpoints included.
-pub fn train_with(
-    trials: &[TimeSeries],
-    cfg: &ValidBpttConfig,
-    hooks: BpttHooks<'_>,
-) -> Result<BpttOutcome, BpttError> {
+    hooks: &mut Hooks<'_, plrnn_nostd::ModelBuf>,
+) -> Result<BpttOutcome, TrainError> {
     let d = check_trials(trials, cfg)?;
     let layout = d.layout(cfg);
     let params = model::init(&layout, cfg.seed);
@@ -347,8 +231,8 @@ pub fn resume(
     trials: &[TimeSeries],
     cfg: &ValidBpttConfig,
     checkpoint: BpttCheckpoint,
-    hooks: BpttHooks<'_>,
-) -> Result<BpttOutcome, BpttError> {
+    hooks: &mut Hooks<'_, plrnn_nostd::ModelBuf>,
+) -> Result<BpttOutcome, TrainError> {
     let d = check_trials(trials, cfg)?;
     let (c, now) = (&checkpoint.config, cfg.get());
     let diff = crate::io::first_difference!(c, now;
@@ -367,7 +251,7 @@ pub fn resume(
         seed
     );
     if let Some((field, checkpoint, current)) = diff {
-        return Err(BpttError::CheckpointMismatch {
+        return Err(TrainError::CheckpointMismatch {
             field,
             checkpoint,
             current,
@@ -382,7 +266,7 @@ pub fn resume(
     ];
     for (field, was, is) in sizes {
         if was != is {
-            return Err(BpttError::CheckpointMismatch {
+            return Err(TrainError::CheckpointMismatch {
                 field,
                 checkpoint: was.to_string(),
                 current: is.to_string(),
@@ -391,7 +275,7 @@ pub fn resume(
     }
     if let Some(b) = &checkpoint.best {
         if b.params.len() != len {
-            return Err(BpttError::CheckpointMismatch {
+            return Err(TrainError::CheckpointMismatch {
                 field: "best.params.len",
                 checkpoint: b.params.len().to_string(),
                 current: len.to_string(),
@@ -423,29 +307,29 @@ impl TrialFacts {
     }
 }
 
-fn check_trials(trials: &[TimeSeries], cfg: &ValidBpttConfig) -> Result<TrialFacts, BpttError> {
-    let first = trials.first().ok_or(BpttError::NoData)?;
+fn check_trials(trials: &[TimeSeries], cfg: &ValidBpttConfig) -> Result<TrialFacts, TrainError> {
+    let first = trials.first().ok_or(TrainError::NoData)?;
     let n = first.dims();
     for (ti, tr) in trials.iter().enumerate() {
         if tr.dims() != n {
-            return Err(BpttError::ChannelMismatch {
+            return Err(TrainError::ChannelMismatch {
                 trial: ti,
                 got: tr.dims(),
                 expected: n,
             });
         }
         if let Some(pos) = tr.as_slice().iter().position(|v| !v.is_finite()) {
-            return Err(BpttError::NonFinite {
+            return Err(TrainError::NonFinite {
                 trial: ti,
                 step: pos / n.max(1),
             });
         }
     }
     if n == 0 {
-        return Err(BpttError::NoChannels);
+        return Err(TrainError::NoChannels);
     }
     if cfg.latent_dim < n {
-        return Err(BpttError::LatentTooSmall {
+        return Err(TrainError::LatentTooSmall {
             latent_dim: cfg.latent_dim,
             channels: n,
         });
@@ -453,7 +337,7 @@ fn check_trials(trials: &[TimeSeries], cfg: &ValidBpttConfig) -> Result<TrialFac
     let t_len = cfg.seq_len;
     let longest = trials.iter().map(|t| t.len()).max().unwrap_or(0);
     if longest < t_len + 1 {
-        return Err(BpttError::TooShort {
+        return Err(TrainError::ShorterThanSequence {
             seq_len: t_len,
             longest,
         });
@@ -485,18 +369,20 @@ fn run(
     cfg: &ValidBpttConfig,
     d: &TrialFacts,
     mut st: BpttCheckpoint,
-    mut hooks: BpttHooks<'_>,
-) -> Result<BpttOutcome, BpttError> {
+    hooks: &mut Hooks<'_, plrnn_nostd::ModelBuf>,
+) -> Result<BpttOutcome, TrainError> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(cfg.threads)
         .build()
-        .map_err(|e| BpttError::Pool {
+        .map_err(|e| TrainError::Pool {
             threads: cfg.threads,
             reason: e.to_string(),
         })?;
     let layout = d.layout(cfg);
     let (n, t_len) = (d.n, cfg.seq_len);
     let mut grad = vec![0.0; layout.len()];
+    let start = Instant::now();
+    let updates_at_start = st.updates;
     let mut diverged = false;
     let mut stopped = false;
     let mut interrupted = false;
@@ -526,7 +412,9 @@ fn run(
         }
     };
     let mut pacer = EvalPacer::new(cfg.time_budget_secs.is_some());
-    let checkpoint = |st: &BpttCheckpoint| match hooks.checkpoint {
+    let stop = hooks.stop;
+    let path = hooks.checkpoint;
+    let checkpoint = |st: &BpttCheckpoint| match path {
         Some(path) => st.save(path),
         None => Ok(()),
     };
@@ -601,7 +489,7 @@ fn run(
             st.epoch_seqs += bs;
             st.left = Some(left - bs);
             st.train_secs += t0.elapsed().as_secs_f64();
-            interrupted = hooks.stop.is_some_and(|s| s.load(Ordering::Relaxed));
+            interrupted = stop.is_some_and(|s| s.load(Ordering::Relaxed));
             if interrupted || cfg.time_budget_secs.is_some_and(|b| st.train_secs >= b) {
                 stopped = true;
                 break;
@@ -619,8 +507,17 @@ fn run(
             st.last_loss = Some(st.epoch_loss / st.epoch_seqs as f64);
             st.epochs_done = epoch + 1;
         }
-        if let Some(p) = hooks.progress.as_mut() {
-            p(epoch + 1, st.last_loss.unwrap_or(f64::NAN));
+        if let Some(p) = hooks.on_progress.as_mut() {
+            let wall = start.elapsed().as_secs_f64();
+            p(&Progress {
+                epoch: epoch + 1,
+                epochs: cfg.epochs,
+                loss: st.last_loss.unwrap_or(f64::NAN),
+                updates: st.updates as u64,
+                updates_per_sec: (st.updates - updates_at_start) as f64 / wall.max(1e-9),
+                elapsed_secs: st.train_secs,
+                eval: None,
+            });
         }
         if stopped {
             break;

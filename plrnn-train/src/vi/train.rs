@@ -2,16 +2,13 @@
 //! in a fixed order, so the result does not depend on the thread count), Adam with clipping,
 //! progress, periodic evaluation with best-model keeping, checkpoints and resume.
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use rand::RngExt;
 use rand_xoshiro::rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
-use thiserror::Error;
 
 use super::checkpoint::{BestModel, Checkpoint, CHECKPOINT_FORMAT};
 use super::config::{InitialState, ValidConfig};
@@ -23,153 +20,8 @@ use super::params::{init_with, Layout, ObsStart};
 use super::tf::{add_term, TfWorkspace};
 use crate::optim::{clip_grad_norm, Adam};
 use crate::schedule::EvalPacer;
+use crate::train_loop::{Hooks, Progress, TrainError};
 use crate::TimeSeries;
-
-/// Why training could not run or had to stop.
-#[derive(Debug, Error)]
-#[non_exhaustive]
-pub enum TrainError {
-    /// No trial was given.
-    #[error("no training data: the list of trials is empty")]
-    NoData,
-    /// Trials differ in channel count.
-    #[error("trial {trial} has {got} channels, trial 0 has {expected}")]
-    ChannelMismatch {
-        /// Offending trial.
-        trial: usize,
-        /// Its channel count.
-        got: usize,
-        /// Channel count of trial 0.
-        expected: usize,
-    },
-    /// Inputs were given but do not match the trials.
-    #[error("inputs of trial {trial}: {reason}")]
-    InputMismatch {
-        /// Offending trial.
-        trial: usize,
-        /// What is wrong.
-        reason: String,
-    },
-    /// A value in the data is NaN or infinite.
-    #[error("trial {trial} has a non-finite value at step {step}")]
-    NonFinite {
-        /// Offending trial.
-        trial: usize,
-        /// Offending time step.
-        step: usize,
-    },
-    /// No trial is long enough to give a sequence.
-    #[error("no trial has at least 2 steps (longest: {longest})")]
-    TooShort {
-        /// Longest trial length.
-        longest: usize,
-    },
-    /// The loss or the parameters became non-finite.
-    #[error("training diverged at epoch {epoch} (loss {loss})")]
-    Diverged {
-        /// Epoch of the failure.
-        epoch: usize,
-        /// The loss value.
-        loss: f64,
-    },
-    /// A checkpoint does not fit this configuration or data.
-    #[error("checkpoint does not match: {field} is {checkpoint} in the checkpoint, {current} now")]
-    CheckpointMismatch {
-        /// The differing setting.
-        field: &'static str,
-        /// Value in the checkpoint.
-        checkpoint: String,
-        /// Value now.
-        current: String,
-    },
-    /// A checkpoint could not be written or read.
-    #[error("checkpoint {path}: {reason}")]
-    Checkpoint {
-        /// File path.
-        path: String,
-        /// Cause.
-        reason: String,
-    },
-}
-
-/// Progress report after each epoch.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Progress {
-    /// Epochs completed.
-    pub epoch: usize,
-    /// Epochs planned.
-    pub epochs: usize,
-    /// Mean batch loss (negative ELBO per step, plus regulariser) over the epoch.
-    pub loss: f64,
-    /// Observation weight a used in this epoch.
-    pub obs_weight: f64,
-    /// Parameter updates done so far.
-    pub updates: u64,
-    /// Updates per second over this call of `train`/`resume`.
-    pub updates_per_sec: f64,
-    /// Seconds since this call of `train`/`resume` started.
-    pub elapsed_secs: f64,
-    /// Evaluator score, when the evaluator ran after this epoch.
-    pub eval: Option<f64>,
-}
-
-/// Callbacks of the training loop. Every method has a do-nothing default.
-pub trait TrainHooks {
-    /// Called after every epoch.
-    fn progress(&mut self, _p: &Progress) {}
-    /// Called every `eval_every` epochs; lower is better; `None` means "not evaluated".
-    fn evaluate(&mut self, _model: &TrainedModel) -> Option<f64> {
-        None
-    }
-    /// A flag that, once set (e.g. by Ctrl-C), makes the loop checkpoint and return.
-    fn stop_flag(&self) -> Option<&AtomicBool> {
-        None
-    }
-    /// Where checkpoints go (periodic and on stop); `None` = no checkpoint files.
-    fn checkpoint_path(&self) -> Option<&Path> {
-        None
-    }
-}
-
-/// Hooks that do nothing.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct NoHooks;
-impl TrainHooks for NoHooks {}
-
-/// A progress callback.
-pub type ProgressFn<'a> = Box<dyn FnMut(&Progress) + 'a>;
-/// An evaluator: lower is better, `None` = not evaluated.
-pub type EvaluatorFn<'a> = Box<dyn FnMut(&TrainedModel) -> Option<f64> + 'a>;
-
-/// Hooks built from closures and values.
-#[derive(Default)]
-pub struct Hooks<'a> {
-    /// Progress callback.
-    pub on_progress: Option<ProgressFn<'a>>,
-    /// Evaluator (lower is better).
-    pub evaluator: Option<EvaluatorFn<'a>>,
-    /// Stop flag.
-    pub stop: Option<Arc<AtomicBool>>,
-    /// Checkpoint file.
-    pub checkpoint_path: Option<PathBuf>,
-}
-
-impl TrainHooks for Hooks<'_> {
-    fn progress(&mut self, p: &Progress) {
-        if let Some(f) = &mut self.on_progress {
-            f(p)
-        }
-    }
-    fn evaluate(&mut self, model: &TrainedModel) -> Option<f64> {
-        self.evaluator.as_mut().and_then(|f| f(model))
-    }
-    fn stop_flag(&self) -> Option<&AtomicBool> {
-        self.stop.as_deref()
-    }
-    fn checkpoint_path(&self) -> Option<&Path> {
-        self.checkpoint_path.as_deref()
-    }
-}
 
 /// What a training run produced.
 #[derive(Clone, Debug)]
@@ -300,7 +152,7 @@ fn cut(trials: &[TimeSeries], seq_len: usize) -> Result<Vec<Piece>, TrainError> 
 pub fn train(
     trials: &[TimeSeries],
     cfg: &ValidConfig,
-    hooks: &mut dyn TrainHooks,
+    hooks: &mut Hooks<'_, TrainedModel>,
 ) -> Result<TrainOutcome, TrainError> {
     train_with_inputs(trials, &[], cfg, hooks)
 }
@@ -310,7 +162,7 @@ pub fn train_with_inputs(
     trials: &[TimeSeries],
     inputs: &[TimeSeries],
     cfg: &ValidConfig,
-    hooks: &mut dyn TrainHooks,
+    hooks: &mut Hooks<'_, TrainedModel>,
 ) -> Result<TrainOutcome, TrainError> {
     let (n, k) = check_data(trials, inputs)?;
     let pieces = cut(trials, cfg.seq_len)?;
@@ -364,7 +216,7 @@ pub fn resume(
     inputs: &[TimeSeries],
     cfg: &ValidConfig,
     checkpoint: Checkpoint,
-    hooks: &mut dyn TrainHooks,
+    hooks: &mut Hooks<'_, TrainedModel>,
 ) -> Result<TrainOutcome, TrainError> {
     let (n, k) = check_data(trials, inputs)?;
     let pieces = cut(trials, cfg.seq_len)?;
@@ -452,7 +304,7 @@ fn run(
     layout: &Layout,
     pieces: &[Piece],
     mut st: Checkpoint,
-    hooks: &mut dyn TrainHooks,
+    hooks: &mut Hooks<'_, TrainedModel>,
 ) -> Result<TrainOutcome, TrainError> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(cfg.threads)
@@ -478,8 +330,8 @@ fn run(
     let mut out_of_time = false;
     let mut evaluated_at = u64::MAX;
     let mut pacer = EvalPacer::new(cfg.time_budget_secs.is_some());
-    let save = |st: &Checkpoint, hooks: &dyn TrainHooks| -> Result<(), TrainError> {
-        match hooks.checkpoint_path() {
+    let save = |st: &Checkpoint, hooks: &Hooks<'_, TrainedModel>| -> Result<(), TrainError> {
+        match hooks.checkpoint {
             Some(p) => st.save(p),
             None => Ok(()),
         }
@@ -567,7 +419,7 @@ fn run(
             st.updates += 1;
             st.batch += 1;
             st.epoch_loss_sum += loss;
-            if hooks.stop_flag().is_some_and(|f| f.load(Ordering::SeqCst)) {
+            if hooks.stop.is_some_and(|f| f.load(Ordering::SeqCst)) {
                 stopped = true;
                 save(&st, hooks)?;
                 break 'epochs;
@@ -596,7 +448,7 @@ fn run(
         {
             let t_eval = Instant::now();
             let model = TrainedModel::from_flat(layout, &st.params, cfg.sigma_z_min);
-            eval = hooks.evaluate(&model);
+            eval = hooks.evaluator.as_mut().and_then(|f| f(&model));
             pacer.record(t_eval.elapsed().as_secs_f64());
             evaluated_at = st.updates;
             if let Some(score) = eval {
@@ -610,16 +462,17 @@ fn run(
             }
         }
         let elapsed = start.elapsed().as_secs_f64();
-        hooks.progress(&Progress {
-            epoch: st.epoch,
-            epochs: cfg.epochs,
-            loss,
-            obs_weight: a_obs,
-            updates: st.updates,
-            updates_per_sec: (st.updates - updates_at_start) as f64 / elapsed.max(1e-9),
-            elapsed_secs: elapsed,
-            eval,
-        });
+        if let Some(f) = hooks.on_progress.as_mut() {
+            f(&Progress {
+                epoch: st.epoch,
+                epochs: cfg.epochs,
+                loss,
+                updates: st.updates,
+                updates_per_sec: (st.updates - updates_at_start) as f64 / elapsed.max(1e-9),
+                elapsed_secs: elapsed,
+                eval,
+            });
+        }
         if cfg.checkpoint_every > 0 && st.epoch.is_multiple_of(cfg.checkpoint_every) {
             save(&st, hooks)?;
         }
@@ -632,7 +485,7 @@ fn run(
     if out_of_time && cfg.eval_every > 0 && evaluated_at != st.updates {
         let t_eval = Instant::now();
         let model = TrainedModel::from_flat(layout, &st.params, cfg.sigma_z_min);
-        let eval = hooks.evaluate(&model);
+        let eval = hooks.evaluator.as_mut().and_then(|f| f(&model));
         pacer.record(t_eval.elapsed().as_secs_f64());
         if let Some(score) = eval {
             if st.best.as_ref().is_none_or(|b| score < b.score) {

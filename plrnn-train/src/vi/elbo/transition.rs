@@ -25,9 +25,9 @@
 //! likewise dφ (rows of W); on plain arrays LLVM scalarised these rows.
 
 use super::super::basis::SortedBasis;
-use super::super::config::Variant;
 use super::super::simd::{arr, arr_mut, load, madd, nmadd, relu, store, Lane, Simd};
 use super::{fit, size, Eval, Workspace};
+use plrnn_nostd::Variant;
 
 /// Largest P for which the bucket of every (t, i) is found by counting (vector compares against
 /// all P thresholds, P·⌈M/4⌉ compare-and-adds per step) rather than by binary search. Measured
