@@ -1,10 +1,9 @@
-//! The training loop: random sequences in mini-batches, parallel per-sequence gradients summed
+//! Training by BPTT: random sequences in mini-batches, parallel per-sequence gradients summed
 //! in a fixed order, RAdam with gradient-norm clipping and exponential learning-rate decay,
-//! evaluator hook with best-model keeping.
+//! checkpoints and resume. The epochs, evaluation, best-model keeping and checkpoint cadence are
+//! the shared loop's ([`crate::train_loop`]).
 
 use std::path::Path;
-use std::sync::atomic::Ordering;
-use std::time::Instant;
 
 use rand::RngExt;
 use rand_xoshiro::rand_core::SeedableRng;
@@ -15,8 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::config::{BpttConfig, ValidBpttConfig};
 use super::model::{self, Forcing, Layout, Workspace};
 use crate::optim::{clip_grad_norm, RAdam};
-use crate::schedule::EvalPacer;
-use crate::train_loop::{Hooks, Progress, TrainError};
+use crate::train_loop::{self, Hooks, Interrupt, Method, Plan, TrainError, Update};
 use crate::TimeSeries;
 
 /// The best model by the evaluator's score (lower is better).
@@ -41,8 +39,9 @@ pub struct BpttOutcome {
     pub epochs_done: usize,
     /// Parameter updates done.
     pub updates: usize,
-    /// Training time in seconds: the updates and the held-out evaluations during training
-    /// (what the time budget bounds); the final evaluation is excluded.
+    /// Training time in seconds: the updates and the scheduled held-out evaluations (what the
+    /// time budget bounds); the evaluation of a run cut short (or without a schedule) after it
+    /// ended is excluded.
     pub train_secs: f64,
     /// Seconds spent in held-out evaluations, the final one included.
     pub eval_secs: f64,
@@ -250,13 +249,6 @@ pub fn resume(
         a_max,
         seed
     );
-    if let Some((field, checkpoint, current)) = diff {
-        return Err(TrainError::CheckpointMismatch {
-            field,
-            checkpoint,
-            current,
-        });
-    }
     let len = d.layout(cfg).len();
     let sizes = [
         ("n", checkpoint.n, d.n),
@@ -264,15 +256,7 @@ pub fn resume(
         ("good.len", checkpoint.good.len(), len),
         ("opt.len", checkpoint.opt.len(), len),
     ];
-    for (field, was, is) in sizes {
-        if was != is {
-            return Err(TrainError::CheckpointMismatch {
-                field,
-                checkpoint: was.to_string(),
-                current: is.to_string(),
-            });
-        }
-    }
+    train_loop::check_resume(diff, &sizes)?;
     if let Some(b) = &checkpoint.best {
         if b.params.len() != len {
             return Err(TrainError::CheckpointMismatch {
@@ -308,23 +292,7 @@ impl TrialFacts {
 }
 
 fn check_trials(trials: &[TimeSeries], cfg: &ValidBpttConfig) -> Result<TrialFacts, TrainError> {
-    let first = trials.first().ok_or(TrainError::NoData)?;
-    let n = first.dims();
-    for (ti, tr) in trials.iter().enumerate() {
-        if tr.dims() != n {
-            return Err(TrainError::ChannelMismatch {
-                trial: ti,
-                got: tr.dims(),
-                expected: n,
-            });
-        }
-        if let Some(pos) = tr.as_slice().iter().position(|v| !v.is_finite()) {
-            return Err(TrainError::NonFinite {
-                trial: ti,
-                step: pos / n.max(1),
-            });
-        }
-    }
+    let n = train_loop::check_trials(trials)?;
     if n == 0 {
         return Err(TrainError::NoChannels);
     }
@@ -363,189 +331,45 @@ fn check_trials(trials: &[TimeSeries], cfg: &ValidBpttConfig) -> Result<TrialFac
     })
 }
 
-/// The training loop from any state (fresh or resumed).
+/// A BPTT run as the shared loop ([`train_loop::run`]) drives it.
+struct BpttRun<'a> {
+    trials: &'a [TimeSeries],
+    cfg: &'a ValidBpttConfig,
+    d: &'a TrialFacts,
+    layout: Layout,
+    pool: rayon::ThreadPool,
+    /// The batch's mean gradient.
+    grad: Vec<f64>,
+    st: BpttCheckpoint,
+}
+
+/// Trains from any state (fresh or resumed).
 fn run(
     trials: &[TimeSeries],
     cfg: &ValidBpttConfig,
     d: &TrialFacts,
-    mut st: BpttCheckpoint,
+    st: BpttCheckpoint,
     hooks: &mut Hooks<'_, plrnn_nostd::ModelBuf>,
 ) -> Result<BpttOutcome, TrainError> {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(cfg.threads)
-        .build()
-        .map_err(|e| TrainError::Pool {
-            threads: cfg.threads,
-            reason: e.to_string(),
-        })?;
     let layout = d.layout(cfg);
-    let (n, t_len) = (d.n, cfg.seq_len);
-    let mut grad = vec![0.0; layout.len()];
-    let start = Instant::now();
-    let updates_at_start = st.updates;
-    let mut diverged = false;
-    let mut stopped = false;
-    let mut interrupted = false;
-
-    let progress_frac = |epoch: usize, secs: f64| -> f64 {
-        let e = epoch as f64 / cfg.epochs as f64;
-        match cfg.time_budget_secs {
-            Some(b) => e.max(secs / b),
-            None => e,
-        }
+    let mut r = BpttRun {
+        trials,
+        cfg,
+        d,
+        grad: vec![0.0; layout.len()],
+        layout,
+        pool: train_loop::pool(cfg.threads, None)?,
+        st,
     };
-
-    let mut evaluate = |params: &[f64], loss: f64, epoch: usize, best: &mut Option<BestState>| {
-        if let Some(ev) = hooks.evaluator.as_mut() {
-            let sigma = loss.sqrt();
-            let buf = to_model_buf(&layout, params, sigma);
-            if let Some(score) = ev(&buf) {
-                if best.as_ref().is_none_or(|b| score < b.score) && !score.is_nan() {
-                    *best = Some(BestState {
-                        params: params.to_vec(),
-                        sigma,
-                        epoch,
-                        score,
-                    });
-                }
-            }
-        }
+    let plan = Plan {
+        epochs: cfg.epochs,
+        time_budget_secs: cfg.time_budget_secs,
+        eval_every: cfg.eval_every,
+        checkpoint_every: cfg.checkpoint_every,
     };
-    let mut pacer = EvalPacer::new(cfg.time_budget_secs.is_some());
-    let stop = hooks.stop;
-    let path = hooks.checkpoint;
-    let checkpoint = |st: &BpttCheckpoint| match path {
-        Some(path) => st.save(path),
-        None => Ok(()),
-    };
-
-    while st.epoch < cfg.epochs {
-        let epoch = st.epoch;
-        if st.left.is_none() {
-            st.left = Some(d.seqs_per_epoch);
-            st.epoch_loss = 0.0;
-            st.epoch_seqs = 0;
-        }
-        while let Some(left) = st.left.filter(|&l| l > 0) {
-            let bs = left.min(cfg.batch_size);
-            let t0 = Instant::now();
-            let frac = progress_frac(epoch, st.train_secs);
-            let forcing = Forcing {
-                alpha: cfg.alpha_at(frac),
-                interval: cfg.tf_interval,
-            };
-            let picks: Vec<(usize, usize)> = (0..bs)
-                .map(|_| {
-                    let mut r = st.rng.random_range(0..d.total_starts);
-                    let mut pick = (0, 0);
-                    for &(ti, cnt) in &d.starts {
-                        if r < cnt {
-                            pick = (ti, r);
-                            break;
-                        }
-                        r -= cnt;
-                    }
-                    pick
-                })
-                .collect();
-            let params = &st.params;
-            let per_seq: Vec<(f64, Vec<f64>)> = pool.install(|| {
-                picks
-                    .par_iter()
-                    .map_init(Workspace::default, |ws, &(ti, s)| {
-                        let x = &trials[ti].as_slice()[s * n..(s + t_len + 1) * n];
-                        let mut g = vec![0.0; layout.len()];
-                        let l = model::loss_grad(&layout, params, x, forcing, ws, &mut g);
-                        (l, g)
-                    })
-                    .collect()
-            });
-            grad.fill(0.0);
-            let mut batch_loss = 0.0;
-            for (l, g) in &per_seq {
-                batch_loss += l;
-                for (a, b) in grad.iter_mut().zip(g) {
-                    *a += b;
-                }
-            }
-            let inv = 1.0 / bs as f64;
-            grad.iter_mut().for_each(|g| *g *= inv);
-            if !batch_loss.is_finite() || grad.iter().any(|g| !g.is_finite()) {
-                diverged = true;
-                st.params.copy_from_slice(&st.good);
-                st.train_secs += t0.elapsed().as_secs_f64();
-                break;
-            }
-            clip_grad_norm(&mut grad, cfg.grad_clip);
-            st.good.copy_from_slice(&st.params);
-            st.opt.step(&mut st.params, &grad, cfg.lr_at(frac));
-            if cfg.a_max > 0.0 {
-                for a in &mut st.params[layout.a()..layout.a() + layout.m] {
-                    *a = a.clamp(-cfg.a_max, cfg.a_max);
-                }
-            }
-            st.updates += 1;
-            st.epoch_loss += batch_loss;
-            st.epoch_seqs += bs;
-            st.left = Some(left - bs);
-            st.train_secs += t0.elapsed().as_secs_f64();
-            interrupted = stop.is_some_and(|s| s.load(Ordering::Relaxed));
-            if interrupted || cfg.time_budget_secs.is_some_and(|b| st.train_secs >= b) {
-                stopped = true;
-                break;
-            }
-        }
-        if diverged {
-            break;
-        }
-        if stopped {
-            // Saved before the partial epoch is booked, so a resumed run finishes this epoch
-            // exactly as an uninterrupted run would.
-            checkpoint(&st)?;
-        }
-        if st.epoch_seqs > 0 {
-            st.last_loss = Some(st.epoch_loss / st.epoch_seqs as f64);
-            st.epochs_done = epoch + 1;
-        }
-        if let Some(p) = hooks.on_progress.as_mut() {
-            let wall = start.elapsed().as_secs_f64();
-            p(&Progress {
-                epoch: epoch + 1,
-                epochs: cfg.epochs,
-                loss: st.last_loss.unwrap_or(f64::NAN),
-                updates: st.updates as u64,
-                updates_per_sec: (st.updates - updates_at_start) as f64 / wall.max(1e-9),
-                elapsed_secs: st.train_secs,
-                eval: None,
-            });
-        }
-        if stopped {
-            break;
-        }
-        if cfg.eval_every > 0
-            && (epoch + 1).is_multiple_of(cfg.eval_every)
-            && epoch + 1 < cfg.epochs
-            && pacer.due(st.train_secs)
-        {
-            let loss = st.last_loss.unwrap_or(f64::NAN);
-            // The held-out evaluation counts against the budget, so that --time-budget bounds
-            // the run's wall time (with many channels an evaluation costs many updates).
-            let t0 = Instant::now();
-            evaluate(&st.params, loss, epoch + 1, &mut st.best);
-            let secs = t0.elapsed().as_secs_f64();
-            pacer.record(secs);
-            st.train_secs += secs;
-        }
-        st.epoch += 1;
-        st.left = None;
-        if cfg.checkpoint_every > 0 && st.epoch.is_multiple_of(cfg.checkpoint_every) {
-            checkpoint(&st)?;
-        }
-    }
+    let end = train_loop::run(&mut r, plan, hooks)?;
+    let (layout, st) = (r.layout, r.st);
     let last_loss = st.last_loss.unwrap_or(f64::NAN);
-    let t0 = Instant::now();
-    evaluate(&st.params, last_loss, st.epochs_done, &mut st.best);
-    pacer.record(t0.elapsed().as_secs_f64());
     Ok(BpttOutcome {
         model: to_model_buf(&layout, &st.params, last_loss.sqrt()),
         best: st.best.as_ref().map(|b| BestBptt {
@@ -556,10 +380,169 @@ fn run(
         epochs_done: st.epochs_done,
         updates: st.updates,
         train_secs: st.train_secs,
-        eval_secs: pacer.eval_secs(),
-        evals_skipped: pacer.skipped(),
+        eval_secs: end.eval_secs,
+        evals_skipped: end.evals_skipped,
         last_loss,
-        diverged,
-        stopped: interrupted,
+        diverged: end.diverged,
+        stopped: end.stopped,
     })
+}
+
+impl BpttRun<'_> {
+    /// The mean loss of the last booked epoch (NaN before the first).
+    fn last_loss(&self) -> f64 {
+        self.st.last_loss.unwrap_or(f64::NAN)
+    }
+
+    /// Books the epoch in progress as done, if it had any sequence.
+    fn book_epoch(&mut self) -> f64 {
+        let st = &mut self.st;
+        if st.epoch_seqs > 0 {
+            st.last_loss = Some(st.epoch_loss / st.epoch_seqs as f64);
+            st.epochs_done = st.epoch + 1;
+        }
+        self.last_loss()
+    }
+}
+
+impl Method for BpttRun<'_> {
+    type Snapshot = plrnn_nostd::ModelBuf;
+    const INTERRUPT: Interrupt = Interrupt::BookPartial;
+    const ALWAYS_SCORE_LAST: bool = true;
+
+    fn epoch(&self) -> usize {
+        self.st.epoch
+    }
+
+    fn epochs_done(&self) -> usize {
+        self.st.epochs_done
+    }
+
+    fn updates(&self) -> u64 {
+        self.st.updates as u64
+    }
+
+    fn clock(&mut self) -> Option<&mut f64> {
+        Some(&mut self.st.train_secs)
+    }
+
+    fn begin_epoch(&mut self, _secs: f64) {
+        let st = &mut self.st;
+        if st.left.is_none() {
+            st.left = Some(self.d.seqs_per_epoch);
+            st.epoch_loss = 0.0;
+            st.epoch_seqs = 0;
+        }
+    }
+
+    fn epoch_complete(&self) -> bool {
+        self.st.left.is_none_or(|l| l == 0)
+    }
+
+    fn update(&mut self, secs: f64) -> Result<Update, TrainError> {
+        let (cfg, d, layout, trials) = (self.cfg, self.d, &self.layout, self.trials);
+        let (n, t_len) = (d.n, cfg.seq_len);
+        let st = &mut self.st;
+        let left = st.left.unwrap_or(0);
+        let bs = left.min(cfg.batch_size);
+        // Share of the run done: by epochs, or by the budget when that is further.
+        let frac = {
+            let e = st.epoch as f64 / cfg.epochs as f64;
+            match cfg.time_budget_secs {
+                Some(b) => e.max(secs / b),
+                None => e,
+            }
+        };
+        let forcing = Forcing {
+            alpha: cfg.alpha_at(frac),
+            interval: cfg.tf_interval,
+        };
+        let picks: Vec<(usize, usize)> = (0..bs)
+            .map(|_| {
+                let mut r = st.rng.random_range(0..d.total_starts);
+                let mut pick = (0, 0);
+                for &(ti, cnt) in &d.starts {
+                    if r < cnt {
+                        pick = (ti, r);
+                        break;
+                    }
+                    r -= cnt;
+                }
+                pick
+            })
+            .collect();
+        let params = &st.params;
+        let per_seq: Vec<(f64, Vec<f64>)> = self.pool.install(|| {
+            picks
+                .par_iter()
+                .map_init(Workspace::default, |ws, &(ti, s)| {
+                    let x = &trials[ti].as_slice()[s * n..(s + t_len + 1) * n];
+                    let mut g = vec![0.0; layout.len()];
+                    let l = model::loss_grad(layout, params, x, forcing, ws, &mut g);
+                    (l, g)
+                })
+                .collect()
+        });
+        let grad = &mut self.grad;
+        grad.fill(0.0);
+        let mut batch_loss = 0.0;
+        for (l, g) in &per_seq {
+            batch_loss += l;
+            for (a, b) in grad.iter_mut().zip(g) {
+                *a += b;
+            }
+        }
+        let inv = 1.0 / bs as f64;
+        grad.iter_mut().for_each(|g| *g *= inv);
+        if !batch_loss.is_finite() || grad.iter().any(|g| !g.is_finite()) {
+            st.params.copy_from_slice(&st.good);
+            return Ok(Update::Diverged);
+        }
+        clip_grad_norm(grad, cfg.grad_clip);
+        st.good.copy_from_slice(&st.params);
+        st.opt.step(&mut st.params, grad, cfg.lr_at(frac));
+        if cfg.a_max > 0.0 {
+            for a in &mut st.params[layout.a()..layout.a() + layout.m] {
+                *a = a.clamp(-cfg.a_max, cfg.a_max);
+            }
+        }
+        st.updates += 1;
+        st.epoch_loss += batch_loss;
+        st.epoch_seqs += bs;
+        st.left = Some(left - bs);
+        Ok(Update::Done)
+    }
+
+    fn end_epoch(&mut self) -> f64 {
+        let loss = self.book_epoch();
+        self.st.epoch += 1;
+        self.st.left = None;
+        loss
+    }
+
+    fn book_partial_epoch(&mut self) -> f64 {
+        self.book_epoch()
+    }
+
+    fn snapshot(&self) -> plrnn_nostd::ModelBuf {
+        to_model_buf(&self.layout, &self.st.params, self.last_loss().sqrt())
+    }
+
+    fn best_score(&self) -> Option<f64> {
+        self.st.best.as_ref().map(|b| b.score)
+    }
+
+    fn keep_best(&mut self, _model: plrnn_nostd::ModelBuf, score: f64) {
+        // Kept as the parameters it was exported from (what a checkpoint stores).
+        self.st.best = Some(BestState {
+            params: self.st.params.clone(),
+            sigma: self.last_loss().sqrt(),
+            epoch: self.st.epochs_done,
+            score,
+        });
+    }
+
+    fn save(&self, path: &Path) -> Result<(), TrainError> {
+        self.st.save(path)
+    }
 }
