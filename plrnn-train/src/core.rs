@@ -1,9 +1,10 @@
 //! The f64 reference of the latent dynamics that the trainers share: φ, φ′, the step
 //! F(z) = A∘z + W φ(z) + h, its Jacobian-vector product, and the backward pass of one step.
-//! It works on borrowed parameter blocks ([`Dynamics`]), so each trainer keeps its own flat
-//! parameter layout and points this at the blocks (BPTT's [`crate::bptt`] loss and VI's
-//! teacher-forcing term, `vi::tf`, both run on it; the SIMD ELBO kernel is tested against
-//! `vi::model`, which computes the same φ).
+//! It works on borrowed parameter blocks ([`Dynamics`]). [`DynLayout`] says where those blocks
+//! sit in a trainer's flat parameter vector: both trainers store A, W, h, α, θ, C first and
+//! append their own blocks (BPTT's [`crate::bptt`] loss and VI's teacher-forcing term,
+//! `vi::tf`, both run on it; the SIMD ELBO kernel is tested against `vi::model`, which computes
+//! the same φ).
 //!
 //! φ by variant (θ_j = row j of θ, M×P):
 //!
@@ -16,7 +17,139 @@
 // Index loops keep the equations readable next to their derivations.
 #![allow(clippy::needless_range_loop)]
 
+use std::ops::Range;
+
 use plrnn_nostd::Variant;
+
+/// Hands out consecutive index ranges of a flat parameter vector, in the order asked for.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Blocks {
+    at: usize,
+}
+
+impl Blocks {
+    /// Starts handing out ranges at index `at`.
+    pub fn starting_at(at: usize) -> Self {
+        Self { at }
+    }
+
+    /// The next `len` indices.
+    pub fn take(&mut self, len: usize) -> Range<usize> {
+        let r = self.at..self.at + len;
+        self.at += len;
+        r
+    }
+
+    /// The index after the last range handed out (the total length so far).
+    pub fn end(&self) -> usize {
+        self.at
+    }
+}
+
+/// Where the dynamics' blocks sit in a flat parameter vector: A (M), W (M·M, row-major),
+/// h (M), α (P), θ (M·P, row-major), C (M·K, row-major), stored in this order from index 0.
+/// Each trainer's layout starts with these blocks and appends its own after [`DynLayout::len`]
+/// (VI: B, the noise scales, initial states and the encoder; BPTT: the map L to the hidden
+/// latents), so the storage order of every checkpoint and model file follows from here.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DynLayout {
+    /// φ variant.
+    pub variant: Variant,
+    /// Latent dimension M.
+    pub m: usize,
+    /// Bases P (0 for `Relu`).
+    pub p: usize,
+    /// Input dimension K.
+    pub k: usize,
+    /// Diagonal A (M).
+    pub a: Range<usize>,
+    /// W, M×M row-major (its diagonal is not trained: masked in the gradient).
+    pub w: Range<usize>,
+    /// Bias h (M).
+    pub h: Range<usize>,
+    /// α (P).
+    pub alpha: Range<usize>,
+    /// θ, M×P row-major.
+    pub theta: Range<usize>,
+    /// C, M×K row-major.
+    pub c: Range<usize>,
+}
+
+impl DynLayout {
+    /// The blocks of a model with `m` latents, `p` bases and `k` inputs.
+    pub fn new(variant: Variant, m: usize, p: usize, k: usize) -> Self {
+        let mut at = Blocks::default();
+        Self {
+            variant,
+            m,
+            p,
+            k,
+            a: at.take(m),
+            w: at.take(m * m),
+            h: at.take(m),
+            alpha: at.take(p),
+            theta: at.take(m * p),
+            c: at.take(m * k),
+        }
+    }
+
+    /// Number of indices the dynamics' blocks take (the first index after them).
+    pub fn len(&self) -> usize {
+        self.c.end
+    }
+
+    /// Whether the blocks are empty (never, since M ≥ 1).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A [`Blocks`] for the trainer's own blocks, which follow the dynamics'.
+    pub fn rest(&self) -> Blocks {
+        Blocks::starting_at(self.len())
+    }
+
+    /// The dynamics' blocks of `params` as a [`Dynamics`] view.
+    pub fn dynamics<'a>(&self, params: &'a [f64]) -> Dynamics<'a> {
+        Dynamics::new(
+            self.variant,
+            self.m,
+            self.p,
+            &params[self.a.clone()],
+            &params[self.w.clone()],
+            &params[self.h.clone()],
+            &params[self.alpha.clone()],
+            &params[self.theta.clone()],
+        )
+    }
+
+    /// The blocks of a gradient vector (laid out as the parameters) that
+    /// [`Dynamics::backward`] adds to.
+    pub fn grad<'a>(&self, grad: &'a mut [f64]) -> DynamicsGrad<'a> {
+        let (a, rest) = grad[self.a.start..self.theta.end].split_at_mut(self.m);
+        let (w, rest) = rest.split_at_mut(self.m * self.m);
+        let (h, rest) = rest.split_at_mut(self.m);
+        let (alpha, theta) = rest.split_at_mut(self.p);
+        DynamicsGrad {
+            a,
+            w,
+            h,
+            alpha,
+            theta,
+        }
+    }
+
+    /// Every block with its name, in storage order.
+    pub fn blocks(&self) -> [(&'static str, Range<usize>); 6] {
+        [
+            ("a", self.a.clone()),
+            ("w", self.w.clone()),
+            ("h", self.h.clone()),
+            ("alpha", self.alpha.clone()),
+            ("theta", self.theta.clone()),
+            ("c", self.c.clone()),
+        ]
+    }
+}
 
 /// Read-only view of the dynamics' parameter blocks.
 #[derive(Clone, Copy, Debug)]
@@ -54,23 +187,6 @@ pub struct DynamicsGrad<'a> {
     pub alpha: &'a mut [f64],
     /// ∂/∂θ (M×P).
     pub theta: &'a mut [f64],
-}
-
-impl<'a> DynamicsGrad<'a> {
-    /// The blocks of one contiguous gradient slice stored as A, W, h, α, θ (M, M², M, P, M·P).
-    pub fn split(g: &'a mut [f64], m: usize, p: usize) -> Self {
-        let (a, rest) = g.split_at_mut(m);
-        let (w, rest) = rest.split_at_mut(m * m);
-        let (h, rest) = rest.split_at_mut(m);
-        let (alpha, theta) = rest.split_at_mut(p);
-        Self {
-            a,
-            w,
-            h,
-            alpha,
-            theta,
-        }
-    }
 }
 
 /// Scratch rows of length M for [`Dynamics::backward`].
@@ -238,11 +354,7 @@ mod tests {
     }
 
     fn view(v: &[f64], variant: Variant, m: usize, p: usize) -> Dynamics<'_> {
-        let (a, r) = v.split_at(m);
-        let (w, r) = r.split_at(m * m);
-        let (h, r) = r.split_at(m);
-        let (al, th) = r.split_at(p);
-        Dynamics::new(variant, m, p, a, w, h, al, th)
+        DynLayout::new(variant, m, p, 0).dynamics(v)
     }
 
     /// L = Σ_i c_i F(u)_i: its gradient from `backward` against central differences in every
@@ -262,26 +374,13 @@ mod tests {
             };
             let mut gv = vec![0.0; v.len()];
             let mut gu = vec![0.0; m];
-            {
-                let (ga, r) = gv.split_at_mut(m);
-                let (gw, r) = r.split_at_mut(m * m);
-                let (gh, r) = r.split_at_mut(m);
-                let (gal, gth) = r.split_at_mut(p);
-                let mut grad = DynamicsGrad {
-                    a: ga,
-                    w: gw,
-                    h: gh,
-                    alpha: gal,
-                    theta: gth,
-                };
-                view(&v, variant, m, p).backward(
-                    &u,
-                    &c,
-                    &mut StepScratch::default(),
-                    &mut grad,
-                    &mut gu,
-                );
-            }
+            view(&v, variant, m, p).backward(
+                &u,
+                &c,
+                &mut StepScratch::default(),
+                &mut DynLayout::new(variant, m, p, 0).grad(&mut gv),
+                &mut gu,
+            );
             let e = 1e-6;
             for k in 0..v.len() {
                 let is_diag = k >= m && k < m + m * m && (k - m) / m == (k - m) % m;

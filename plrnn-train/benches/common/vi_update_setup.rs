@@ -64,7 +64,7 @@ impl Setup {
             adam: Adam::new(layout.len, 1e-3),
             ws: Workspace::default(),
             grad: vec![0.0; layout.len],
-            eps: vec![0.0; t * layout.m],
+            eps: vec![0.0; t * layout.core.m],
             normals: NormalSampler::seed_from_u64(3),
             layout,
             tf: None,

@@ -29,56 +29,39 @@
 //!
 //! (`Relu`: φ_j = relu(u_j), φ'_j = 𝟙(u_j > 0).) Finally ∂/∂L_kc = ḡ_{0,N+k} x_0c.
 
+use std::ops::Range;
+
 use rand::RngExt;
 use rand_distr::StandardNormal;
 use rand_xoshiro::rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 
-use crate::core::{Dynamics, DynamicsGrad, StepScratch};
+use crate::core::{DynLayout, StepScratch};
 use plrnn_nostd::Variant;
 
-/// Sizes of a model and the offsets of its blocks in the flat parameter vector
-/// `[A (M) | W (M·M) | h (M) | α (P) | θ (M·P) | L ((M−N)·N)]`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Sizes of a model and its blocks in the flat parameter vector
+/// `[A (M) | W (M·M) | h (M) | α (P) | θ (M·P) | L ((M−N)·N)]`: the dynamics' blocks
+/// ([`DynLayout`], no inputs) followed by L.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Layout {
-    /// φ variant.
-    pub variant: Variant,
-    /// Latent size M.
-    pub m: usize,
+    /// The dynamics' blocks (K = 0).
+    pub core: DynLayout,
     /// Observed size N (≤ M).
     pub n: usize,
-    /// Basis count P (0 for `Relu`).
-    pub p: usize,
+    /// L, (M−N)×N row-major: the map from x_0 to the hidden latents of z̄_0.
+    pub l: Range<usize>,
 }
 
 impl Layout {
-    /// Offset of A.
-    pub fn a(&self) -> usize {
-        0
-    }
-    /// Offset of W.
-    pub fn w(&self) -> usize {
-        self.m
-    }
-    /// Offset of h.
-    pub fn h(&self) -> usize {
-        self.m + self.m * self.m
-    }
-    /// Offset of α.
-    pub fn alpha(&self) -> usize {
-        self.h() + self.m
-    }
-    /// Offset of θ.
-    pub fn theta(&self) -> usize {
-        self.alpha() + self.p
-    }
-    /// Offset of L.
-    pub fn l(&self) -> usize {
-        self.theta() + self.m * self.p
+    /// The layout of a model with `m` latents, `n` ≤ `m` observed channels and `p` bases.
+    pub fn new(variant: Variant, m: usize, n: usize, p: usize) -> Self {
+        let core = DynLayout::new(variant, m, p, 0);
+        let l = core.rest().take((m - n) * n);
+        Self { core, n, l }
     }
     /// Total parameter count.
     pub fn len(&self) -> usize {
-        self.l() + (self.m - self.n) * self.n
+        self.l.end
     }
     /// Whether there are no parameters (never, since M ≥ 1).
     pub fn is_empty(&self) -> bool {
@@ -92,51 +75,35 @@ impl Layout {
 /// range, as the reference's random θ); L = 0 (hidden latents start at 0).
 pub fn init(layout: &Layout, seed: u64) -> Vec<f64> {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ 0xB977_0000_0000_0001);
-    let (m, p) = (layout.m, layout.p);
+    let (m, p) = (layout.core.m, layout.core.p);
+    let d = &layout.core;
     let mut v = vec![0.0; layout.len()];
     for i in 0..m {
-        v[layout.a() + i] = rng.random_range(0.9..0.99);
+        v[d.a.start + i] = rng.random_range(0.9..0.99);
     }
     let ws = 0.1 / (m as f64).sqrt();
     for i in 0..m {
         for j in 0..m {
             let g: f64 = rng.sample(StandardNormal);
             if i != j {
-                v[layout.w() + i * m + j] = ws * g;
+                v[d.w.start + i * m + j] = ws * g;
             }
         }
     }
     for b in 0..p {
         let g: f64 = rng.sample(StandardNormal);
-        v[layout.alpha() + b] = g / (p as f64).sqrt();
+        v[d.alpha.start + b] = g / (p as f64).sqrt();
     }
     for k in 0..m * p {
-        v[layout.theta() + k] = rng.sample(StandardNormal);
+        v[d.theta.start + k] = rng.sample(StandardNormal);
     }
     v
 }
 
-impl Layout {
-    /// The dynamics' blocks of `params` as a [`Dynamics`] view.
-    pub fn dynamics<'a>(&self, params: &'a [f64]) -> Dynamics<'a> {
-        let (m, p) = (self.m, self.p);
-        Dynamics::new(
-            self.variant,
-            m,
-            p,
-            &params[self.a()..self.a() + m],
-            &params[self.w()..self.w() + m * m],
-            &params[self.h()..self.h() + m],
-            &params[self.alpha()..self.alpha() + p],
-            &params[self.theta()..self.theta() + m * p],
-        )
-    }
-}
-
 /// The deterministic latent step z_next = A∘z + W φ(z) + h.
 pub fn step(layout: &Layout, params: &[f64], z: &[f64], z_next: &mut [f64]) {
-    let mut phi = vec![0.0; layout.m];
-    layout.dynamics(params).step(z, &mut phi, z_next);
+    let mut phi = vec![0.0; layout.core.m];
+    layout.core.dynamics(params).step(z, &mut phi, z_next);
 }
 
 /// Teacher forcing of one sequence.
@@ -170,7 +137,7 @@ pub fn loss_grad(
     ws: &mut Workspace,
     grad: &mut [f64],
 ) -> f64 {
-    let (m, n, p) = (layout.m, layout.n, layout.p);
+    let (m, n) = (layout.core.m, layout.n);
     let t_len = x.len() / n - 1;
     let scale = 1.0 / (t_len * n) as f64;
     ws.zbar.clear();
@@ -184,12 +151,12 @@ pub fn loss_grad(
     // z̄_0 = [x_0 ; L x_0]
     ws.zbar[..n].copy_from_slice(&x[..n]);
     for k in 0..m - n {
-        let row = &params[layout.l() + k * n..layout.l() + (k + 1) * n];
+        let row = &params[layout.l.start + k * n..layout.l.start + (k + 1) * n];
         ws.zbar[n + k] = row.iter().zip(&x[..n]).map(|(l, v)| l * v).sum();
     }
     let forced = |t: usize| forcing.interval > 0 && t.is_multiple_of(forcing.interval);
     let mut loss = 0.0;
-    let dynamics = layout.dynamics(params);
+    let dynamics = layout.core.dynamics(params);
     ws.g.fill(0.0);
     for t in 1..=t_len {
         let (prev, cur) = ws.zbar.split_at_mut(t * m);
@@ -227,12 +194,12 @@ pub fn loss_grad(
             ws.g[i] = kappa * ws.gbar[i] + 2.0 * scale * ws.resid[(t - 1) * n + i];
         }
         let u = &ws.zbar[(t - 1) * m..t * m];
-        let mut dgrad = DynamicsGrad::split(&mut grad[layout.a()..layout.l()], m, p);
+        let mut dgrad = layout.core.grad(grad);
         dynamics.backward(u, &ws.g, &mut ws.step, &mut dgrad, &mut ws.gbar);
     }
     for k in 0..m - n {
         for c in 0..n {
-            grad[layout.l() + k * n + c] += ws.gbar[n + k] * x[c];
+            grad[layout.l.start + k * n + c] += ws.gbar[n + k] * x[c];
         }
     }
     loss

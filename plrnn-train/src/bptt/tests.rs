@@ -23,10 +23,11 @@ fn random_params(layout: &Layout, seed: u64) -> Vec<f64> {
         let g: f64 = rng.sample(StandardNormal);
         *v += 0.2 * g;
     }
-    let m = layout.m;
+    let d = &layout.core;
+    let m = d.m;
     for i in 0..m {
-        p[layout.w() + i * m + i] = 0.0;
-        p[layout.a() + i] = p[layout.a() + i].clamp(-0.95, 0.95);
+        p[d.w.start + i * m + i] = 0.0;
+        p[d.a.start + i] = p[d.a.start + i].clamp(-0.95, 0.95);
     }
     p
 }
@@ -37,9 +38,29 @@ fn sine_data(len: usize, n: usize) -> Vec<f64> {
         .collect()
 }
 
+/// The storage order of checkpoints: A, W, h, α, θ, then L, at the offsets the trainer has
+/// always used (M = 5, N = 2, P = 3).
+#[test]
+fn layout_keeps_the_storage_order() {
+    let l = Layout::new(Variant::Dendritic, 5, 2, 3);
+    let d = &l.core;
+    assert_eq!(
+        [&d.a, &d.w, &d.h, &d.alpha, &d.theta, &d.c, &l.l],
+        [
+            &(0..5),
+            &(5..30),
+            &(30..35),
+            &(35..38),
+            &(38..53),
+            &(53..53),
+            &(53..59)
+        ]
+    );
+    assert_eq!(l.len(), 59);
+}
+
 #[test]
 fn gradient_matches_central_differences_for_every_block_and_variant() {
-    let blocks = ["A", "W", "h", "alpha", "theta", "L"];
     for variant in [Variant::Relu, Variant::Dendritic, Variant::ClippedDendritic] {
         for forcing in [
             Forcing {
@@ -60,36 +81,32 @@ fn gradient_matches_central_differences_for_every_block_and_variant() {
             },
         ] {
             let p = if variant == Variant::Relu { 0 } else { 3 };
-            let layout = Layout {
-                variant,
-                m: 5,
-                n: 2,
-                p,
-            };
+            let layout = Layout::new(variant, 5, 2, p);
+            let d = &layout.core;
             let params = random_params(&layout, 7);
             let x = sine_data(13, 2);
             let mut ws = Workspace::default();
             let mut grad = vec![0.0; layout.len()];
             loss_grad(&layout, &params, &x, forcing, &mut ws, &mut grad);
-            let offsets = [
-                (layout.a(), layout.w()),
-                (layout.w(), layout.h()),
-                (layout.h(), layout.alpha()),
-                (layout.alpha(), layout.theta()),
-                (layout.theta(), layout.l()),
-                (layout.l(), layout.len()),
+            let blocks = [
+                ("A", &d.a),
+                ("W", &d.w),
+                ("h", &d.h),
+                ("alpha", &d.alpha),
+                ("theta", &d.theta),
+                ("L", &layout.l),
             ];
-            for (name, &(lo, hi)) in blocks.iter().zip(&offsets) {
-                if variant == Variant::Relu && (*name == "alpha" || *name == "theta") {
+            for (name, r) in blocks {
+                let (lo, hi) = (r.start, r.end);
+                if variant == Variant::Relu && (name == "alpha" || name == "theta") {
                     assert_eq!(lo, hi);
                     continue;
                 }
                 assert!(hi > lo, "{variant:?} {name} is empty");
                 let mut max_abs = 0.0f64;
                 for k in lo..hi {
-                    let is_w_diag = k >= layout.w()
-                        && k < layout.h()
-                        && (k - layout.w()) / layout.m == (k - layout.w()) % layout.m;
+                    let is_w_diag =
+                        d.w.contains(&k) && (k - d.w.start) / d.m == (k - d.w.start) % d.m;
                     if is_w_diag {
                         assert_eq!(grad[k], 0.0, "W diagonal gradient must be masked");
                         continue;

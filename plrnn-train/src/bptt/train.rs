@@ -60,27 +60,33 @@ pub struct BpttOutcome {
 /// The model in the `plrnn-nostd` layout: B = [I_N 0], K = 0, data statistics identity
 /// (the trials are taken in model units), σ_z = σ_x = `sigma` for every unit.
 pub fn to_model_buf(layout: &Layout, params: &[f64], sigma: f64) -> plrnn_nostd::ModelBuf {
-    let (m, n, p) = (layout.m, layout.n, layout.p);
-    let f = |r: std::ops::Range<usize>| params[r].iter().map(|&v| v as f32).collect::<Vec<_>>();
+    let d = &layout.core;
+    let (m, n, p) = (d.m, layout.n, d.p);
+    let f = |r: &std::ops::Range<usize>| {
+        params[r.clone()]
+            .iter()
+            .map(|&v| v as f32)
+            .collect::<Vec<_>>()
+    };
     let mut b = vec![0.0f32; n * m];
     for i in 0..n {
         b[i * m + i] = 1.0;
     }
     let sigma = (sigma as f32).max(1e-4);
     let sigma = if sigma.is_finite() { sigma } else { 1.0 };
-    let mut w = f(layout.w()..layout.w() + m * m);
+    let mut w = f(&d.w);
     for i in 0..m {
         w[i * m + i] = 0.0;
     }
     plrnn_nostd::ModelBuf {
-        variant: layout.variant,
+        variant: d.variant,
         dims: plrnn_nostd::Dims { m, n, p, k: 0 },
         normalized: false,
-        a: f(layout.a()..layout.a() + m),
+        a: f(&d.a),
         w,
-        h: f(layout.h()..layout.h() + m),
-        alpha: f(layout.alpha()..layout.alpha() + p),
-        theta: f(layout.theta()..layout.theta() + m * p),
+        h: f(&d.h),
+        alpha: f(&d.alpha),
+        theta: f(&d.theta),
         c: Vec::new(),
         b,
         sigma_z: vec![sigma; m],
@@ -282,12 +288,7 @@ struct TrialFacts {
 
 impl TrialFacts {
     fn layout(&self, cfg: &ValidBpttConfig) -> Layout {
-        Layout {
-            variant: cfg.variant,
-            m: cfg.latent_dim,
-            n: self.n,
-            p: cfg.effective_bases(),
-        }
+        Layout::new(cfg.variant, cfg.latent_dim, self.n, cfg.effective_bases())
     }
 }
 
@@ -502,7 +503,7 @@ impl Method for BpttRun<'_> {
         st.good.copy_from_slice(&st.params);
         st.opt.step(&mut st.params, grad, cfg.lr_at(frac));
         if cfg.a_max > 0.0 {
-            for a in &mut st.params[layout.a()..layout.a() + layout.m] {
+            for a in &mut st.params[layout.core.a.clone()] {
                 *a = a.clamp(-cfg.a_max, cfg.a_max);
             }
         }

@@ -61,7 +61,7 @@ impl<'a> EncView<'a> {
     pub fn from_flat(l: &Layout, v: &'a [f64]) -> Self {
         Self {
             kind: l.encoder,
-            m: l.m,
+            m: l.core.m,
             n: l.n,
             hidden: l.hidden,
             window: l.window,

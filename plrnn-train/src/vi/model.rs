@@ -81,17 +81,17 @@ impl TrainedModel {
     pub(crate) fn from_flat(l: &Layout, v: &[f64], sigma_z_min: f64) -> Self {
         let get = |r: &std::ops::Range<usize>| v[r.clone()].to_vec();
         Self {
-            variant: l.variant,
-            m: l.m,
+            variant: l.core.variant,
+            m: l.core.m,
             n: l.n,
-            p: l.p,
-            k: l.k,
-            a: get(&l.a),
-            w: get(&l.w),
-            h: get(&l.h),
-            alpha: get(&l.alpha),
-            theta: get(&l.theta),
-            c: get(&l.c),
+            p: l.core.p,
+            k: l.core.k,
+            a: get(&l.core.a),
+            w: get(&l.core.w),
+            h: get(&l.core.h),
+            alpha: get(&l.core.alpha),
+            theta: get(&l.core.theta),
+            c: get(&l.core.c),
             b: get(&l.b),
             sigma_z: v[l.log_sigma_z.clone()]
                 .iter()

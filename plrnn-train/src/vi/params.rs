@@ -1,49 +1,33 @@
 //! All trainable parameters live in one flat `Vec<f64>`; a [`Layout`] names the block of each.
-//! One flat vector makes Adam, clipping, gradient sums and checkpoints a few lines each.
+//! One flat vector makes Adam, clipping, gradient sums and checkpoints a few lines each. The
+//! dynamics' blocks come first, laid out by [`DynLayout`]; the observation model, noise
+//! scales, initial states and encoder follow.
 
 use std::ops::Range;
 
-use plrnn_nostd::Variant;
 use rand::RngExt;
 use rand_distr::StandardNormal;
 use rand_xoshiro::rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 
 use super::config::{EncoderKind, InitialState, ValidConfig};
+use crate::core::DynLayout;
 
 /// Positions of every parameter block inside the flat parameter vector.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Layout {
-    /// φ variant.
-    pub variant: Variant,
+    /// The dynamics' blocks A, W, h, α, θ, C (first in the vector) with φ's variant and M, P, K.
+    pub core: DynLayout,
     /// Encoder kind.
     pub encoder: EncoderKind,
-    /// Latent dimension M.
-    pub m: usize,
     /// Observation dimension N.
     pub n: usize,
-    /// Bases P (0 for `Relu`).
-    pub p: usize,
-    /// Input dimension K.
-    pub k: usize,
     /// Hidden units H of the MLP encoder (0 for `Smoothing`).
     pub hidden: usize,
     /// Window half-width r of the MLP encoder.
     pub window: usize,
     /// Number of learned initial states (training sequences; 0 for `InitialState::Encoder`).
     pub n_z0: usize,
-    /// Diagonal A (M).
-    pub a: Range<usize>,
-    /// W, M×M row-major, zero diagonal.
-    pub w: Range<usize>,
-    /// Bias h (M).
-    pub h: Range<usize>,
-    /// α (P).
-    pub alpha: Range<usize>,
-    /// θ, M×P row-major.
-    pub theta: Range<usize>,
-    /// C, M×K row-major.
-    pub c: Range<usize>,
     /// B, N×M row-major.
     pub b: Range<usize>,
     /// log σ_z (M).
@@ -89,18 +73,10 @@ impl Layout {
             InitialState::Encoder => 0,
         };
         let d = (2 * window + 1) * n;
-        let mut at = 0;
-        let mut take = |len: usize| {
-            let r = at..at + len;
-            at += len;
-            r
-        };
-        let a = take(m);
-        let w = take(m * m);
-        let h = take(m);
-        let alpha = take(p);
-        let theta = take(m * p);
-        let c = take(m * k);
+        let core = DynLayout::new(cfg.variant, m, p, k);
+        let mut at = core.rest();
+        let mut take = |len: usize| at.take(len);
+        // After the dynamics: the storage order of checkpoints, do not reorder.
         let b = take(n * m);
         let log_sigma_z = take(m);
         let log_sigma_x = take(n);
@@ -114,23 +90,14 @@ impl Layout {
         let enc_b1 = take(hidden);
         let enc_w2m = take(m * hidden);
         let enc_w2s = take(m * hidden);
-        let len = at;
+        let len = at.end();
         Self {
-            variant: cfg.variant,
+            core,
             encoder: cfg.encoder,
-            m,
             n,
-            p,
-            k,
             hidden,
             window,
             n_z0,
-            a,
-            w,
-            h,
-            alpha,
-            theta,
-            c,
             b,
             log_sigma_z,
             log_sigma_x,
@@ -150,13 +117,8 @@ impl Layout {
 
     /// Every block with its name, in storage order (used by the gradient check and reports).
     pub fn blocks(&self) -> Vec<(&'static str, Range<usize>)> {
-        vec![
-            ("a", self.a.clone()),
-            ("w", self.w.clone()),
-            ("h", self.h.clone()),
-            ("alpha", self.alpha.clone()),
-            ("theta", self.theta.clone()),
-            ("c", self.c.clone()),
+        let mut all = self.core.blocks().to_vec();
+        all.extend([
             ("b", self.b.clone()),
             ("log_sigma_z", self.log_sigma_z.clone()),
             ("log_sigma_x", self.log_sigma_x.clone()),
@@ -170,7 +132,8 @@ impl Layout {
             ("enc_b1", self.enc_b1.clone()),
             ("enc_w2m", self.enc_w2m.clone()),
             ("enc_w2s", self.enc_w2s.clone()),
-        ]
+        ]);
+        all
     }
 
     /// Input width of the MLP encoder, (2r+1)·N.
@@ -242,7 +205,7 @@ pub fn init_with(
     obs_start: Option<ObsStart<'_>>,
 ) -> Vec<f64> {
     let l = layout;
-    let (m, n, p) = (l.m, l.n, l.p);
+    let (m, n, p) = (l.core.m, l.n, l.core.p);
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ 0x1D1E_0000_0000_0001);
     let mut normal = move || -> f64 { rng.sample(StandardNormal) };
     let mut v = vec![0.0; l.len];
@@ -264,22 +227,22 @@ pub fn init_with(
         for j in 0..m {
             let x = s[i * m + j] * scale;
             if i == j {
-                v[l.a.start + i] = x;
+                v[l.core.a.start + i] = x;
             } else {
-                v[l.w.start + i * m + j] = x;
+                v[l.core.w.start + i * m + j] = x;
             }
         }
     }
-    for x in &mut v[l.h.clone()] {
+    for x in &mut v[l.core.h.clone()] {
         *x = 0.1 * normal();
     }
-    for x in &mut v[l.alpha.clone()] {
+    for x in &mut v[l.core.alpha.clone()] {
         *x = (2.0 * normal() - 1.0) / p.max(1) as f64;
     }
-    for x in &mut v[l.theta.clone()] {
+    for x in &mut v[l.core.theta.clone()] {
         *x = 2.0 * normal() - 1.0;
     }
-    for x in &mut v[l.c.clone()] {
+    for x in &mut v[l.core.c.clone()] {
         *x = 0.1 * normal();
     }
     match obs_start {

@@ -61,12 +61,12 @@ fn case_sized(
     let layout = Layout::new(&cfg, n, k, 2);
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
     let mut params = normals(&mut rng, layout.len, 0.5);
-    for i in 0..layout.m {
-        params[layout.w.start + i * layout.m + i] = 0.0;
+    for i in 0..layout.core.m {
+        params[layout.core.w.start + i * layout.core.m + i] = 0.0;
     }
     let x = normals(&mut rng, t * n, 1.0);
     let s = normals(&mut rng, t * k, 1.0);
-    let eps = normals(&mut rng, t * layout.m, 1.0);
+    let eps = normals(&mut rng, t * layout.core.m, 1.0);
     let set = LossSettings {
         obs_weight: 0.3,
         sigma_z_min: if seed.is_multiple_of(2) { 0.0 } else { 0.1 },
@@ -111,9 +111,9 @@ fn check_fd(
     label: impl Fn() -> String,
 ) -> bool {
     let l = &c.layout;
-    let is_w_diag = l.w.contains(&idx) && {
-        let q = idx - l.w.start;
-        q / l.m == q % l.m
+    let is_w_diag = l.core.w.contains(&idx) && {
+        let q = idx - l.core.w.start;
+        q / l.core.m == q % l.core.m
     };
     if is_w_diag {
         assert_eq!(
@@ -207,8 +207,8 @@ fn gradients_match_finite_differences_for_wide_models() {
         let l = &c.layout;
         // W of N(0, 0.5²) entries has spectral radius ≈ 0.5 √M: scale it as for M = 3, or the
         // loss grows so large (≈ 1e6) that the central difference loses its digits.
-        for w in &mut c.params[l.w.clone()] {
-            *w *= (3.0 / l.m as f64).sqrt();
+        for w in &mut c.params[l.core.w.clone()] {
+            *w *= (3.0 / l.core.m as f64).sqrt();
         }
         // Unit noise scales likewise keep the loss (and so the difference's rounding) moderate.
         for r in [
@@ -300,7 +300,7 @@ fn loss_matches_an_independent_evaluation() {
         let loss = eval(&c, &c.params, &mut g);
 
         let model = TrainedModel::from_flat(l, &c.params, c.set.sigma_z_min);
-        let (m, n, t) = (l.m, l.n, c.x.len() / l.n);
+        let (m, n, t) = (l.core.m, l.n, c.x.len() / l.n);
         let mut mu = vec![0.0; t * m];
         let mut ls = vec![0.0; t * m];
         EncView::from_flat(l, &c.params).forward(
@@ -701,7 +701,8 @@ fn regulariser_gradient_matches_finite_differences() {
         p[idx] -= 2e-6;
         let down = super::elbo::regulariser(l, &p, 0.7, 0.67, &mut scratch);
         let fd = (up - down) / 2e-6;
-        let is_w_diag = l.w.contains(&idx) && (idx - l.w.start) / l.m == (idx - l.w.start) % l.m;
+        let is_w_diag = l.core.w.contains(&idx)
+            && (idx - l.core.w.start) / l.core.m == (idx - l.core.w.start) % l.core.m;
         if is_w_diag {
             assert_eq!(g[idx], 0.0);
         } else {
@@ -713,8 +714,8 @@ fn regulariser_gradient_matches_finite_differences() {
         }
     }
     // Only the first ⌊0.67·3⌋ = 2 units are regularised.
-    assert_eq!(g[l.a.start + 2], 0.0);
-    assert_eq!(g[l.h.start + 2], 0.0);
+    assert_eq!(g[l.core.a.start + 2], 0.0);
+    assert_eq!(g[l.core.h.start + 2], 0.0);
 }
 
 /// The teacher-forcing term (`vi::tf`): its gradient against central differences in every
@@ -748,7 +749,7 @@ fn teacher_forcing_gradient_matches_finite_differences() {
                 let mut c = case_sized(v, e, InitialState::Encoder, seed, (3, 2, 9));
                 // A tamer start than the ELBO cases' (the free run compounds over 8 steps).
                 let l = c.layout.clone();
-                for x in &mut c.params[l.a.start..l.h.end] {
+                for x in &mut c.params[l.core.a.start..l.core.h.end] {
                     *x *= 0.5;
                 }
                 let f = |p: &[f64], g: &mut [f64]| {
@@ -767,9 +768,9 @@ fn teacher_forcing_gradient_matches_finite_differences() {
                 let mut nonzero = 0;
                 for (name, range) in l.blocks() {
                     for idx in range.clone() {
-                        let is_w_diag = l.w.contains(&idx) && {
-                            let q = idx - l.w.start;
-                            q / l.m == q % l.m
+                        let is_w_diag = l.core.w.contains(&idx) && {
+                            let q = idx - l.core.w.start;
+                            q / l.core.m == q % l.core.m
                         };
                         if is_w_diag {
                             assert_eq!(g[idx], 0.0);
@@ -793,7 +794,7 @@ fn teacher_forcing_gradient_matches_finite_differences() {
                     }
                 }
                 // The term reaches the dynamics, C, B and the encoder's mean head.
-                for block in [&l.a, &l.w, &l.h, &l.c, &l.b, &l.enc_wm] {
+                for block in [&l.core.a, &l.core.w, &l.core.h, &l.core.c, &l.b, &l.enc_wm] {
                     assert!(g[block.clone()].iter().any(|&x| x != 0.0), "{v:?} {e:?}");
                 }
                 assert!(nonzero > 20);
@@ -815,14 +816,14 @@ fn auto_alpha_from_a_known_jacobian() {
         (3, 2, 2000),
     );
     let l = c.layout.clone();
-    c.params[l.w.clone()].iter_mut().for_each(|w| *w = 0.0);
+    c.params[l.core.w.clone()].iter_mut().for_each(|w| *w = 0.0);
     let seq = SeqRef {
         x: &c.x,
         s: &c.s,
         z0_index: 0,
     };
     for (a, want) in [([1.5, -0.5, 0.9], 1.0 - 1.0 / 1.5), ([0.8, -0.7, 0.2], 0.0)] {
-        c.params[l.a.clone()].copy_from_slice(&a);
+        c.params[l.core.a.clone()].copy_from_slice(&a);
         let got = auto_alpha(&l, &c.params, seq, &mut TfWorkspace::default());
         assert!((got - want).abs() < 1e-3, "A = {a:?}: {got} vs {want}");
     }
@@ -831,6 +832,67 @@ fn auto_alpha_from_a_known_jacobian() {
 /// With more channels than latents, the observation model starts on the data's principal
 /// components: the encoder's mean map inverts B on the latent space (E B = I_M), and x's
 /// projection onto the strongest direction lands in latent 0 in units of its std.
+/// The storage order of checkpoints and the offsets the trainer has always used: the
+/// dynamics' blocks, then B, the noise scales, initial states and the encoder (M = 3, P = 2,
+/// N = 2, K = 1, two sequences; MLP encoder with H = 4, r = 1, and the smoothing encoder).
+#[test]
+fn layout_keeps_the_storage_order() {
+    let layout = |encoder| {
+        let cfg = TrainConfig {
+            latent_dim: 3,
+            bases: 2,
+            variant: Variant::Dendritic,
+            encoder,
+            encoder_hidden: 4,
+            encoder_window: 1,
+            initial_state: InitialState::PerSequence,
+            ..TrainConfig::default()
+        }
+        .validate()
+        .unwrap();
+        Layout::new(&cfg, 2, 1, 2)
+    };
+    let head = [
+        ("a", 0..3),
+        ("w", 3..12),
+        ("h", 12..15),
+        ("alpha", 15..17),
+        ("theta", 17..23),
+        ("c", 23..26),
+        ("b", 26..32),
+        ("log_sigma_z", 32..35),
+        ("log_sigma_x", 35..37),
+        ("log_sigma_z0", 37..40),
+        ("z0", 40..46),
+    ];
+    let mlp = layout(EncoderKind::Mlp);
+    let tail = [
+        ("enc_smooth", 46..46),
+        ("enc_wm", 46..52),
+        ("enc_ws", 52..58),
+        ("enc_bs", 58..61),
+        ("enc_w1", 61..85),
+        ("enc_b1", 85..89),
+        ("enc_w2m", 89..101),
+        ("enc_w2s", 101..113),
+    ];
+    assert_eq!(mlp.blocks(), [&head[..], &tail[..]].concat());
+    assert_eq!(mlp.len, 113);
+    let smoothing = layout(EncoderKind::Smoothing);
+    let tail = [
+        ("enc_smooth", 46..47),
+        ("enc_wm", 47..53),
+        ("enc_ws", 53..59),
+        ("enc_bs", 59..62),
+        ("enc_w1", 62..62),
+        ("enc_b1", 62..62),
+        ("enc_w2m", 62..62),
+        ("enc_w2s", 62..62),
+    ];
+    assert_eq!(smoothing.blocks(), [&head[..], &tail[..]].concat());
+    assert_eq!(smoothing.len, 62);
+}
+
 #[test]
 fn many_channels_start_from_principal_components() {
     let cfg = TrainConfig {
@@ -856,7 +918,11 @@ fn many_channels_start_from_principal_components() {
         axes: &axes,
     };
     let p = super::params::init_with(&layout, 3, 1.0, 0.0, 0.1, Some(start));
-    let (m, b, e) = (layout.m, &p[layout.b.clone()], &p[layout.enc_wm.clone()]);
+    let (m, b, e) = (
+        layout.core.m,
+        &p[layout.b.clone()],
+        &p[layout.enc_wm.clone()],
+    );
     for i in 0..m {
         for j in 0..m {
             let eb: f64 = (0..n).map(|c| e[i * n + c] * b[c * m + j]).sum();

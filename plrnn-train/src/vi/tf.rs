@@ -53,7 +53,7 @@ use super::config::{Objective, ValidConfig};
 use super::elbo::SeqRef;
 use super::encoder::EncView;
 use super::params::Layout;
-use crate::core::{Dynamics, DynamicsGrad, StepScratch};
+use crate::core::StepScratch;
 
 /// Settings of one evaluation of the term.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -86,25 +86,11 @@ pub struct TfWorkspace {
     step: StepScratch,
 }
 
-/// The dynamics' blocks of a VI parameter vector.
-pub(crate) fn dynamics<'a>(l: &Layout, params: &'a [f64]) -> Dynamics<'a> {
-    Dynamics::new(
-        l.variant,
-        l.m,
-        l.p,
-        &params[l.a.clone()],
-        &params[l.w.clone()],
-        &params[l.h.clone()],
-        &params[l.alpha.clone()],
-        &params[l.theta.clone()],
-    )
-}
-
 /// The encoder means μ (T×M) of `x` into `ws.mu`.
 fn encode(l: &Layout, params: &[f64], x: &[f64], ws: &mut TfWorkspace) {
     let len = x.len() / l.n;
-    ws.mu.resize(len * l.m, 0.0);
-    ws.logsd.resize(len * l.m, 0.0);
+    ws.mu.resize(len * l.core.m, 0.0);
+    ws.logsd.resize(len * l.core.m, 0.0);
     ws.u.resize(len * l.n, 0.0);
     ws.act.resize(len * l.hidden, 0.0);
     EncView::from_flat(l, params).forward(x, &mut ws.mu, &mut ws.logsd, &mut ws.u, &mut ws.act);
@@ -119,12 +105,12 @@ pub fn auto_alpha(l: &Layout, params: &[f64], seq: SeqRef<'_>, ws: &mut TfWorksp
 
 /// [`auto_alpha`] on the means already in `ws.mu`.
 fn alpha_from_means(l: &Layout, params: &[f64], ws: &mut TfWorkspace) -> f64 {
-    let m = l.m;
+    let m = l.core.m;
     let len = ws.mu.len() / m;
     if len < 2 {
         return 0.0;
     }
-    let d = dynamics(l, params);
+    let d = l.core.dynamics(params);
     let mut v = vec![1.0 / (m as f64).sqrt(); m];
     let (mut next, mut dv) = (vec![0.0; m], vec![0.0; m]);
     let mut sum = 0.0;
@@ -168,14 +154,14 @@ fn loss_grad_encoded(
     ws: &mut TfWorkspace,
     grad: &mut [f64],
 ) -> f64 {
-    let (m, n, k) = (l.m, l.n, l.k);
+    let (m, n, k) = (l.core.m, l.n, l.core.k);
     let x = seq.x;
     let len = x.len() / n;
     if len < 2 || set.weight == 0.0 {
         return 0.0;
     }
-    let d = dynamics(l, params);
-    let (b, cm) = (&params[l.b.clone()], &params[l.c.clone()]);
+    let d = l.core.dynamics(params);
+    let (b, cm) = (&params[l.b.clone()], &params[l.core.c.clone()]);
     let kappa = |t: usize| {
         if set.interval > 0 && t.is_multiple_of(set.interval) {
             1.0
@@ -224,12 +210,11 @@ fn loss_grad_encoded(
     ws.gbar.clear();
     ws.gbar.resize(m, 0.0);
     {
-        // Blocks in storage order: A, W, h, α, θ, C, B.
-        let (gdyn, gcb) = grad[l.a.start..l.b.end].split_at_mut(l.c.start - l.a.start);
-        let (gc, gb) = gcb.split_at_mut(m * k);
-        let mut dgrad = DynamicsGrad::split(gdyn, m, l.p);
-        debug_assert!(l.alpha.start == l.h.end && l.theta.start == l.alpha.end);
-        debug_assert!(l.c.start == l.theta.end && l.b.start == l.c.end);
+        // C follows the dynamics' other blocks; B comes after C.
+        let (gdyn, grest) = grad.split_at_mut(l.core.c.start);
+        let mut dgrad = l.core.grad(gdyn);
+        let (gc, gb) = grest.split_at_mut(l.b.start - l.core.c.start);
+        let (gc, gb) = (&mut gc[..l.core.c.len()], &mut gb[..l.b.len()]);
         for t in (1..len).rev() {
             let kt = kappa(t);
             let et = &ws.e[t * n..(t + 1) * n];

@@ -151,7 +151,7 @@ pub fn train_with_inputs(
     let pieces = cut(trials, cfg.seq_len)?;
     let layout = Layout::new(cfg, n, k, pieces.len());
     // More channels than latents: the observation model starts from the principal components.
-    let pcs = (n > layout.m).then(|| crate::linalg::principal_components(trials));
+    let pcs = (n > layout.core.m).then(|| crate::linalg::principal_components(trials));
     let mut params = init_with(
         &layout,
         cfg.seed,
@@ -164,13 +164,16 @@ pub fn train_with_inputs(
     // Each learned initial state starts at the encoder mean of its sequence's first step.
     if cfg.initial_state == InitialState::PerSequence {
         let enc = EncView::from_flat(&layout, &params);
-        let mut z0s = Vec::with_capacity(pieces.len() * layout.m);
+        let mut z0s = Vec::with_capacity(pieces.len() * layout.core.m);
         for pc in &pieces {
             let x = &trials[pc.trial].as_slice()[pc.start * n..(pc.start + pc.len) * n];
-            let (mut mu, mut ls) = (vec![0.0; pc.len * layout.m], vec![0.0; pc.len * layout.m]);
+            let (mut mu, mut ls) = (
+                vec![0.0; pc.len * layout.core.m],
+                vec![0.0; pc.len * layout.core.m],
+            );
             let (mut u, mut act) = (vec![0.0; pc.len * n], vec![0.0; pc.len * layout.hidden]);
             enc.forward(x, &mut mu, &mut ls, &mut u, &mut act);
-            z0s.extend_from_slice(&mu[..layout.m]);
+            z0s.extend_from_slice(&mu[..layout.core.m]);
         }
         params[layout.z0.clone()].copy_from_slice(&z0s);
     }
@@ -384,7 +387,7 @@ impl Method for ViRun<'_> {
     fn update(&mut self, _secs: f64) -> Result<Update, TrainError> {
         let (cfg, layout, pieces) = (self.cfg, self.layout, self.pieces);
         let (trials, inputs) = (self.trials, self.inputs);
-        let (n, k, m) = (layout.n, layout.k, layout.m);
+        let (n, k, m) = (layout.n, layout.core.k, layout.core.m);
         let bs = self.bs;
         let st = &mut self.st;
         let ids = &self.order[st.batch * bs..((st.batch + 1) * bs).min(self.order.len())];

@@ -19,7 +19,7 @@ const HB: usize = 64;
 #[inline(always)]
 pub(super) fn posterior<S: Simd>(tok: S::Token, ev: &Eval<'_>, ws: &mut Workspace) -> f64 {
     let (l, x, len) = (ev.l, ev.seq.x, ev.len);
-    let (m, n) = (l.m, l.n);
+    let (m, n) = (l.core.m, l.n);
     size(&mut ws.mu, len * m);
     size(&mut ws.logsd, len * m);
     size(&mut ws.sd, len * m);
@@ -42,7 +42,7 @@ pub(super) fn posterior<S: Simd>(tok: S::Token, ev: &Eval<'_>, ws: &mut Workspac
 /// The sample z_t = μ_t + σ_t ∘ ε_t into `ws.z`, padded to rows of `nl` lanes.
 #[inline(always)]
 pub(super) fn sample(ev: &Eval<'_>, nl: usize, ws: &mut Workspace) {
-    let (m, len, eps) = (ev.l.m, ev.len, ev.eps);
+    let (m, len, eps) = (ev.l.core.m, ev.len, ev.eps);
     size(&mut ws.z, len * nl);
     for (t, zr) in ws.z.chunks_exact_mut(nl).enumerate() {
         let (zr, pad) = zr.as_flattened_mut().split_at_mut(m);
@@ -75,7 +75,7 @@ pub(super) fn reparameterisation<S: Simd, const V: usize>(
     ws: &mut Workspace,
 ) {
     let (l, x, eps, len, c_l) = (ev.l, ev.seq.x, ev.eps, ev.len, ev.c_l);
-    let (m, n) = (l.m, l.n);
+    let (m, n) = (l.core.m, l.n);
     let nl = V * tiles;
     let smoothing = l.encoder == EncoderKind::Smoothing;
     let heads = if smoothing { 4 * n + 1 } else { 2 * n + 1 };

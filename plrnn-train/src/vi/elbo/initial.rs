@@ -12,7 +12,7 @@ use super::{Eval, Workspace};
 #[inline(always)]
 pub(super) fn term(ev: &Eval<'_>, nl: usize, ws: &mut Workspace, grad: &mut [f64]) -> f64 {
     let (l, params, seq, set, c_l) = (ev.l, ev.params, ev.seq, ev.set, ev.c_l);
-    let m = l.m;
+    let m = l.core.m;
     let mut term = 0.0;
     let (z1, dz1) = (ws.z[..nl].as_flattened(), ws.dz[..nl].as_flattened_mut());
     for i in 0..m {

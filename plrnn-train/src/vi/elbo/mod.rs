@@ -358,7 +358,7 @@ fn loss_grad_impl<S: Simd>(
     ws: &mut Workspace,
     grad: &mut [f64],
 ) -> f64 {
-    let m = l.m;
+    let m = l.core.m;
     let len = seq.x.len() / l.n;
     debug_assert_eq!(eps.len(), len * m);
     debug_assert_eq!(grad.len(), l.len);
@@ -426,23 +426,23 @@ pub fn regulariser(l: &Layout, params: &[f64], lambda: f64, share: f64, grad: &m
     if lambda == 0.0 {
         return 0.0;
     }
-    let m = l.m;
+    let m = l.core.m;
     let units = ((share * m as f64).floor() as usize).min(m);
     let mut r = 0.0;
     for i in 0..units {
-        let ai = params[l.a.start + i];
+        let ai = params[l.core.a.start + i];
         r += (ai - 1.0) * (ai - 1.0);
-        grad[l.a.start + i] += 2.0 * lambda * (ai - 1.0);
+        grad[l.core.a.start + i] += 2.0 * lambda * (ai - 1.0);
         for j in 0..m {
             if j != i {
-                let wij = params[l.w.start + i * m + j];
+                let wij = params[l.core.w.start + i * m + j];
                 r += wij * wij;
-                grad[l.w.start + i * m + j] += 2.0 * lambda * wij;
+                grad[l.core.w.start + i * m + j] += 2.0 * lambda * wij;
             }
         }
-        let hi = params[l.h.start + i];
+        let hi = params[l.core.h.start + i];
         r += hi * hi;
-        grad[l.h.start + i] += 2.0 * lambda * hi;
+        grad[l.core.h.start + i] += 2.0 * lambda * hi;
     }
     lambda * r
 }

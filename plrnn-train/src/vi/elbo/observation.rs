@@ -23,7 +23,7 @@ pub(super) fn term<S: Simd>(
     grad: &mut [f64],
 ) -> f64 {
     let (l, params, x, c_o) = (ev.l, ev.params, ev.seq.x, ev.c_o);
-    let (m, n) = (l.m, l.n);
+    let (m, n) = (l.core.m, l.n);
     let (mp, tf) = (4 * nl, ev.len as f64);
     // B padded: row j holds B_j·.
     fit(&mut ws.bp, n * nl);

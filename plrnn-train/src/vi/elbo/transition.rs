@@ -51,12 +51,12 @@ pub(super) fn term<S: Simd, const V: usize>(
     grad: &mut [f64],
 ) -> f64 {
     let (l, params, c_l) = (ev.l, ev.params, ev.c_l);
-    let (m, p, k) = (l.m, l.p, l.k);
+    let (m, p, k) = (l.core.m, l.core.p, l.core.k);
     let nl = V * tiles;
     let mp = 4 * nl;
     let steps = ev.len.saturating_sub(1);
-    let variant = l.variant;
-    let alpha = &params[l.alpha.clone()];
+    let variant = l.core.variant;
+    let alpha = &params[l.core.alpha.clone()];
     let alpha_sum: f64 = alpha.iter().sum();
     let log_sigma_z_sum = pad_parameters(ev, nl, ws);
 
@@ -73,7 +73,8 @@ pub(super) fn term<S: Simd, const V: usize>(
     fit(&mut ws.acc_relu, m);
     fit(&mut ws.unit_off, nl);
     if variant != Variant::Relu {
-        ws.basis.build(m, p, nl, alpha, &params[l.theta.clone()]);
+        ws.basis
+            .build(m, p, nl, alpha, &params[l.core.theta.clone()]);
         for (i, o) in ws.unit_off.as_flattened_mut()[..m].iter_mut().enumerate() {
             *o = f64::from_bits((i * (p + 1)) as u64);
         }
@@ -161,9 +162,9 @@ pub(super) fn term<S: Simd, const V: usize>(
 #[inline(always)]
 fn pad_parameters(ev: &Eval<'_>, nl: usize, ws: &mut Workspace) -> f64 {
     let (l, params, set) = (ev.l, ev.params, ev.set);
-    let (m, k) = (l.m, l.k);
+    let (m, k) = (l.core.m, l.core.k);
     let mp = 4 * nl;
-    let w = &params[l.w.clone()];
+    let w = &params[l.core.w.clone()];
     fit(&mut ws.wt, m * nl);
     fit(&mut ws.wr, m * nl);
     fit(&mut ws.av, nl);
@@ -177,12 +178,12 @@ fn pad_parameters(ev: &Eval<'_>, nl: usize, ws: &mut Workspace) -> f64 {
             wr[i * mp + j] = w[i * m + j];
         }
     }
-    ws.av.as_flattened_mut()[..m].copy_from_slice(&params[l.a.clone()]);
-    ws.hv.as_flattened_mut()[..m].copy_from_slice(&params[l.h.clone()]);
+    ws.av.as_flattened_mut()[..m].copy_from_slice(&params[l.core.a.clone()]);
+    ws.hv.as_flattened_mut()[..m].copy_from_slice(&params[l.core.h.clone()]);
     let ct = ws.ct.as_flattened_mut();
     for i in 0..m {
         for kk in 0..k {
-            ct[kk * mp + i] = params[l.c.start + i * k + kk];
+            ct[kk * mp + i] = params[l.core.c.start + i * k + kk];
         }
     }
     let mut log_sigma_z_sum = 0.0;
@@ -300,36 +301,38 @@ impl PhiPass {
 #[inline(always)]
 fn gradients(ev: &Eval<'_>, nl: usize, ws: &mut Workspace, grad: &mut [f64]) {
     let (l, params) = (ev.l, ev.params);
-    let (m, k) = (l.m, l.k);
+    let (m, k) = (l.core.m, l.core.k);
     let mp = 4 * nl;
-    let variant = l.variant;
-    let alpha = &params[l.alpha.clone()];
+    let variant = l.core.variant;
+    let alpha = &params[l.core.alpha.clone()];
     {
         let (ga, gh, gw) = (
             ws.ga.as_flattened(),
             ws.gh.as_flattened(),
             ws.gw.as_flattened(),
         );
-        grad[l.a.clone()].copy_from_slice(&ga[..m]);
-        grad[l.h.clone()].copy_from_slice(&gh[..m]);
+        grad[l.core.a.clone()].copy_from_slice(&ga[..m]);
+        grad[l.core.h.clone()].copy_from_slice(&gh[..m]);
         for i in 0..m {
-            let row = &mut grad[l.w.start + i * m..][..m];
+            let row = &mut grad[l.core.w.start + i * m..][..m];
             row.copy_from_slice(&gw[i * mp..][..m]);
             row[i] = 0.0; // W keeps a zero diagonal
         }
         let gc = ws.gc.as_flattened();
         for i in 0..m {
             for kk in 0..k {
-                grad[l.c.start + i * k + kk] = gc[kk * mp + i];
+                grad[l.core.c.start + i * k + kk] = gc[kk * mp + i];
             }
         }
     }
     if variant != Variant::Relu {
-        let galpha =
-            ws.basis
-                .gradients(alpha, &params[l.theta.clone()], &mut grad[l.theta.clone()]);
+        let galpha = ws.basis.gradients(
+            alpha,
+            &params[l.core.theta.clone()],
+            &mut grad[l.core.theta.clone()],
+        );
         let relu_total: f64 = ws.acc_relu.iter().sum();
-        for (g, &ga) in grad[l.alpha.clone()].iter_mut().zip(galpha) {
+        for (g, &ga) in grad[l.core.alpha.clone()].iter_mut().zip(galpha) {
             *g = if variant == Variant::ClippedDendritic {
                 ga - relu_total
             } else {
@@ -344,7 +347,7 @@ fn gradients(ev: &Eval<'_>, nl: usize, ws: &mut Workspace, grad: &mut [f64]) {
 #[inline(always)]
 fn sigma_z(ev: &Eval<'_>, ws: &Workspace, grad: &mut [f64], log_sigma_z_sum: f64) -> f64 {
     let (l, params, set, c_l) = (ev.l, ev.params, ev.set, ev.c_l);
-    let m = l.m;
+    let m = l.core.m;
     let tf = ev.len as f64;
     // σ_z = σ_min + e^ℓ: loss part c_l [½ Σ_i rsq_i/σ_i² + (T−1) Σ_i log σ_i]
     //   ⇒ dℓ_i = c_l [−rsq_i/σ_i³ + (T−1)/σ_i] e^ℓ_i.
