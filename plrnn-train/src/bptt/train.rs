@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::config::{BpttConfig, ValidBpttConfig};
 use super::model::{self, Forcing, Layout, Workspace};
-use crate::optim::{clip_grad_norm, RAdam};
+use crate::optim::{clip_grad_norm, project_a, RAdam};
 use crate::train_loop::{self, Hooks, Interrupt, Method, Plan, TrainError, Update};
 use crate::TimeSeries;
 
@@ -502,11 +502,7 @@ impl Method for BpttRun<'_> {
         clip_grad_norm(grad, cfg.grad_clip);
         st.good.copy_from_slice(&st.params);
         st.opt.step(&mut st.params, grad, cfg.lr_at(frac));
-        if cfg.a_max > 0.0 {
-            for a in &mut st.params[layout.core.a.clone()] {
-                *a = a.clamp(-cfg.a_max, cfg.a_max);
-            }
-        }
+        project_a(&mut st.params[layout.core.a.clone()], cfg.a_max);
         st.updates += 1;
         st.epoch_loss += batch_loss;
         st.epoch_seqs += bs;

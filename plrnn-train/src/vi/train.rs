@@ -18,7 +18,7 @@ use super::model::TrainedModel;
 use super::normal::NormalSampler;
 use super::params::{init_with, Layout, ObsStart};
 use super::tf::{add_term, TfWorkspace};
-use crate::optim::{clip_grad_norm, Adam};
+use crate::optim::{clip_grad_norm, project_a, Adam};
 use crate::train_loop::{self, Hooks, Interrupt, Method, Plan, TrainError, Update};
 use crate::TimeSeries;
 
@@ -234,7 +234,9 @@ pub fn resume(
         objective,
         tf_weight,
         tf_alpha,
-        tf_interval
+        tf_interval,
+        tf_window,
+        a_max
     );
     let dims = [
         ("n", checkpoint.n, n),
@@ -420,7 +422,15 @@ impl Method for ViRun<'_> {
                         &mut slot.ws,
                         &mut slot.grad,
                     );
-                    slot.loss += add_term(cfg, layout, params, seq, &mut slot.tf, &mut slot.grad);
+                    slot.loss += add_term(
+                        cfg,
+                        layout,
+                        params,
+                        seq,
+                        seed_for(cfg.seed, 3, epoch, id),
+                        &mut slot.tf,
+                        &mut slot.grad,
+                    );
                 });
         });
         // Fixed-order sum: independent of which thread computed which slot.
@@ -450,6 +460,7 @@ impl Method for ViRun<'_> {
         }
         clip_grad_norm(total, cfg.grad_clip);
         st.adam.step(&mut st.params, total);
+        project_a(&mut st.params[layout.core.a.clone()], cfg.a_max);
         st.updates += 1;
         st.batch += 1;
         st.epoch_loss_sum += loss;
