@@ -433,12 +433,6 @@ pub fn resume(
     run(trials, inputs, cfg, &layout, &pieces, checkpoint, hooks)
 }
 
-/// Stack of the trainer's worker threads. The ELBO kernel is one fully inlined function per
-/// instruction set (see `vi::elbo`); unoptimised (a debug build of a crate using this one) its
-/// frame alone is about 1.4 MB, more than the 2 MiB default leaves beside the callers. The
-/// memory is reserved, not used: an optimised kernel touches a few kB of it.
-const WORKER_STACK: usize = 16 << 20;
-
 struct Slot {
     ws: Workspace,
     tf: TfWorkspace,
@@ -459,7 +453,6 @@ fn run(
 ) -> Result<TrainOutcome, TrainError> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(cfg.threads)
-        .stack_size(WORKER_STACK)
         .build()
         .expect("building the rayon pool");
     let (n, k, m) = (layout.n, layout.core.k, layout.core.m);
