@@ -124,6 +124,17 @@ impl RAdam {
     }
 }
 
+/// Projects the autoregressive weights A onto [−a_max, a_max] after an update (`a_max` = 0:
+/// no projection). With a_max < 1 the `ClippedDendritic` model is bounded by construction
+/// (its φ is bounded, so |z_t| stays below (|W| ‖φ‖∞ + |h|) / (1 − a_max) per unit).
+pub fn project_a(a: &mut [f64], a_max: f64) {
+    if a_max > 0.0 {
+        for a in a {
+            *a = a.clamp(-a_max, a_max);
+        }
+    }
+}
+
 /// Scales `grad` so its Euclidean norm is at most `max_norm` (0 = no clipping); returns the
 /// norm before clipping. The factor is `max_norm / (norm + 1e-6)`, PyTorch's `clip_grad_norm_`
 /// (the offset keeps a tiny norm from amplifying rounding noise; the clipped norm ends just
@@ -173,5 +184,15 @@ mod tests {
         let mut g = vec![0.3, 0.4];
         clip_grad_norm(&mut g, 1.0);
         assert_eq!(g, vec![0.3, 0.4]);
+    }
+
+    #[test]
+    fn projection_clamps_a_and_zero_turns_it_off() {
+        let mut a = vec![1.5, -2.0, 0.3, -0.999];
+        project_a(&mut a, 0.99);
+        assert_eq!(a, vec![0.99, -0.99, 0.3, -0.99]);
+        let mut a = vec![1.5, -2.0];
+        project_a(&mut a, 0.0);
+        assert_eq!(a, vec![1.5, -2.0]);
     }
 }

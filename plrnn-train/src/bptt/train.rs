@@ -15,7 +15,7 @@ use thiserror::Error;
 
 use super::config::{BpttConfig, ValidBpttConfig};
 use super::model::{self, Forcing, Layout, Workspace};
-use crate::optim::{clip_grad_norm, RAdam};
+use crate::optim::{clip_grad_norm, project_a, RAdam};
 use crate::schedule::EvalPacer;
 use crate::TimeSeries;
 
@@ -592,11 +592,7 @@ fn run(
             clip_grad_norm(&mut grad, cfg.grad_clip);
             st.good.copy_from_slice(&st.params);
             st.opt.step(&mut st.params, &grad, cfg.lr_at(frac));
-            if cfg.a_max > 0.0 {
-                for a in &mut st.params[layout.core.a.clone()] {
-                    *a = a.clamp(-cfg.a_max, cfg.a_max);
-                }
-            }
+            project_a(&mut st.params[layout.core.a.clone()], cfg.a_max);
             st.updates += 1;
             st.epoch_loss += batch_loss;
             st.epoch_seqs += bs;

@@ -132,6 +132,13 @@ pub struct TrainConfig {
     /// Sparse teacher forcing (`elbo_tf`): every this many steps the forward run is reset to
     /// the encoder's mean (0 = off).
     pub tf_interval: usize,
+    /// Length of the window of each sequence that the teacher-forcing term (`elbo_tf`) scores,
+    /// placed at random per sequence and update (0 = the whole sequence). The term is a mean
+    /// over steps, so a window is an unbiased sample of it at a fraction of the cost.
+    pub tf_window: usize,
+    /// After every update A is projected onto [−a_max, a_max] (0 = no projection); with
+    /// a_max < 1 the `ClippedDendritic` model is bounded by construction.
+    pub a_max: f64,
     /// Call the evaluator every this many epochs (0 = never).
     pub eval_every: usize,
     /// Write a checkpoint every this many epochs (0 = only on stop requests).
@@ -172,6 +179,8 @@ impl Default for TrainConfig {
             tf_weight: 1.0,
             tf_alpha: None,
             tf_interval: 0,
+            tf_window: 0,
+            a_max: 0.0,
             eval_every: 10,
             checkpoint_every: 10,
             threads: 0,
@@ -319,6 +328,12 @@ impl TrainConfig {
         if let Some(a) = c.tf_alpha {
             check((0.0..=1.0).contains(&a), "tf_alpha", "in [0, 1]", a)?;
         }
+        check(
+            c.a_max.is_finite() && c.a_max >= 0.0,
+            "a_max",
+            ">= 0 and finite (0 = off)",
+            c.a_max,
+        )?;
         Ok(ValidConfig(c.clone()))
     }
 }

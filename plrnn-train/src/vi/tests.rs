@@ -833,6 +833,107 @@ fn teacher_forcing_gradient_matches_finite_differences() {
     }
 }
 
+/// `tf_window`: the term is the whole-sequence term of the window the seed picks, every start
+/// position 0..=T−W is reachable, and no window runs past the end; a window as long as the
+/// sequence is the whole sequence.
+#[test]
+fn teacher_forcing_window_is_the_term_of_a_slice() {
+    use super::tf::{add_term, loss_grad as tf_loss_grad, TfSettings, TfWorkspace};
+    let c = case_sized(
+        Variant::Dendritic,
+        EncoderKind::Smoothing,
+        InitialState::Encoder,
+        11,
+        (3, 2, 12),
+    );
+    let l = c.layout.clone();
+    let (n, k, t, w) = (l.n, l.core.k, 12, 5);
+    let cfg = |window: usize| {
+        TrainConfig {
+            latent_dim: 3,
+            bases: 2,
+            encoder_hidden: 3,
+            encoder_window: 1,
+            initial_state: InitialState::Encoder,
+            objective: super::config::Objective::ElboTf,
+            tf_weight: 0.8,
+            tf_alpha: Some(0.25),
+            tf_interval: 2,
+            tf_window: window,
+            ..TrainConfig::default()
+        }
+        .validate()
+        .unwrap()
+    };
+    let set = TfSettings {
+        weight: 0.8,
+        alpha: 0.25,
+        interval: 2,
+    };
+    let seq = SeqRef {
+        x: &c.x,
+        s: &c.s,
+        z0_index: 0,
+    };
+    // The term of each start position.
+    let by_start: Vec<(f64, Vec<f64>)> = (0..=t - w)
+        .map(|t0| {
+            let mut g = vec![0.0; l.len];
+            let sub = SeqRef {
+                x: &c.x[t0 * n..(t0 + w) * n],
+                s: &c.s[t0 * k..(t0 + w) * k],
+                z0_index: 0,
+            };
+            let loss = tf_loss_grad(&l, &c.params, sub, set, &mut TfWorkspace::default(), &mut g);
+            (loss, g)
+        })
+        .collect();
+    let mut seen = vec![false; t - w + 1];
+    for seed in 0..400u64 {
+        let mixed = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (seed << 29);
+        let mut g = vec![0.0; l.len];
+        let loss = add_term(
+            &cfg(w),
+            &l,
+            &c.params,
+            seq,
+            mixed,
+            &mut TfWorkspace::default(),
+            &mut g,
+        );
+        let t0 = by_start
+            .iter()
+            .position(|(want, wg)| want.to_bits() == loss.to_bits() && *wg == g)
+            .expect("the windowed term equals the term of some slice of length W");
+        seen[t0] = true;
+    }
+    assert!(seen.iter().all(|&s| s), "start positions reached: {seen:?}");
+    // W ≥ T and W = 0: the whole sequence.
+    let mut whole = vec![0.0; l.len];
+    let want = tf_loss_grad(
+        &l,
+        &c.params,
+        seq,
+        set,
+        &mut TfWorkspace::default(),
+        &mut whole,
+    );
+    for window in [0, t, t + 3] {
+        let mut g = vec![0.0; l.len];
+        let got = add_term(
+            &cfg(window),
+            &l,
+            &c.params,
+            seq,
+            12345,
+            &mut TfWorkspace::default(),
+            &mut g,
+        );
+        assert_eq!(got.to_bits(), want.to_bits());
+        assert_eq!(g, whole);
+    }
+}
+
 /// `auto_alpha` on a model whose Jacobian is known: W = 0 makes J = diag(A), so λ₁ = ln max|A_i|
 /// and α = 1 − 1/max|A_i| for an expanding map, 0 for a contracting one.
 #[test]

@@ -280,18 +280,22 @@ fn loss_grad_encoded(
 }
 
 /// The term as configured by `cfg` (nothing for the `elbo` objective): α from `tf_alpha` or,
-/// when that is unset, from [`auto_alpha`]. Adds the gradient to `grad`, returns the loss.
+/// when that is unset, from [`auto_alpha`]; with `tf_window` > 0 scored on a window of that
+/// length placed by `window_seed` (uniform over the sequence's start positions). Adds the
+/// gradient to `grad`, returns the loss.
 pub(crate) fn add_term(
     cfg: &ValidConfig,
     l: &Layout,
     params: &[f64],
     seq: SeqRef<'_>,
+    window_seed: u64,
     ws: &mut TfWorkspace,
     grad: &mut [f64],
 ) -> f64 {
     if cfg.objective != Objective::ElboTf || cfg.tf_weight == 0.0 {
         return 0.0;
     }
+    let seq = window(seq, l.n, l.core.k, cfg.tf_window, window_seed);
     encode(l, params, seq.x, ws);
     let alpha = match cfg.tf_alpha {
         Some(a) => a,
@@ -303,4 +307,25 @@ pub(crate) fn add_term(
         interval: cfg.tf_interval,
     };
     loss_grad_encoded(l, params, seq, set, ws, grad)
+}
+
+/// The window of `len` steps of `seq` that `seed` picks (the whole sequence when `len` is 0 or
+/// not shorter than it).
+fn window(seq: SeqRef<'_>, n: usize, k: usize, len: usize, seed: u64) -> SeqRef<'_> {
+    let total = seq.x.len() / n;
+    if len == 0 || len >= total {
+        return seq;
+    }
+    // A multiply-shift of the seed onto [0, total − len]: the seed is already well mixed.
+    let starts = (total - len + 1) as u64;
+    let t0 = ((u128::from(seed) * u128::from(starts)) >> 64) as usize;
+    SeqRef {
+        x: &seq.x[t0 * n..(t0 + len) * n],
+        s: if k == 0 {
+            seq.s
+        } else {
+            &seq.s[t0 * k..(t0 + len) * k]
+        },
+        z0_index: seq.z0_index,
+    }
 }

@@ -21,7 +21,7 @@ use super::model::TrainedModel;
 use super::normal::NormalSampler;
 use super::params::{init_with, Layout, ObsStart};
 use super::tf::{add_term, TfWorkspace};
-use crate::optim::{clip_grad_norm, Adam};
+use crate::optim::{clip_grad_norm, project_a, Adam};
 use crate::schedule::EvalPacer;
 use crate::TimeSeries;
 
@@ -399,7 +399,9 @@ pub fn resume(
         objective,
         tf_weight,
         tf_alpha,
-        tf_interval
+        tf_interval,
+        tf_window,
+        a_max
     );
     if let Some((field, checkpoint, current)) = diff {
         return Err(TrainError::CheckpointMismatch {
@@ -524,8 +526,15 @@ fn run(
                             &mut slot.ws,
                             &mut slot.grad,
                         );
-                        slot.loss +=
-                            add_term(cfg, layout, params, seq, &mut slot.tf, &mut slot.grad);
+                        slot.loss += add_term(
+                            cfg,
+                            layout,
+                            params,
+                            seq,
+                            seed_for(cfg.seed, 3, epoch, id),
+                            &mut slot.tf,
+                            &mut slot.grad,
+                        );
                     });
             });
             // Fixed-order sum: independent of which thread computed which slot.
@@ -560,6 +569,7 @@ fn run(
             }
             clip_grad_norm(&mut total, cfg.grad_clip);
             st.adam.step(&mut st.params, &total);
+            project_a(&mut st.params[layout.core.a.clone()], cfg.a_max);
             st.updates += 1;
             st.batch += 1;
             st.epoch_loss_sum += loss;
