@@ -486,18 +486,13 @@ fn report<M: Method>(
     }
 }
 
-/// The worker pool of a run: `threads` threads (0 = one per core) with `stack_bytes` of stack
-/// each (`None` = rayon's default).
-pub(crate) fn pool(
-    threads: usize,
-    stack_bytes: Option<usize>,
-) -> Result<rayon::ThreadPool, TrainError> {
-    let mut b = rayon::ThreadPoolBuilder::new().num_threads(threads);
-    if let Some(s) = stack_bytes {
-        b = b.stack_size(s);
-    }
-    b.build().map_err(|e| TrainError::Pool {
-        threads,
-        reason: e.to_string(),
-    })
+/// The worker pool of a run: `threads` threads (0 = one per core).
+pub(crate) fn pool(threads: usize) -> Result<rayon::ThreadPool, TrainError> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| TrainError::Pool {
+            threads,
+            reason: e.to_string(),
+        })
 }

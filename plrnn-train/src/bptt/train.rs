@@ -359,7 +359,7 @@ fn run(
         d,
         grad: vec![0.0; layout.len()],
         layout,
-        pool: train_loop::pool(cfg.threads, None)?,
+        pool: train_loop::pool(cfg.threads)?,
         st,
     };
     let plan = Plan {

@@ -234,6 +234,47 @@ fn gradients_match_finite_differences_for_wide_models() {
     }
 }
 
+/// Every copy of the kernel runs on a thread with the usual 2 MiB stack at the bench's size and
+/// beyond (M = 20 and 32 latents, P = 20, T = 1000, both encoders), and gives the bits it gives
+/// on the test's own thread. The case this guards is the unoptimised build (a debug build of a
+/// crate that uses this one), where forced inlining once made the kernel's frame ≈ 1.4 MB;
+/// `cargo test` optimises, so run it unoptimised with
+/// `CARGO_PROFILE_TEST_OPT_LEVEL=0 cargo test -p plrnn-train --lib two_mib`.
+#[test]
+fn every_kernel_runs_on_a_two_mib_stack() {
+    let kernels = Kernel::available();
+    for (v, e, size) in [
+        (Variant::Dendritic, EncoderKind::Smoothing, (20, 20, 1000)),
+        (Variant::ClippedDendritic, EncoderKind::Mlp, (32, 20, 1000)),
+    ] {
+        let run = move |k: Kernel| {
+            let c = case_sized(v, e, InitialState::PerSequence, 3, size);
+            let seq = SeqRef {
+                x: &c.x,
+                s: &c.s,
+                z0_index: 1,
+            };
+            let mut g = vec![0.0; c.layout.len];
+            let mut ws = Workspace::default();
+            let loss = loss_grad_with(k, &c.layout, &c.params, seq, &c.eps, c.set, &mut ws, &mut g);
+            (
+                loss.to_bits(),
+                g.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+            )
+        };
+        for &k in &kernels {
+            let on_small_stack = std::thread::Builder::new()
+                .stack_size(2 << 20)
+                .spawn(move || run(k))
+                .unwrap()
+                .join()
+                .unwrap();
+            assert!(f64::from_bits(on_small_stack.0).is_finite());
+            assert!(on_small_stack == run(k), "{k:?} {v:?} {e:?} {size:?}");
+        }
+    }
+}
+
 /// Every copy of the kernel this CPU runs (portable, AVX2, AVX-512) gives the portable copy's
 /// bits. T = 150 crosses the blocks of the transition (32 steps) and of the encoder sums (64).
 #[test]

@@ -255,12 +255,6 @@ pub fn resume(
     run(trials, inputs, cfg, &layout, &pieces, checkpoint, hooks)
 }
 
-/// Stack of the trainer's worker threads. The ELBO kernel is one fully inlined function per
-/// instruction set (see `vi::elbo`); unoptimised (a debug build of a crate using this one) its
-/// frame alone is about 1.4 MB, more than the 2 MiB default leaves beside the callers. The
-/// memory is reserved, not used: an optimised kernel touches a few kB of it.
-const WORKER_STACK: usize = 16 << 20;
-
 struct Slot {
     ws: Workspace,
     tf: TfWorkspace,
@@ -306,7 +300,7 @@ fn run(
         cfg,
         layout,
         pieces,
-        pool: train_loop::pool(cfg.threads, Some(WORKER_STACK))?,
+        pool: train_loop::pool(cfg.threads)?,
         bs,
         n_batches: pieces.len().div_ceil(bs),
         slots: (0..bs)
