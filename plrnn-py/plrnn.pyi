@@ -76,6 +76,8 @@ def train(
     `plrnn train --embed` (None, "auto" or (dim, lag)). Ctrl-C raises
     KeyboardInterrupt after the current update.
     """
+SYSTEMS: Tuple[str, ...]
+"""The names `simulate` accepts (case, "-" and "_" aside; also "ueda" and "sprott")."""
 def simulate(
     system: Literal[
         "lorenz63",

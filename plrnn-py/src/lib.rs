@@ -1160,6 +1160,8 @@ fn plrnn(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ModelFileError", py.get_type::<ModelFileError>())?;
     m.add_function(wrap_pyfunction!(load, m)?)?;
     m.add_function(wrap_pyfunction!(simulate, m)?)?;
+    // The names `simulate` accepts, so that callers (and the stub's test) need not copy them.
+    m.add("SYSTEMS", PyTuple::new(py, sim::SYSTEM_NAMES)?)?;
     m.add_function(wrap_pyfunction!(evaluate, m)?)?;
     m.add_function(wrap_pyfunction!(train, m)?)?;
     let metrics = PyModule::new(py, "metrics")?;

@@ -21,6 +21,7 @@ use plrnn_train::bptt::{train, BpttConfig};
 use plrnn_train::data::Dataset;
 use plrnn_train::metrics::{d_h, d_stsp_binned, generate, BinRange};
 use plrnn_train::model::DesktopModel;
+use plrnn_train::train_loop::{Hooks, Progress};
 use plrnn_train::TimeSeries;
 
 fn concat(parts: &[TimeSeries]) -> TimeSeries {
@@ -100,7 +101,7 @@ fn main() {
     let start = Instant::now();
     let mut eval_secs = 0.0;
     let mut best_local: Option<(f64, plrnn_nostd::ModelBuf)> = None;
-    let mut evaluator = |buf: &plrnn_nostd::ModelBuf| -> Option<f64> {
+    let evaluator = |buf: &plrnn_nostd::ModelBuf| -> Option<f64> {
         let t = Instant::now();
         let train_secs = start.elapsed().as_secs_f64() - eval_secs;
         let (ds, dh) = quick_eval(buf, &train_series);
@@ -127,19 +128,18 @@ fn main() {
         eval_secs += t.elapsed().as_secs_f64();
         Some(score)
     };
-    let mut progress = |epoch: usize, loss: f64| {
-        if epoch.is_multiple_of(10) {
-            println!("epoch {epoch} loss {loss:.5}");
+    let progress = |p: &Progress| {
+        if p.epoch.is_multiple_of(10) {
+            println!("epoch {} loss {:.5}", p.epoch, p.loss);
         }
     };
-    let out = train(
-        train_set.trials(),
-        &cfg,
-        Some(&mut evaluator),
-        Some(&mut progress),
-        None,
-    )
-    .expect("training");
+    let mut hooks = Hooks {
+        evaluator: Some(Box::new(evaluator)),
+        on_progress: Some(Box::new(progress)),
+        ..Hooks::default()
+    };
+    let out = train(train_set.trials(), &cfg, &mut hooks).expect("training");
+    drop(hooks);
     println!(
         "done: epochs {} updates {} train {:.1}s ({:.2} ms/update) diverged {} loss {:.5}",
         out.epochs_done,

@@ -15,7 +15,8 @@ use std::time::Instant;
 
 use plrnn_train::data::Dataset;
 use plrnn_train::metrics::{d_h, d_stsp_binned, generate, BinRange};
-use plrnn_train::vi::{train, Hooks, Progress, TrainConfig, TrainedModel};
+use plrnn_train::train_loop::{Hooks, Progress};
+use plrnn_train::vi::{train, TrainConfig, TrainedModel};
 use plrnn_train::TimeSeries;
 
 fn concat(parts: &[TimeSeries]) -> TimeSeries {
@@ -90,7 +91,12 @@ fn main() {
             if p.eval.is_some() || p.epoch.is_multiple_of(10) {
                 println!(
                     "epoch {} loss {:.4} a {:.2} updates {} ({:.0}/s) eval {:?}",
-                    p.epoch, p.loss, p.obs_weight, p.updates, p.updates_per_sec, p.eval
+                    p.epoch,
+                    p.loss,
+                    cfg.obs_weight_at(p.epoch - 1),
+                    p.updates,
+                    p.updates_per_sec,
+                    p.eval
                 );
             }
         })),

@@ -34,12 +34,13 @@ use plrnn_nostd::{ModelBuf, ValidModel};
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::bptt::{self, BpttCheckpoint, BpttConfig, BpttError, ValidBpttConfig};
+use crate::bptt::{self, BpttCheckpoint, BpttConfig, ValidBpttConfig};
 use crate::data::{DataError, Dataset, Normalization};
 use crate::metrics::{self, EvalProtocol, EvalReport, GmmOptions};
 use crate::model::DesktopModel;
 use crate::train_config::ConfigError;
-use crate::vi::{self, TrainConfig, TrainError, TrainedModel, ValidConfig};
+use crate::train_loop::{self, TrainError};
+use crate::vi::{self, TrainConfig, TrainedModel, ValidConfig};
 use crate::TimeSeries;
 
 /// A training method with its configuration.
@@ -338,15 +339,15 @@ impl Checkpoint {
             BpttCheckpoint::load(path)
                 .map(|c| Self::Bptt(Box::new(c)))
                 .map_err(|e| match e {
-                    BpttError::Checkpoint { reason, .. } => resume_err(reason),
-                    e => FitError::Bptt(e),
+                    TrainError::Checkpoint { reason, .. } => resume_err(reason),
+                    e => FitError::Train(e),
                 })
         } else {
             vi::Checkpoint::load(path)
                 .map(|c| Self::Vi(Box::new(c)))
                 .map_err(|e| match e {
                     TrainError::Checkpoint { reason, .. } => resume_err(reason),
-                    e => FitError::Vi(e),
+                    e => FitError::Train(e),
                 })
         }
     }
@@ -581,12 +582,9 @@ pub enum FitError {
         /// What went wrong.
         reason: String,
     },
-    /// The VI trainer failed.
+    /// The trainer failed.
     #[error(transparent)]
-    Vi(#[from] TrainError),
-    /// The BPTT trainer failed.
-    #[error(transparent)]
-    Bptt(#[from] BpttError),
+    Train(#[from] TrainError),
     /// The trained model did not pass the model file's validation.
     #[error("the trained model failed validation: {0}")]
     Export(String),
@@ -606,25 +604,7 @@ impl FitError {
             | Self::Data(_)
             | Self::ResumeMethod { .. }
             | Self::Resume { .. } => true,
-            Self::Vi(e) => matches!(
-                e,
-                TrainError::NoData
-                    | TrainError::ChannelMismatch { .. }
-                    | TrainError::InputMismatch { .. }
-                    | TrainError::NonFinite { .. }
-                    | TrainError::TooShort { .. }
-                    | TrainError::CheckpointMismatch { .. }
-            ),
-            Self::Bptt(e) => matches!(
-                e,
-                BpttError::NoData
-                    | BpttError::ChannelMismatch { .. }
-                    | BpttError::NonFinite { .. }
-                    | BpttError::NoChannels
-                    | BpttError::LatentTooSmall { .. }
-                    | BpttError::TooShort { .. }
-                    | BpttError::CheckpointMismatch { .. }
-            ),
+            Self::Train(e) => e.is_input_error(),
             Self::Export(_) => false,
         }
     }
@@ -942,27 +922,31 @@ fn fit_start(
         restart,
     }));
     let user_progress = &mut hooks.on_progress;
+    let is_vi = matches!(params.method, CheckedMethod::Vi(_));
+    let tp = tracker.clone();
+    let on_progress: train_loop::ProgressFn<'_> = Box::new(move |p: &train_loop::Progress| {
+        // Updates per second are reported for VI only: the command line tells the two
+        // methods' losses apart by them.
+        let rate = is_vi.then_some(p.updates_per_sec);
+        let q = tp.borrow_mut().progress(p.epoch, p.loss, rate);
+        if let Some(f) = user_progress.as_mut() {
+            f(&q)
+        }
+    });
+    let (stop, checkpoint) = (hooks.stop.as_deref(), hooks.checkpoint.as_deref());
     let t0 = Instant::now();
     let run = match &params.method {
         CheckedMethod::Vi(cfg) => {
-            let (tp, te) = (tracker.clone(), tracker.clone());
-            let mut vh = vi::Hooks {
-                on_progress: Some(Box::new(move |p: &vi::Progress| {
-                    let q = tp
-                        .borrow_mut()
-                        .progress(p.epoch, p.loss, Some(p.updates_per_sec));
-                    if let Some(f) = user_progress.as_mut() {
-                        f(&q)
-                    }
-                })),
+            let te = tracker.clone();
+            let mut vh = train_loop::Hooks {
+                on_progress: Some(on_progress),
                 evaluator: held0.clone().map(|h| {
-                    let f: vi::train::EvaluatorFn<'_> = Box::new(move |m: &TrainedModel| {
-                        te.borrow_mut().scored(held_out_score(m, &h))
-                    });
+                    let f: train_loop::EvaluatorFn<'_, TrainedModel> =
+                        Box::new(move |m| te.borrow_mut().scored(held_out_score(m, &h)));
                     f
                 }),
-                stop: hooks.stop.clone(),
-                checkpoint_path: hooks.checkpoint.clone(),
+                stop,
+                checkpoint,
             };
             let out = match resume {
                 Some(Checkpoint::Vi(c)) => vi::resume(&trials, &inputs, cfg, *c, &mut vh),
@@ -987,30 +971,20 @@ fn fit_start(
             }
         }
         CheckedMethod::Bptt(cfg) => {
-            let (tp, te) = (tracker.clone(), tracker.clone());
-            let mut progress = move |epoch: usize, loss: f64| {
-                let q = tp.borrow_mut().progress(epoch, loss, None);
-                if let Some(f) = user_progress.as_mut() {
-                    f(&q)
-                }
-            };
-            let mut eval = |m: &ModelBuf| {
-                let h = held0.as_ref()?;
-                te.borrow_mut().scored(held_out_score_buf(m, h))
-            };
-            let bh = bptt::BpttHooks {
-                evaluator: if held.is_empty() {
-                    None
-                } else {
-                    Some(&mut eval)
-                },
-                progress: Some(&mut progress),
-                stop: hooks.stop.as_deref(),
-                checkpoint: hooks.checkpoint.as_deref(),
+            let te = tracker.clone();
+            let mut bh = train_loop::Hooks {
+                on_progress: Some(on_progress),
+                evaluator: held0.clone().map(|h| {
+                    let f: train_loop::EvaluatorFn<'_, ModelBuf> =
+                        Box::new(move |m| te.borrow_mut().scored(held_out_score_buf(m, &h)));
+                    f
+                }),
+                stop,
+                checkpoint,
             };
             let out = match resume {
-                Some(Checkpoint::Bptt(c)) => bptt::resume(&trials, cfg, *c, bh),
-                _ => bptt::train_with(&trials, cfg, bh),
+                Some(Checkpoint::Bptt(c)) => bptt::resume(&trials, cfg, *c, &mut bh),
+                _ => bptt::train(&trials, cfg, &mut bh),
             }?;
             let seconds = t0.elapsed().as_secs_f64();
             let (chosen, best) = kept(out.best.map(|b| (b.model, b.epoch, b.score)), out.model);

@@ -22,5 +22,6 @@ pub mod series;
 pub mod simulate;
 pub mod sweep;
 pub mod train_config;
+pub mod train_loop;
 pub mod vi;
 pub use series::TimeSeries;

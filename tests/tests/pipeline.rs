@@ -4,7 +4,8 @@
 use plrnn_nostd::{DynGenerator, Generator, Model, Noise, ValidModel, Variant};
 use plrnn_train::data::{Dataset, Normalization};
 use plrnn_train::simulate::{simulate, SimOptions, System};
-use plrnn_train::vi::{self, NoHooks, TrainConfig, TrainedModel};
+use plrnn_train::train_loop::Hooks;
+use plrnn_train::vi::{self, TrainConfig, TrainedModel};
 use plrnn_train::TimeSeries;
 
 fn lorenz(steps: usize, seed: u64) -> TimeSeries {
@@ -38,7 +39,7 @@ fn train_small(variant: Variant, m: usize, p: usize) -> (TrainedModel, Normaliza
     let norm = Normalization::fit(&data);
     let data = data.normalized(&norm).unwrap();
     let cfg = small_config(variant, m, p).validate().unwrap();
-    let out = vi::train(data.trials(), &cfg, &mut NoHooks).unwrap();
+    let out = vi::train(data.trials(), &cfg, &mut Hooks::default()).unwrap();
     (out.model, norm)
 }
 

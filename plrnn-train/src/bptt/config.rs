@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::train_config::{check, check_loop_settings, ConfigError, LoopSettings};
 
 /// The φ variant of the model (the device crate's type; its `serde` spelling is the TOML's).
-pub use plrnn_nostd::Variant;
+use plrnn_nostd::Variant;
 
 /// Everything that controls a BPTT training run. Every field has a default; unknown TOML keys are
 /// rejected. The defaults are the setting measured fastest and steadiest on Lorenz-63 (see
@@ -129,18 +129,14 @@ impl std::ops::Deref for ValidBpttConfig {
     }
 }
 
-/// A setting that cannot be used: the error both trainers' configurations report,
-/// [`crate::train_config::ConfigError`].
-pub type BpttConfigError = ConfigError;
-
 impl BpttConfig {
     /// Parses TOML text (unknown keys are errors; missing keys take defaults).
-    pub fn from_toml(text: &str) -> Result<Self, BpttConfigError> {
-        toml::from_str(text).map_err(|e| BpttConfigError::Parse(e.to_string()))
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))
     }
 
     /// Checks every field and returns the validated form.
-    pub fn validate(&self) -> Result<ValidBpttConfig, BpttConfigError> {
+    pub fn validate(&self) -> Result<ValidBpttConfig, ConfigError> {
         let c = self;
         check_loop_settings(&LoopSettings {
             latent_dim: c.latent_dim,

@@ -13,11 +13,10 @@ pub mod config;
 pub mod model;
 pub mod train;
 
-pub use config::{BpttConfig, BpttConfigError, ValidBpttConfig, Variant};
+pub use config::{BpttConfig, ValidBpttConfig};
 pub use model::{Forcing, Layout};
 pub use train::{
-    resume, train, train_with, BestBptt, BestState, BpttCheckpoint, BpttError, BpttHooks,
-    BpttOutcome, Evaluator, ProgressFn, BPTT_CHECKPOINT_FORMAT,
+    resume, train, BestBptt, BestState, BpttCheckpoint, BpttOutcome, BPTT_CHECKPOINT_FORMAT,
 };
 
 #[cfg(test)]

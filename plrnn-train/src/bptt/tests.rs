@@ -10,6 +10,9 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 
 use super::model::{init, loss_grad, Forcing, Layout, Workspace};
 use super::*;
+use plrnn_nostd::Variant;
+
+use crate::train_loop::{Hooks, Progress, TrainError};
 use crate::TimeSeries;
 
 fn random_params(layout: &Layout, seed: u64) -> Vec<f64> {
@@ -159,15 +162,15 @@ fn training_is_reproducible_and_thread_count_independent() {
     c1.threads = 1;
     let mut c2 = small_cfg();
     c2.threads = 2;
-    let a = train(&data, &c1.validate().unwrap(), None, None, None).unwrap();
-    let b = train(&data, &c1.validate().unwrap(), None, None, None).unwrap();
-    let c = train(&data, &c2.validate().unwrap(), None, None, None).unwrap();
+    let a = train(&data, &c1.validate().unwrap(), &mut Hooks::default()).unwrap();
+    let b = train(&data, &c1.validate().unwrap(), &mut Hooks::default()).unwrap();
+    let c = train(&data, &c2.validate().unwrap(), &mut Hooks::default()).unwrap();
     assert_eq!(a.model, b.model);
     assert_eq!(a.model, c.model);
     assert_eq!(a.last_loss.to_bits(), c.last_loss.to_bits());
     let mut c3 = small_cfg();
     c3.seed = 1;
-    let d = train(&data, &c3.validate().unwrap(), None, None, None).unwrap();
+    let d = train(&data, &c3.validate().unwrap(), &mut Hooks::default()).unwrap();
     assert_ne!(a.model, d.model);
 }
 
@@ -179,20 +182,17 @@ fn training_fits_a_sine_and_returns_a_loadable_model() {
     for variant in [Variant::Relu, Variant::Dendritic, Variant::ClippedDendritic] {
         cfg.variant = variant;
         let mut losses = Vec::new();
-        let mut prog = |_e: usize, l: f64| losses.push(l);
         let mut evals = 0;
-        let mut ev = |_m: &plrnn_nostd::ModelBuf| {
-            evals += 1;
-            Some(-(evals as f64))
+        let mut hooks = Hooks {
+            on_progress: Some(Box::new(|p: &Progress| losses.push(p.loss))),
+            evaluator: Some(Box::new(|_m: &plrnn_nostd::ModelBuf| {
+                evals += 1;
+                Some(-(evals as f64))
+            })),
+            ..Hooks::default()
         };
-        let out = train(
-            &data,
-            &cfg.validate().unwrap(),
-            Some(&mut ev),
-            Some(&mut prog),
-            None,
-        )
-        .unwrap();
+        let out = train(&data, &cfg.validate().unwrap(), &mut hooks).unwrap();
+        drop(hooks);
         assert!(!out.diverged);
         assert!(
             losses.last().unwrap() < &(0.5 * losses[0]),
@@ -215,11 +215,14 @@ fn best_model_is_kept_when_a_later_one_scores_worse() {
     let mut cfg = small_cfg();
     cfg.eval_every = 5;
     let mut k = 0;
-    let mut ev = |_m: &plrnn_nostd::ModelBuf| {
-        k += 1;
-        Some(if k == 2 { 0.1 } else { 1.0 + k as f64 })
+    let mut hooks = Hooks {
+        evaluator: Some(Box::new(|_m: &plrnn_nostd::ModelBuf| {
+            k += 1;
+            Some(if k == 2 { 0.1 } else { 1.0 + k as f64 })
+        })),
+        ..Hooks::default()
     };
-    let out = train(&data, &cfg.validate().unwrap(), Some(&mut ev), None, None).unwrap();
+    let out = train(&data, &cfg.validate().unwrap(), &mut hooks).unwrap();
     let best = out.best.unwrap();
     assert_eq!(best.epoch, 10);
     assert_eq!(best.score, 0.1);
@@ -230,19 +233,16 @@ fn best_model_is_kept_when_a_later_one_scores_worse() {
 fn stop_flag_and_time_budget_end_training() {
     let data = [sine_series(300)];
     let stop = AtomicBool::new(true);
-    let out = train(
-        &data,
-        &small_cfg().validate().unwrap(),
-        None,
-        None,
-        Some(&stop),
-    )
-    .unwrap();
+    let mut hooks = Hooks {
+        stop: Some(&stop),
+        ..Hooks::default()
+    };
+    let out = train(&data, &small_cfg().validate().unwrap(), &mut hooks).unwrap();
     assert_eq!(out.updates, 1);
     let mut cfg = small_cfg();
     cfg.epochs = 1_000_000;
     cfg.time_budget_secs = Some(0.05);
-    let out = train(&data, &cfg.validate().unwrap(), None, None, None).unwrap();
+    let out = train(&data, &cfg.validate().unwrap(), &mut Hooks::default()).unwrap();
     assert!(out.train_secs >= 0.05 && out.epochs_done < 1_000_000);
     // Held-out evaluations count against the budget, and under a budget they take at most
     // their share of it: with 50 ms per evaluation scheduled after every (fast) epoch and a
@@ -253,14 +253,18 @@ fn stop_flag_and_time_budget_end_training() {
     cfg.time_budget_secs = Some(0.2);
     let mut evals = 0;
     let mut longest = 0.0f64;
-    let mut ev = |_m: &plrnn_nostd::ModelBuf| {
-        let t0 = std::time::Instant::now();
-        evals += 1;
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        longest = longest.max(t0.elapsed().as_secs_f64());
-        Some(1.0)
+    let mut hooks = Hooks {
+        evaluator: Some(Box::new(|_m: &plrnn_nostd::ModelBuf| {
+            let t0 = std::time::Instant::now();
+            evals += 1;
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            longest = longest.max(t0.elapsed().as_secs_f64());
+            Some(1.0)
+        })),
+        ..Hooks::default()
     };
-    let out = train(&data, &cfg.validate().unwrap(), Some(&mut ev), None, None).unwrap();
+    let out = train(&data, &cfg.validate().unwrap(), &mut hooks).unwrap();
+    drop(hooks);
     assert!(out.train_secs >= 0.2);
     assert!(
         out.eval_secs <= crate::schedule::EVAL_SHARE * out.train_secs + 2.0 * longest + 1e-3,
@@ -278,12 +282,16 @@ fn stop_flag_and_time_budget_end_training() {
     cfg.time_budget_secs = None;
     cfg.epochs = 4;
     let mut evals = 0;
-    let mut ev = |_m: &plrnn_nostd::ModelBuf| {
-        evals += 1;
-        std::thread::sleep(std::time::Duration::from_millis(20));
-        Some(1.0)
+    let mut hooks = Hooks {
+        evaluator: Some(Box::new(|_m: &plrnn_nostd::ModelBuf| {
+            evals += 1;
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            Some(1.0)
+        })),
+        ..Hooks::default()
     };
-    let out = train(&data, &cfg.validate().unwrap(), Some(&mut ev), None, None).unwrap();
+    let out = train(&data, &cfg.validate().unwrap(), &mut hooks).unwrap();
+    drop(hooks);
     assert_eq!((evals, out.evals_skipped), (4, 0));
 }
 
@@ -353,39 +361,47 @@ fn validation_names_field_and_value() {
 fn bad_data_gives_typed_errors() {
     let cfg = small_cfg().validate().unwrap();
     assert!(matches!(
-        train(&[], &cfg, None, None, None),
-        Err(BpttError::NoData)
+        train(&[], &cfg, &mut Hooks::default()),
+        Err(TrainError::NoData)
     ));
     let mut v = sine_data(100, 2);
     v[31] = f64::NAN;
     let bad = TimeSeries::new(v, 2).unwrap();
     assert!(matches!(
-        train(&[bad], &cfg, None, None, None),
-        Err(BpttError::NonFinite { trial: 0, step: 15 })
+        train(&[bad], &cfg, &mut Hooks::default()),
+        Err(TrainError::NonFinite { trial: 0, step: 15 })
     ));
     let short = sine_series(10);
     assert!(matches!(
-        train(&[short], &cfg, None, None, None),
-        Err(BpttError::TooShort { .. })
+        train(&[short], &cfg, &mut Hooks::default()),
+        Err(TrainError::ShorterThanSequence { .. })
     ));
     let wide = TimeSeries::new(sine_data(100, 7), 7).unwrap();
     assert!(matches!(
-        train(&[wide], &cfg, None, None, None),
-        Err(BpttError::LatentTooSmall { .. })
+        train(&[wide], &cfg, &mut Hooks::default()),
+        Err(TrainError::LatentTooSmall { .. })
     ));
     let mixed = [
         sine_series(100),
         TimeSeries::new(sine_data(100, 3), 3).unwrap(),
     ];
     assert!(matches!(
-        train(&mixed, &cfg, None, None, None),
-        Err(BpttError::ChannelMismatch { trial: 1, .. })
+        train(&mixed, &cfg, &mut Hooks::default()),
+        Err(TrainError::ChannelMismatch { trial: 1, .. })
     ));
 }
 
 /// A deterministic score of a model, so that best-model keeping takes part in the comparison.
 fn score_of(m: &plrnn_nostd::ModelBuf) -> Option<f64> {
     Some(m.w.iter().map(|&v| f64::from(v).sin()).sum::<f64>())
+}
+
+/// Hooks with [`score_of`] as the evaluator.
+fn scored() -> Hooks<'static, plrnn_nostd::ModelBuf> {
+    Hooks {
+        evaluator: Some(Box::new(score_of)),
+        ..Hooks::default()
+    }
 }
 
 fn resumable_cfg() -> BpttConfig {
@@ -405,49 +421,35 @@ fn resumable_cfg() -> BpttConfig {
 fn interrupted_and_resumed_run_equals_uninterrupted() {
     let data = [sine_series(300)];
     let cfg = resumable_cfg().validate().unwrap();
-    let mut ev = score_of;
-    let full = train(&data, &cfg, Some(&mut ev), None, None).unwrap();
+    let full = train(&data, &cfg, &mut scored()).unwrap();
     assert!(!full.stopped);
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("run.ckpt");
     // Run 1: stop on the first update after epoch 4 (mid-epoch: 14 sequences, batch 4).
     let stop = AtomicBool::new(false);
-    let mut ev1 = score_of;
-    let mut prog = |e: usize, _l: f64| {
-        if e == 4 {
-            stop.store(true, std::sync::atomic::Ordering::SeqCst);
-        }
+    let mut hooks = Hooks {
+        evaluator: Some(Box::new(score_of)),
+        on_progress: Some(Box::new(|p: &Progress| {
+            if p.epoch == 4 {
+                stop.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        })),
+        stop: Some(&stop),
+        checkpoint: Some(&path),
     };
-    let first = train_with(
-        &data,
-        &cfg,
-        BpttHooks {
-            evaluator: Some(&mut ev1),
-            progress: Some(&mut prog),
-            stop: Some(&stop),
-            checkpoint: Some(&path),
-        },
-    )
-    .unwrap();
+    let first = train(&data, &cfg, &mut hooks).unwrap();
     assert!(first.stopped);
     let ck = BpttCheckpoint::load(&path).unwrap();
     assert_eq!((ck.epoch, ck.left), (4, Some(10)), "mid-epoch checkpoint");
     assert_eq!(ck.updates, 4 * 4 + 1);
 
     // Run 2: resume from the file to the end; the periodic checkpoints keep being written.
-    let mut ev2 = score_of;
-    let resumed = resume(
-        &data,
-        &cfg,
-        ck,
-        BpttHooks {
-            evaluator: Some(&mut ev2),
-            checkpoint: Some(&path),
-            ..BpttHooks::default()
-        },
-    )
-    .unwrap();
+    let mut hooks = Hooks {
+        checkpoint: Some(&path),
+        ..scored()
+    };
+    let resumed = resume(&data, &cfg, ck, &mut hooks).unwrap();
     assert_eq!(resumed.model, full.model);
     assert_eq!(resumed.best, full.best);
     assert_eq!(resumed.updates, full.updates);
@@ -457,17 +459,7 @@ fn interrupted_and_resumed_run_equals_uninterrupted() {
     // The last periodic checkpoint (epoch 12) resumes to the same end with no work left.
     let ck = BpttCheckpoint::load(&path).unwrap();
     assert_eq!((ck.epoch, ck.left), (12, None));
-    let mut ev3 = score_of;
-    let again = resume(
-        &data,
-        &cfg,
-        ck,
-        BpttHooks {
-            evaluator: Some(&mut ev3),
-            ..BpttHooks::default()
-        },
-    )
-    .unwrap();
+    let again = resume(&data, &cfg, ck, &mut scored()).unwrap();
     assert_eq!(again.model, full.model);
     assert_eq!(again.updates, full.updates);
 }
@@ -479,16 +471,12 @@ fn resume_rejects_a_checkpoint_of_another_setting_or_method() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("run.ckpt");
     let stop = AtomicBool::new(true);
-    train_with(
-        &data,
-        &cfg,
-        BpttHooks {
-            stop: Some(&stop),
-            checkpoint: Some(&path),
-            ..BpttHooks::default()
-        },
-    )
-    .unwrap();
+    let mut hooks = Hooks {
+        stop: Some(&stop),
+        checkpoint: Some(&path),
+        ..Hooks::default()
+    };
+    train(&data, &cfg, &mut hooks).unwrap();
     let ck = BpttCheckpoint::load(&path).unwrap();
     let other = BpttConfig {
         seed: 7,
@@ -498,11 +486,11 @@ fn resume_rejects_a_checkpoint_of_another_setting_or_method() {
         &data,
         &other.validate().unwrap(),
         ck.clone(),
-        BpttHooks::default(),
+        &mut Hooks::default(),
     )
     .unwrap_err();
     assert!(
-        matches!(err, BpttError::CheckpointMismatch { field: "seed", .. }),
+        matches!(err, TrainError::CheckpointMismatch { field: "seed", .. }),
         "{err}"
     );
     // Settings that do not shape the run may change.
@@ -512,14 +500,20 @@ fn resume_rejects_a_checkpoint_of_another_setting_or_method() {
         eval_every: 0,
         ..resumable_cfg()
     };
-    let out = resume(&data, &longer.validate().unwrap(), ck, BpttHooks::default()).unwrap();
+    let out = resume(
+        &data,
+        &longer.validate().unwrap(),
+        ck,
+        &mut Hooks::default(),
+    )
+    .unwrap();
     assert_eq!(out.epochs_done, 13);
     // Another width of data.
     let wide = TimeSeries::new(sine_data(300, 3), 3).unwrap();
     let ck = BpttCheckpoint::load(&path).unwrap();
-    let err = resume(&[wide], &cfg, ck, BpttHooks::default()).unwrap_err();
+    let err = resume(&[wide], &cfg, ck, &mut Hooks::default()).unwrap_err();
     assert!(
-        matches!(err, BpttError::CheckpointMismatch { field: "n", .. }),
+        matches!(err, TrainError::CheckpointMismatch { field: "n", .. }),
         "{err}"
     );
     // A file that is not a BPTT checkpoint.

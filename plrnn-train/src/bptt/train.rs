@@ -1,101 +1,21 @@
-//! The training loop: random sequences in mini-batches, parallel per-sequence gradients summed
+//! Training by BPTT: random sequences in mini-batches, parallel per-sequence gradients summed
 //! in a fixed order, RAdam with gradient-norm clipping and exponential learning-rate decay,
-//! evaluator hook with best-model keeping.
+//! checkpoints and resume. The epochs, evaluation, best-model keeping and checkpoint cadence are
+//! the shared loop's ([`crate::train_loop`]).
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
 
 use rand::RngExt;
 use rand_xoshiro::rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use thiserror::Error;
 
 use super::config::{BpttConfig, ValidBpttConfig};
 use super::model::{self, Forcing, Layout, Workspace};
 use crate::optim::{clip_grad_norm, project_a, RAdam};
-use crate::schedule::EvalPacer;
+use crate::train_loop::{self, Hooks, Interrupt, Method, Plan, TrainError, Update};
 use crate::TimeSeries;
-
-/// Why training could not start.
-#[derive(Debug, Error)]
-#[non_exhaustive]
-pub enum BpttError {
-    /// No trial was given.
-    #[error("no training data: the list of trials is empty")]
-    NoData,
-    /// Trials differ in channel count.
-    #[error("trial {trial} has {got} channels, trial 0 has {expected}")]
-    ChannelMismatch {
-        /// Offending trial.
-        trial: usize,
-        /// Its channel count.
-        got: usize,
-        /// Channel count of trial 0.
-        expected: usize,
-    },
-    /// A value in the data is NaN or infinite.
-    #[error("trial {trial} has a non-finite value at step {step}")]
-    NonFinite {
-        /// Offending trial.
-        trial: usize,
-        /// Offending time step.
-        step: usize,
-    },
-    /// The trials have no channels.
-    #[error("the trials have 0 channels; at least one observed channel is needed")]
-    NoChannels,
-    /// The latent dimension cannot hold the observations (identity observation B = [I 0]).
-    #[error("latent_dim {latent_dim} is smaller than the {channels} observed channels")]
-    LatentTooSmall {
-        /// Configured M.
-        latent_dim: usize,
-        /// Observed N.
-        channels: usize,
-    },
-    /// No trial has seq_len + 1 steps.
-    #[error("seq_len {seq_len} needs trials of at least {} steps; the longest has {longest}", seq_len + 1)]
-    TooShort {
-        /// Configured T.
-        seq_len: usize,
-        /// Longest trial.
-        longest: usize,
-    },
-    /// A checkpoint could not be written or read.
-    #[error("checkpoint {path}: {reason}")]
-    Checkpoint {
-        /// The file.
-        path: String,
-        /// What went wrong.
-        reason: String,
-    },
-    /// A checkpoint does not fit this configuration or data.
-    #[error("checkpoint does not match: {field} is {checkpoint} in the checkpoint, {current} now")]
-    CheckpointMismatch {
-        /// The setting or size that differs.
-        field: &'static str,
-        /// Value in the checkpoint.
-        checkpoint: String,
-        /// Value now.
-        current: String,
-    },
-    /// The worker pool could not be built.
-    #[error("cannot build a pool of {threads} threads: {reason}")]
-    Pool {
-        /// Requested threads.
-        threads: usize,
-        /// The pool's error.
-        reason: String,
-    },
-}
-
-/// The evaluator hook: scores a model (lower is better), `None` = no score this time.
-pub type Evaluator<'a> = &'a mut dyn FnMut(&plrnn_nostd::ModelBuf) -> Option<f64>;
-
-/// The progress hook: (epochs done, mean loss of the epoch).
-pub type ProgressFn<'a> = &'a mut dyn FnMut(usize, f64);
 
 /// The best model by the evaluator's score (lower is better).
 #[derive(Clone, Debug, PartialEq)]
@@ -119,8 +39,9 @@ pub struct BpttOutcome {
     pub epochs_done: usize,
     /// Parameter updates done.
     pub updates: usize,
-    /// Training time in seconds: the updates and the held-out evaluations during training
-    /// (what the time budget bounds); the final evaluation is excluded.
+    /// Training time in seconds: the updates and the scheduled held-out evaluations (what the
+    /// time budget bounds); the evaluation of a run cut short (or without a schedule) after it
+    /// ended is excluded.
     pub train_secs: f64,
     /// Seconds spent in held-out evaluations, the final one included.
     pub eval_secs: f64,
@@ -173,19 +94,6 @@ pub fn to_model_buf(layout: &Layout, params: &[f64], sigma: f64) -> plrnn_nostd:
         data_mean: vec![0.0; n],
         data_std: vec![1.0; n],
     }
-}
-
-/// What a training run reports to and takes from its caller; every field is optional.
-#[derive(Default)]
-pub struct BpttHooks<'a> {
-    /// Scores a model (lower is better) after every `eval_every` epochs and at the end.
-    pub evaluator: Option<Evaluator<'a>>,
-    /// Called after every epoch with (epochs done, mean loss of the epoch).
-    pub progress: Option<ProgressFn<'a>>,
-    /// Once set (e.g. by Ctrl-C), training checkpoints after the current update and returns.
-    pub stop: Option<&'a AtomicBool>,
-    /// Where checkpoints go (every `checkpoint_every` epochs and when stopped); `None` = none.
-    pub checkpoint: Option<&'a Path>,
 }
 
 /// The best model of a run as a checkpoint stores it: the parameters it was exported from.
@@ -247,19 +155,14 @@ pub const BPTT_CHECKPOINT_FORMAT: u32 = 1;
 
 impl BpttCheckpoint {
     /// Writes the checkpoint atomically (temp file, sync, rename).
-    pub fn save(&self, path: &Path) -> Result<(), BpttError> {
-        crate::io::write_json_atomic(path, self).map_err(|reason| BpttError::Checkpoint {
-            path: path.display().to_string(),
-            reason,
-        })
+    pub fn save(&self, path: &Path) -> Result<(), TrainError> {
+        crate::io::write_json_atomic(path, self)
+            .map_err(|reason| TrainError::checkpoint(path, reason))
     }
 
     /// Reads a checkpoint written by [`BpttCheckpoint::save`].
-    pub fn load(path: &Path) -> Result<Self, BpttError> {
-        let err = |reason: String| BpttError::Checkpoint {
-            path: path.display().to_string(),
-            reason,
-        };
+    pub fn load(path: &Path) -> Result<Self, TrainError> {
+        let err = |reason: String| TrainError::checkpoint(path, reason);
         let value: serde_json::Value = crate::io::read_json(path).map_err(err)?;
         if value.get("method").and_then(|m| m.as_str()) != Some("bptt") {
             return Err(err(
@@ -284,41 +187,21 @@ impl BpttCheckpoint {
 /// T + 1 steps at random positions, in batches of `batch_size`; each batch is one RAdam update
 /// of the mean gradient (per-sequence gradients computed in parallel, summed in sequence order,
 /// so the result is bit-identical for any thread count). After every `eval_every` epochs and at
-/// the end, `evaluator` scores the current model (lower is better; `None` = no score) and the
-/// best one is kept. `progress` gets (epochs done, mean loss of the epoch). `stop` ends training
-/// after the current update. σ_z and σ_x of the returned models are the RMS training residual
-/// of the observed latents under teacher forcing (the square root of the epoch's loss).
-/// [`train_with`] adds checkpoints and [`resume`] continues from one.
+/// the end, the hooks' evaluator scores the current model (lower is better; `None` = no score)
+/// and the best one is kept; the stop flag ends training after the current update; checkpoints
+/// are written where the hooks say ([`resume`] continues from one). σ_z and σ_x of the returned
+/// models are the RMS training residual of the observed latents under teacher forcing (the
+/// square root of the epoch's loss).
 ///
 /// Reproducibility: without a time budget (and without `stop`), the same data, config and seed
 /// give the same bits for any thread count. With `time_budget_secs`, the learning-rate and α
 /// schedules follow the elapsed training time and the run ends at a time, so the result
 /// depends on the machine's speed.
-pub fn train<'a>(
+pub fn train(
     trials: &[TimeSeries],
     cfg: &ValidBpttConfig,
-    evaluator: Option<Evaluator<'a>>,
-    progress: Option<ProgressFn<'a>>,
-    stop: Option<&'a AtomicBool>,
-) -> Result<BpttOutcome, BpttError> {
-    train_with(
-        trials,
-        cfg,
-        BpttHooks {
-            evaluator,
-            progress,
-            stop,
-            checkpoint: None,
-        },
-    )
-}
-
-/// [`train`] with every hook, checkpoints included.
-pub fn train_with(
-    trials: &[TimeSeries],
-    cfg: &ValidBpttConfig,
-    hooks: BpttHooks<'_>,
-) -> Result<BpttOutcome, BpttError> {
+    hooks: &mut Hooks<'_, plrnn_nostd::ModelBuf>,
+) -> Result<BpttOutcome, TrainError> {
     let d = check_trials(trials, cfg)?;
     let layout = d.layout(cfg);
     let params = model::init(&layout, cfg.seed);
@@ -353,8 +236,8 @@ pub fn resume(
     trials: &[TimeSeries],
     cfg: &ValidBpttConfig,
     checkpoint: BpttCheckpoint,
-    hooks: BpttHooks<'_>,
-) -> Result<BpttOutcome, BpttError> {
+    hooks: &mut Hooks<'_, plrnn_nostd::ModelBuf>,
+) -> Result<BpttOutcome, TrainError> {
     let d = check_trials(trials, cfg)?;
     let (c, now) = (&checkpoint.config, cfg.get());
     let diff = crate::io::first_difference!(c, now;
@@ -372,13 +255,6 @@ pub fn resume(
         a_max,
         seed
     );
-    if let Some((field, checkpoint, current)) = diff {
-        return Err(BpttError::CheckpointMismatch {
-            field,
-            checkpoint,
-            current,
-        });
-    }
     let len = d.layout(cfg).len();
     let sizes = [
         ("n", checkpoint.n, d.n),
@@ -386,18 +262,10 @@ pub fn resume(
         ("good.len", checkpoint.good.len(), len),
         ("opt.len", checkpoint.opt.len(), len),
     ];
-    for (field, was, is) in sizes {
-        if was != is {
-            return Err(BpttError::CheckpointMismatch {
-                field,
-                checkpoint: was.to_string(),
-                current: is.to_string(),
-            });
-        }
-    }
+    train_loop::check_resume(diff, &sizes)?;
     if let Some(b) = &checkpoint.best {
         if b.params.len() != len {
-            return Err(BpttError::CheckpointMismatch {
+            return Err(TrainError::CheckpointMismatch {
                 field: "best.params.len",
                 checkpoint: b.params.len().to_string(),
                 current: len.to_string(),
@@ -424,29 +292,13 @@ impl TrialFacts {
     }
 }
 
-fn check_trials(trials: &[TimeSeries], cfg: &ValidBpttConfig) -> Result<TrialFacts, BpttError> {
-    let first = trials.first().ok_or(BpttError::NoData)?;
-    let n = first.dims();
-    for (ti, tr) in trials.iter().enumerate() {
-        if tr.dims() != n {
-            return Err(BpttError::ChannelMismatch {
-                trial: ti,
-                got: tr.dims(),
-                expected: n,
-            });
-        }
-        if let Some(pos) = tr.as_slice().iter().position(|v| !v.is_finite()) {
-            return Err(BpttError::NonFinite {
-                trial: ti,
-                step: pos / n.max(1),
-            });
-        }
-    }
+fn check_trials(trials: &[TimeSeries], cfg: &ValidBpttConfig) -> Result<TrialFacts, TrainError> {
+    let n = train_loop::check_trials(trials)?;
     if n == 0 {
-        return Err(BpttError::NoChannels);
+        return Err(TrainError::NoChannels);
     }
     if cfg.latent_dim < n {
-        return Err(BpttError::LatentTooSmall {
+        return Err(TrainError::LatentTooSmall {
             latent_dim: cfg.latent_dim,
             channels: n,
         });
@@ -454,7 +306,7 @@ fn check_trials(trials: &[TimeSeries], cfg: &ValidBpttConfig) -> Result<TrialFac
     let t_len = cfg.seq_len;
     let longest = trials.iter().map(|t| t.len()).max().unwrap_or(0);
     if longest < t_len + 1 {
-        return Err(BpttError::TooShort {
+        return Err(TrainError::ShorterThanSequence {
             seq_len: t_len,
             longest,
         });
@@ -480,172 +332,45 @@ fn check_trials(trials: &[TimeSeries], cfg: &ValidBpttConfig) -> Result<TrialFac
     })
 }
 
-/// The training loop from any state (fresh or resumed).
+/// A BPTT run as the shared loop ([`train_loop::run`]) drives it.
+struct BpttRun<'a> {
+    trials: &'a [TimeSeries],
+    cfg: &'a ValidBpttConfig,
+    d: &'a TrialFacts,
+    layout: Layout,
+    pool: rayon::ThreadPool,
+    /// The batch's mean gradient.
+    grad: Vec<f64>,
+    st: BpttCheckpoint,
+}
+
+/// Trains from any state (fresh or resumed).
 fn run(
     trials: &[TimeSeries],
     cfg: &ValidBpttConfig,
     d: &TrialFacts,
-    mut st: BpttCheckpoint,
-    mut hooks: BpttHooks<'_>,
-) -> Result<BpttOutcome, BpttError> {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(cfg.threads)
-        .build()
-        .map_err(|e| BpttError::Pool {
-            threads: cfg.threads,
-            reason: e.to_string(),
-        })?;
+    st: BpttCheckpoint,
+    hooks: &mut Hooks<'_, plrnn_nostd::ModelBuf>,
+) -> Result<BpttOutcome, TrainError> {
     let layout = d.layout(cfg);
-    let (n, t_len) = (d.n, cfg.seq_len);
-    let mut grad = vec![0.0; layout.len()];
-    let mut diverged = false;
-    let mut stopped = false;
-    let mut interrupted = false;
-
-    let progress_frac = |epoch: usize, secs: f64| -> f64 {
-        let e = epoch as f64 / cfg.epochs as f64;
-        match cfg.time_budget_secs {
-            Some(b) => e.max(secs / b),
-            None => e,
-        }
+    let mut r = BpttRun {
+        trials,
+        cfg,
+        d,
+        grad: vec![0.0; layout.len()],
+        layout,
+        pool: train_loop::pool(cfg.threads)?,
+        st,
     };
-
-    let mut evaluate = |params: &[f64], loss: f64, epoch: usize, best: &mut Option<BestState>| {
-        if let Some(ev) = hooks.evaluator.as_mut() {
-            let sigma = loss.sqrt();
-            let buf = to_model_buf(&layout, params, sigma);
-            if let Some(score) = ev(&buf) {
-                if best.as_ref().is_none_or(|b| score < b.score) && !score.is_nan() {
-                    *best = Some(BestState {
-                        params: params.to_vec(),
-                        sigma,
-                        epoch,
-                        score,
-                    });
-                }
-            }
-        }
+    let plan = Plan {
+        epochs: cfg.epochs,
+        time_budget_secs: cfg.time_budget_secs,
+        eval_every: cfg.eval_every,
+        checkpoint_every: cfg.checkpoint_every,
     };
-    let mut pacer = EvalPacer::new(cfg.time_budget_secs.is_some());
-    let checkpoint = |st: &BpttCheckpoint| match hooks.checkpoint {
-        Some(path) => st.save(path),
-        None => Ok(()),
-    };
-
-    while st.epoch < cfg.epochs {
-        let epoch = st.epoch;
-        if st.left.is_none() {
-            st.left = Some(d.seqs_per_epoch);
-            st.epoch_loss = 0.0;
-            st.epoch_seqs = 0;
-        }
-        while let Some(left) = st.left.filter(|&l| l > 0) {
-            let bs = left.min(cfg.batch_size);
-            let t0 = Instant::now();
-            let frac = progress_frac(epoch, st.train_secs);
-            let forcing = Forcing {
-                alpha: cfg.alpha_at(frac),
-                interval: cfg.tf_interval,
-            };
-            let picks: Vec<(usize, usize)> = (0..bs)
-                .map(|_| {
-                    let mut r = st.rng.random_range(0..d.total_starts);
-                    let mut pick = (0, 0);
-                    for &(ti, cnt) in &d.starts {
-                        if r < cnt {
-                            pick = (ti, r);
-                            break;
-                        }
-                        r -= cnt;
-                    }
-                    pick
-                })
-                .collect();
-            let params = &st.params;
-            let per_seq: Vec<(f64, Vec<f64>)> = pool.install(|| {
-                picks
-                    .par_iter()
-                    .map_init(Workspace::default, |ws, &(ti, s)| {
-                        let x = &trials[ti].as_slice()[s * n..(s + t_len + 1) * n];
-                        let mut g = vec![0.0; layout.len()];
-                        let l = model::loss_grad(&layout, params, x, forcing, ws, &mut g);
-                        (l, g)
-                    })
-                    .collect()
-            });
-            grad.fill(0.0);
-            let mut batch_loss = 0.0;
-            for (l, g) in &per_seq {
-                batch_loss += l;
-                for (a, b) in grad.iter_mut().zip(g) {
-                    *a += b;
-                }
-            }
-            let inv = 1.0 / bs as f64;
-            grad.iter_mut().for_each(|g| *g *= inv);
-            if !batch_loss.is_finite() || grad.iter().any(|g| !g.is_finite()) {
-                diverged = true;
-                st.params.copy_from_slice(&st.good);
-                st.train_secs += t0.elapsed().as_secs_f64();
-                break;
-            }
-            clip_grad_norm(&mut grad, cfg.grad_clip);
-            st.good.copy_from_slice(&st.params);
-            st.opt.step(&mut st.params, &grad, cfg.lr_at(frac));
-            project_a(&mut st.params[layout.core.a.clone()], cfg.a_max);
-            st.updates += 1;
-            st.epoch_loss += batch_loss;
-            st.epoch_seqs += bs;
-            st.left = Some(left - bs);
-            st.train_secs += t0.elapsed().as_secs_f64();
-            interrupted = hooks.stop.is_some_and(|s| s.load(Ordering::Relaxed));
-            if interrupted || cfg.time_budget_secs.is_some_and(|b| st.train_secs >= b) {
-                stopped = true;
-                break;
-            }
-        }
-        if diverged {
-            break;
-        }
-        if stopped {
-            // Saved before the partial epoch is booked, so a resumed run finishes this epoch
-            // exactly as an uninterrupted run would.
-            checkpoint(&st)?;
-        }
-        if st.epoch_seqs > 0 {
-            st.last_loss = Some(st.epoch_loss / st.epoch_seqs as f64);
-            st.epochs_done = epoch + 1;
-        }
-        if let Some(p) = hooks.progress.as_mut() {
-            p(epoch + 1, st.last_loss.unwrap_or(f64::NAN));
-        }
-        if stopped {
-            break;
-        }
-        if cfg.eval_every > 0
-            && (epoch + 1).is_multiple_of(cfg.eval_every)
-            && epoch + 1 < cfg.epochs
-            && pacer.due(st.train_secs)
-        {
-            let loss = st.last_loss.unwrap_or(f64::NAN);
-            // The held-out evaluation counts against the budget, so that --time-budget bounds
-            // the run's wall time (with many channels an evaluation costs many updates).
-            let t0 = Instant::now();
-            evaluate(&st.params, loss, epoch + 1, &mut st.best);
-            let secs = t0.elapsed().as_secs_f64();
-            pacer.record(secs);
-            st.train_secs += secs;
-        }
-        st.epoch += 1;
-        st.left = None;
-        if cfg.checkpoint_every > 0 && st.epoch.is_multiple_of(cfg.checkpoint_every) {
-            checkpoint(&st)?;
-        }
-    }
+    let end = train_loop::run(&mut r, plan, hooks)?;
+    let (layout, st) = (r.layout, r.st);
     let last_loss = st.last_loss.unwrap_or(f64::NAN);
-    let t0 = Instant::now();
-    evaluate(&st.params, last_loss, st.epochs_done, &mut st.best);
-    pacer.record(t0.elapsed().as_secs_f64());
     Ok(BpttOutcome {
         model: to_model_buf(&layout, &st.params, last_loss.sqrt()),
         best: st.best.as_ref().map(|b| BestBptt {
@@ -656,10 +381,165 @@ fn run(
         epochs_done: st.epochs_done,
         updates: st.updates,
         train_secs: st.train_secs,
-        eval_secs: pacer.eval_secs(),
-        evals_skipped: pacer.skipped(),
+        eval_secs: end.eval_secs,
+        evals_skipped: end.evals_skipped,
         last_loss,
-        diverged,
-        stopped: interrupted,
+        diverged: end.diverged,
+        stopped: end.stopped,
     })
+}
+
+impl BpttRun<'_> {
+    /// The mean loss of the last booked epoch (NaN before the first).
+    fn last_loss(&self) -> f64 {
+        self.st.last_loss.unwrap_or(f64::NAN)
+    }
+
+    /// Books the epoch in progress as done, if it had any sequence.
+    fn book_epoch(&mut self) -> f64 {
+        let st = &mut self.st;
+        if st.epoch_seqs > 0 {
+            st.last_loss = Some(st.epoch_loss / st.epoch_seqs as f64);
+            st.epochs_done = st.epoch + 1;
+        }
+        self.last_loss()
+    }
+}
+
+impl Method for BpttRun<'_> {
+    type Snapshot = plrnn_nostd::ModelBuf;
+    const INTERRUPT: Interrupt = Interrupt::BookPartial;
+    const ALWAYS_SCORE_LAST: bool = true;
+
+    fn epoch(&self) -> usize {
+        self.st.epoch
+    }
+
+    fn epochs_done(&self) -> usize {
+        self.st.epochs_done
+    }
+
+    fn updates(&self) -> u64 {
+        self.st.updates as u64
+    }
+
+    fn clock(&mut self) -> Option<&mut f64> {
+        Some(&mut self.st.train_secs)
+    }
+
+    fn begin_epoch(&mut self, _secs: f64) {
+        let st = &mut self.st;
+        if st.left.is_none() {
+            st.left = Some(self.d.seqs_per_epoch);
+            st.epoch_loss = 0.0;
+            st.epoch_seqs = 0;
+        }
+    }
+
+    fn epoch_complete(&self) -> bool {
+        self.st.left.is_none_or(|l| l == 0)
+    }
+
+    fn update(&mut self, secs: f64) -> Result<Update, TrainError> {
+        let (cfg, d, layout, trials) = (self.cfg, self.d, &self.layout, self.trials);
+        let (n, t_len) = (d.n, cfg.seq_len);
+        let st = &mut self.st;
+        let left = st.left.unwrap_or(0);
+        let bs = left.min(cfg.batch_size);
+        // Share of the run done: by epochs, or by the budget when that is further.
+        let frac = {
+            let e = st.epoch as f64 / cfg.epochs as f64;
+            match cfg.time_budget_secs {
+                Some(b) => e.max(secs / b),
+                None => e,
+            }
+        };
+        let forcing = Forcing {
+            alpha: cfg.alpha_at(frac),
+            interval: cfg.tf_interval,
+        };
+        let picks: Vec<(usize, usize)> = (0..bs)
+            .map(|_| {
+                let mut r = st.rng.random_range(0..d.total_starts);
+                let mut pick = (0, 0);
+                for &(ti, cnt) in &d.starts {
+                    if r < cnt {
+                        pick = (ti, r);
+                        break;
+                    }
+                    r -= cnt;
+                }
+                pick
+            })
+            .collect();
+        let params = &st.params;
+        let per_seq: Vec<(f64, Vec<f64>)> = self.pool.install(|| {
+            picks
+                .par_iter()
+                .map_init(Workspace::default, |ws, &(ti, s)| {
+                    let x = &trials[ti].as_slice()[s * n..(s + t_len + 1) * n];
+                    let mut g = vec![0.0; layout.len()];
+                    let l = model::loss_grad(layout, params, x, forcing, ws, &mut g);
+                    (l, g)
+                })
+                .collect()
+        });
+        let grad = &mut self.grad;
+        grad.fill(0.0);
+        let mut batch_loss = 0.0;
+        for (l, g) in &per_seq {
+            batch_loss += l;
+            for (a, b) in grad.iter_mut().zip(g) {
+                *a += b;
+            }
+        }
+        let inv = 1.0 / bs as f64;
+        grad.iter_mut().for_each(|g| *g *= inv);
+        if !batch_loss.is_finite() || grad.iter().any(|g| !g.is_finite()) {
+            st.params.copy_from_slice(&st.good);
+            return Ok(Update::Diverged);
+        }
+        clip_grad_norm(grad, cfg.grad_clip);
+        st.good.copy_from_slice(&st.params);
+        st.opt.step(&mut st.params, grad, cfg.lr_at(frac));
+        project_a(&mut st.params[layout.core.a.clone()], cfg.a_max);
+        st.updates += 1;
+        st.epoch_loss += batch_loss;
+        st.epoch_seqs += bs;
+        st.left = Some(left - bs);
+        Ok(Update::Done)
+    }
+
+    fn end_epoch(&mut self) -> f64 {
+        let loss = self.book_epoch();
+        self.st.epoch += 1;
+        self.st.left = None;
+        loss
+    }
+
+    fn book_partial_epoch(&mut self) -> f64 {
+        self.book_epoch()
+    }
+
+    fn snapshot(&self) -> plrnn_nostd::ModelBuf {
+        to_model_buf(&self.layout, &self.st.params, self.last_loss().sqrt())
+    }
+
+    fn best_score(&self) -> Option<f64> {
+        self.st.best.as_ref().map(|b| b.score)
+    }
+
+    fn keep_best(&mut self, _model: plrnn_nostd::ModelBuf, score: f64) {
+        // Kept as the parameters it was exported from (what a checkpoint stores).
+        self.st.best = Some(BestState {
+            params: self.st.params.clone(),
+            sigma: self.last_loss().sqrt(),
+            epoch: self.st.epochs_done,
+            score,
+        });
+    }
+
+    fn save(&self, path: &Path) -> Result<(), TrainError> {
+        self.st.save(path)
+    }
 }

@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use super::config::TrainConfig;
 use super::model::TrainedModel;
-use super::train::TrainError;
 use crate::optim::Adam;
+use crate::train_loop::TrainError;
 
 /// The best model seen by the evaluator.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -61,18 +61,13 @@ pub const CHECKPOINT_FORMAT: u32 = 1;
 impl Checkpoint {
     /// Writes the checkpoint atomically as JSON.
     pub fn save(&self, path: &Path) -> Result<(), TrainError> {
-        crate::io::write_json_atomic(path, self).map_err(|reason| TrainError::Checkpoint {
-            path: path.display().to_string(),
-            reason,
-        })
+        crate::io::write_json_atomic(path, self)
+            .map_err(|reason| TrainError::checkpoint(path, reason))
     }
 
     /// Reads a checkpoint written by [`Checkpoint::save`].
     pub fn load(path: &Path) -> Result<Self, TrainError> {
-        let err = |reason: String| TrainError::Checkpoint {
-            path: path.display().to_string(),
-            reason,
-        };
+        let err = |reason: String| TrainError::checkpoint(path, reason);
         let c: Self = crate::io::read_json(path).map_err(err)?;
         if c.format != CHECKPOINT_FORMAT {
             return Err(err(format!(

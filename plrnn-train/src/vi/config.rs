@@ -3,11 +3,11 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ranges as R;
-pub use crate::train_config::ConfigError;
+use crate::train_config::ConfigError;
 use crate::train_config::{check, check_loop_settings, LoopSettings};
 
 /// The φ variant of the model (the device crate's type; its `serde` spelling is the TOML's).
-pub use plrnn_nostd::Variant;
+use plrnn_nostd::Variant;
 
 /// Which recognition model q(z_t | x) to use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

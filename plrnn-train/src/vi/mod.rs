@@ -27,14 +27,9 @@ pub mod tf;
 pub mod train;
 
 pub use checkpoint::{BestModel, Checkpoint};
-pub use config::{
-    Annealing, ConfigError, EncoderKind, InitialState, Objective, TrainConfig, ValidConfig, Variant,
-};
+pub use config::{Annealing, EncoderKind, InitialState, Objective, TrainConfig, ValidConfig};
 pub use model::{EncoderParams, TrainedModel};
-pub use train::{
-    resume, train, train_with_inputs, Hooks, NoHooks, Progress, TrainError, TrainHooks,
-    TrainOutcome,
-};
+pub use train::{resume, train, train_with_inputs, TrainOutcome};
 
 #[cfg(test)]
 mod tests;

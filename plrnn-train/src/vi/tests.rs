@@ -3,7 +3,6 @@
 //! counts, and bit-exact resume from a checkpoint.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 use rand::RngExt;
 use rand_distr::StandardNormal;
@@ -14,6 +13,9 @@ use super::elbo::{loss_grad, loss_grad_with, Kernel, LossSettings, SeqRef, Works
 use super::encoder::EncView;
 use super::params::Layout;
 use super::*;
+use plrnn_nostd::Variant;
+
+use crate::train_loop::{Hooks, Progress, TrainError};
 use crate::TimeSeries;
 
 fn normals(rng: &mut Xoshiro256PlusPlus, len: usize, scale: f64) -> Vec<f64> {
@@ -232,6 +234,47 @@ fn gradients_match_finite_differences_for_wide_models() {
     }
 }
 
+/// Every copy of the kernel runs on a thread with the usual 2 MiB stack at the bench's size and
+/// beyond (M = 20 and 32 latents, P = 20, T = 1000, both encoders), and gives the bits it gives
+/// on the test's own thread. The case this guards is the unoptimised build (a debug build of a
+/// crate that uses this one), where forced inlining once made the kernel's frame ≈ 1.4 MB;
+/// `cargo test` optimises, so run it unoptimised with
+/// `CARGO_PROFILE_TEST_OPT_LEVEL=0 cargo test -p plrnn-train --lib two_mib`.
+#[test]
+fn every_kernel_runs_on_a_two_mib_stack() {
+    let kernels = Kernel::available();
+    for (v, e, size) in [
+        (Variant::Dendritic, EncoderKind::Smoothing, (20, 20, 1000)),
+        (Variant::ClippedDendritic, EncoderKind::Mlp, (32, 20, 1000)),
+    ] {
+        let run = move |k: Kernel| {
+            let c = case_sized(v, e, InitialState::PerSequence, 3, size);
+            let seq = SeqRef {
+                x: &c.x,
+                s: &c.s,
+                z0_index: 1,
+            };
+            let mut g = vec![0.0; c.layout.len];
+            let mut ws = Workspace::default();
+            let loss = loss_grad_with(k, &c.layout, &c.params, seq, &c.eps, c.set, &mut ws, &mut g);
+            (
+                loss.to_bits(),
+                g.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+            )
+        };
+        for &k in &kernels {
+            let on_small_stack = std::thread::Builder::new()
+                .stack_size(2 << 20)
+                .spawn(move || run(k))
+                .unwrap()
+                .join()
+                .unwrap();
+            assert!(f64::from_bits(on_small_stack.0).is_finite());
+            assert!(on_small_stack == run(k), "{k:?} {v:?} {e:?} {size:?}");
+        }
+    }
+}
+
 /// Every copy of the kernel this CPU runs (portable, AVX2, AVX-512) gives the portable copy's
 /// bits. T = 150 crosses the blocks of the transition (32 steps) and of the encoder sums (64).
 #[test]
@@ -415,13 +458,23 @@ fn toy_config_with(threads: usize, objective: Objective) -> ValidConfig {
 fn same_seed_same_model_on_one_and_two_threads() {
     let data = toy_trials();
     // The teacher-forcing objective too, and it trains a different model.
-    let a = train(&data, &toy_config_with(1, Objective::ElboTf), &mut NoHooks).unwrap();
-    let b = train(&data, &toy_config_with(2, Objective::ElboTf), &mut NoHooks).unwrap();
+    let a = train(
+        &data,
+        &toy_config_with(1, Objective::ElboTf),
+        &mut Hooks::default(),
+    )
+    .unwrap();
+    let b = train(
+        &data,
+        &toy_config_with(2, Objective::ElboTf),
+        &mut Hooks::default(),
+    )
+    .unwrap();
     assert_eq!(a.checkpoint.params, b.checkpoint.params);
-    let elbo_only = train(&data, &toy_config(1), &mut NoHooks).unwrap();
+    let elbo_only = train(&data, &toy_config(1), &mut Hooks::default()).unwrap();
     assert_ne!(a.checkpoint.params, elbo_only.checkpoint.params);
-    let a = train(&data, &toy_config(1), &mut NoHooks).unwrap();
-    let b = train(&data, &toy_config(2), &mut NoHooks).unwrap();
+    let a = train(&data, &toy_config(1), &mut Hooks::default()).unwrap();
+    let b = train(&data, &toy_config(2), &mut Hooks::default()).unwrap();
     assert_eq!(a.checkpoint.params, b.checkpoint.params);
     assert_eq!(a.model, b.model);
     assert_eq!(a.updates, 6 * 3); // 8 sequences, batches of 3
@@ -436,7 +489,7 @@ fn same_seed_same_model_on_one_and_two_threads() {
         }
         .validate()
         .unwrap(),
-        &mut NoHooks,
+        &mut Hooks::default(),
     )
     .unwrap();
     assert_ne!(a.checkpoint.params, c.checkpoint.params);
@@ -493,21 +546,20 @@ fn interrupted_and_resumed_run_equals_uninterrupted_run_for(objective: Objective
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ckpt.json");
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
+    let stop = AtomicBool::new(false);
     let mut hooks = Hooks {
         // Stop mid-run: after epoch 3 plus one update of epoch 4 (the flag is read after
         // every update).
-        on_progress: Some(Box::new(move |p: &Progress| {
+        on_progress: Some(Box::new(|p: &Progress| {
             if p.epoch == 3 {
-                flag.store(true, Ordering::SeqCst)
+                stop.store(true, Ordering::SeqCst)
             }
         })),
         evaluator: Some(Box::new(|m: &TrainedModel| {
             Some(m.a.iter().map(|a| (a - 0.5).abs()).sum())
         })),
-        stop: Some(stop),
-        checkpoint_path: Some(path.clone()),
+        stop: Some(&stop),
+        checkpoint: Some(&path),
     };
     let part = train(&data, &cfg, &mut hooks).unwrap();
     assert!(part.stopped);
@@ -531,14 +583,14 @@ fn interrupted_and_resumed_run_equals_uninterrupted_run_for(objective: Objective
 #[test]
 fn resume_rejects_a_different_model_shape() {
     let data = toy_trials();
-    let out = train(&data, &toy_config(1), &mut NoHooks).unwrap();
+    let out = train(&data, &toy_config(1), &mut Hooks::default()).unwrap();
     let other = TrainConfig {
         latent_dim: 5,
         ..toy_config(1).get().clone()
     }
     .validate()
     .unwrap();
-    let e = resume(&data, &[], &other, out.checkpoint, &mut NoHooks).unwrap_err();
+    let e = resume(&data, &[], &other, out.checkpoint, &mut Hooks::default()).unwrap_err();
     assert!(
         e.to_string()
             .contains("latent_dim is 4 in the checkpoint, 5 now"),
@@ -550,10 +602,10 @@ fn resume_rejects_a_different_model_shape() {
 fn bad_data_is_rejected_with_its_position() {
     let mut d = toy_trials();
     d[1].row_mut(5)[0] = f64::NAN;
-    let e = train(&d, &toy_config(1), &mut NoHooks).unwrap_err();
+    let e = train(&d, &toy_config(1), &mut Hooks::default()).unwrap_err();
     assert_eq!(e.to_string(), "trial 1 has a non-finite value at step 5");
     assert!(matches!(
-        train(&[], &toy_config(1), &mut NoHooks),
+        train(&[], &toy_config(1), &mut Hooks::default()),
         Err(TrainError::NoData)
     ));
 }
@@ -565,7 +617,7 @@ fn inputs_are_used() {
         .iter()
         .map(|x| TimeSeries::new(x.column(0).iter().map(|v| v * 0.5).collect(), 1).unwrap())
         .collect();
-    let out = train_with_inputs(&data, &inputs, &toy_config(1), &mut NoHooks).unwrap();
+    let out = train_with_inputs(&data, &inputs, &toy_config(1), &mut Hooks::default()).unwrap();
     assert_eq!(out.model.k, 1);
     assert_eq!(out.model.c.len(), 4);
     assert!(out.model.c.iter().any(|c| *c != 0.0));
@@ -583,7 +635,7 @@ fn exported_model_loads_in_plrnn_nostd_and_steps_alike() {
         }
         .validate()
         .unwrap();
-        let out = train(&toy_trials(), &cfg, &mut NoHooks).unwrap();
+        let out = train(&toy_trials(), &cfg, &mut Hooks::default()).unwrap();
         let buf = out.model.to_model_buf();
         let bytes = buf.encode().unwrap();
         let back = plrnn_nostd::ModelBuf::decode(&bytes).unwrap();
@@ -623,7 +675,7 @@ fn frozen_process_noise_stays_at_its_initial_value() {
     }
     .validate()
     .unwrap();
-    let out = train(&toy_trials(), &cfg, &mut NoHooks).unwrap();
+    let out = train(&toy_trials(), &cfg, &mut Hooks::default()).unwrap();
     for s in &out.model.sigma_z {
         assert!((s - 0.05).abs() < 1e-12, "{:?}", out.model.sigma_z);
     }
@@ -662,7 +714,7 @@ fn time_budget_and_periodic_checkpoints() {
     .validate()
     .unwrap();
     let mut hooks = Hooks {
-        checkpoint_path: Some(path.clone()),
+        checkpoint: Some(&path),
         ..Hooks::default()
     };
     train(&toy_trials(), &cfg, &mut hooks).unwrap();

@@ -16,7 +16,7 @@ const HB: usize = 64;
 /// The posterior's parameters for every step: μ, ℓ = log σ (`ws.mu`, `ws.logsd`) and
 /// σ = e^ℓ (`ws.sd`), with what the encoder's backward pass needs (`ws.u`, `ws.act`). Returns
 /// the entropy Σ_t Σ_i ℓ_ti (without the constant).
-#[inline(always)]
+#[cfg_attr(not(plrnn_unoptimised), inline(always))]
 pub(super) fn posterior<S: Simd>(tok: S::Token, ev: &Eval<'_>, ws: &mut Workspace) -> f64 {
     let (l, x, len) = (ev.l, ev.seq.x, ev.len);
     let (m, n) = (l.core.m, l.n);
@@ -40,7 +40,7 @@ pub(super) fn posterior<S: Simd>(tok: S::Token, ev: &Eval<'_>, ws: &mut Workspac
 }
 
 /// The sample z_t = μ_t + σ_t ∘ ε_t into `ws.z`, padded to rows of `nl` lanes.
-#[inline(always)]
+#[cfg_attr(not(plrnn_unoptimised), inline(always))]
 pub(super) fn sample(ev: &Eval<'_>, nl: usize, ws: &mut Workspace) {
     let (m, len, eps) = (ev.l.core.m, ev.len, ev.eps);
     size(&mut ws.z, len * nl);
@@ -67,7 +67,7 @@ pub(super) fn sample(ev: &Eval<'_>, nl: usize, ws: &mut Workspace) {
 /// unpadded axpys per step, ≈ 1.3 M instructions; per step here with each head row's lanes
 /// loaded, updated and stored, ≈ 0.35 M; as products over t with register-resident rows (two
 /// head rows per coefficient series, one broadcast for both), ≈ 0.1 M.
-#[inline(always)]
+#[cfg_attr(not(plrnn_unoptimised), inline(always))]
 pub(super) fn reparameterisation<S: Simd, const V: usize>(
     tok: S::Token,
     ev: &Eval<'_>,
@@ -184,7 +184,7 @@ pub(super) fn reparameterisation<S: Simd, const V: usize>(
 
 /// The encoder's backward pass (`EncView::backward`) from what [`reparameterisation`] left:
 /// dμ in `ws.dmu`, dℓ in `ws.sd`, the linear heads' sums in `ws.head` (rows of `stride` f64).
-#[inline(always)]
+#[cfg_attr(not(plrnn_unoptimised), inline(always))]
 pub(super) fn backward(ev: &Eval<'_>, stride: usize, ws: &mut Workspace, grad: &mut [f64]) {
     let enc = EncView::from_flat(ev.l, ev.params);
     enc.backward(
@@ -203,7 +203,7 @@ pub(super) fn backward(ev: &Eval<'_>, stride: usize, ws: &mut Workspace, grad: &
 /// ~15 % of an update in the profile). x = k ln 2 + r with |r| ≤ ln2/2; e^r by its Taylor
 /// polynomial of degree 13 (remainder < 2e-17 relative); 2^k assembled in the exponent bits.
 /// Arguments are clamped to [−700, 700] (e^±700 is the end of the normal range anyway).
-#[inline(always)]
+#[cfg_attr(not(plrnn_unoptimised), inline(always))]
 pub fn exp_fast(x: f64) -> f64 {
     const LN2_HI: f64 = 6.931_471_803_691_238e-1;
     const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
@@ -239,7 +239,7 @@ pub fn exp_fast(x: f64) -> f64 {
 /// cost ≈ 0.37 M instructions per `vi_update` update (callgrind; separate multiplies and adds,
 /// run-time remainder checks), this one ≈ 0.1 M. `wl` is a reused buffer for the weights in
 /// lanes.
-#[inline(always)]
+#[cfg_attr(not(plrnn_unoptimised), inline(always))]
 fn linear_heads<S: Simd>(
     tok: S::Token,
     enc: &EncView<'_>,

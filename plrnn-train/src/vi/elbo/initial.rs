@@ -9,7 +9,7 @@ use super::{Eval, Workspace};
 
 /// Adds the term's part of ∂L/∂z_1 to `ws.dz` (row 0; rows of `nl` lanes), writes the
 /// gradients of z0 and log σ_z0 into `grad`, and returns the term without the factor c_l.
-#[inline(always)]
+#[cfg_attr(not(plrnn_unoptimised), inline(always))]
 pub(super) fn term(ev: &Eval<'_>, nl: usize, ws: &mut Workspace, grad: &mut [f64]) -> f64 {
     let (l, params, seq, set, c_l) = (ev.l, ev.params, ev.seq, ev.set, ev.c_l);
     let m = l.core.m;

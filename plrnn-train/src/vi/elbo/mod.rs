@@ -22,6 +22,13 @@
 //!
 //! The lane arithmetic is that of `vi/simd.rs`; the whole kernel is generic over its lane
 //! type and compiled once per `Kernel`. Speed: see [`loss_grad`] and BENCHMARKS.md.
+//!
+//! Its functions are inlined into each copy by force (`inline(always)`) when optimising: a
+//! function that is not inlined is compiled without the copy's target features and its
+//! intrinsics become calls. Unoptimised (`cfg(plrnn_unoptimised)`, set by `build.rs` at
+//! opt-level 0), nothing is forced: there LLVM gives every local of every inlined function its
+//! own stack slot, so the fully inlined copy, with all eight lane counts V of `latent`, had a
+//! frame of ≈ 1.4 MB and overflowed a 2 MiB thread stack; called, the largest frame is ≈ 8 kB.
 
 mod encoder;
 mod initial;
@@ -346,7 +353,7 @@ x86_copy!(
 );
 
 /// The kernel: every term of the loss, in lanes of type `S`, proven runnable by `tok`.
-#[inline(always)]
+#[cfg_attr(not(plrnn_unoptimised), inline(always))]
 #[allow(clippy::too_many_arguments)]
 fn loss_grad_impl<S: Simd>(
     tok: S::Token,
@@ -401,7 +408,7 @@ fn loss_grad_impl<S: Simd>(
 /// the sample z, the transition, initial-state and observation terms (each adding its part of
 /// ∂L/∂z to `ws.dz` and writing its parameters' gradients into `grad`), then ∂L/∂z back to
 /// the encoder's outputs. Returns c_l (initial + transition) + c_o observation.
-#[inline(always)]
+#[cfg_attr(not(plrnn_unoptimised), inline(always))]
 fn latent<S: Simd, const V: usize>(
     tok: S::Token,
     ev: &Eval<'_>,

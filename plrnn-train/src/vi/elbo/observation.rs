@@ -14,7 +14,7 @@ use super::{fit, Eval, Workspace};
 
 /// Subtracts the term's part of ∂L/∂z_t from `ws.dz` (rows of `nl` lanes), writes the
 /// gradients of B and log σ_x into `grad`, and returns the term without the factor c_o.
-#[inline(always)]
+#[cfg_attr(not(plrnn_unoptimised), inline(always))]
 pub(super) fn term<S: Simd>(
     tok: S::Token,
     ev: &Eval<'_>,
@@ -97,7 +97,7 @@ struct Group<'a> {
 impl Group<'_> {
     /// B_j·z_t, e, Σe², q = c_o e/σ_x², dB_j −= q_j z_t, dz_t −= Σ_j q_j B_j for the J rows;
     /// `co` is c_o in every lane.
-    #[inline(always)]
+    #[cfg_attr(not(plrnn_unoptimised), inline(always))]
     fn step<S: Simd, const J: usize>(self, tok: S::Token, nl: usize, co: S) {
         let Group {
             x: xg,

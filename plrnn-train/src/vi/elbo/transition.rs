@@ -25,9 +25,9 @@
 //! likewise dφ (rows of W); on plain arrays LLVM scalarised these rows.
 
 use super::super::basis::SortedBasis;
-use super::super::config::Variant;
 use super::super::simd::{arr, arr_mut, load, madd, nmadd, relu, store, Lane, Simd};
 use super::{fit, size, Eval, Workspace};
+use plrnn_nostd::Variant;
 
 /// Largest P for which the bucket of every (t, i) is found by counting (vector compares against
 /// all P thresholds, P·⌈M/4⌉ compare-and-adds per step) rather than by binary search. Measured
@@ -42,7 +42,7 @@ const TW: usize = 32;
 /// Adds the term's part of ∂L/∂z to `ws.dz` (zeroed by the caller; rows of `nl` = V·tiles
 /// lanes), writes the gradients of A, W, h, C, α, θ and log σ_z into `grad`, and returns the
 /// term without the factor c_l.
-#[inline(always)]
+#[cfg_attr(not(plrnn_unoptimised), inline(always))]
 pub(super) fn term<S: Simd, const V: usize>(
     tok: S::Token,
     ev: &Eval<'_>,
@@ -159,7 +159,7 @@ pub(super) fn term<S: Simd, const V: usize>(
 
 /// The padded copies of the parameters that the transition reads (Wᵀ, W, A, h, C, 1/σ_z²;
 /// see the `Workspace` fields). Returns Σ_i log σ_z,i.
-#[inline(always)]
+#[cfg_attr(not(plrnn_unoptimised), inline(always))]
 fn pad_parameters(ev: &Eval<'_>, nl: usize, ws: &mut Workspace) -> f64 {
     let (l, params, set) = (ev.l, ev.params, ev.set);
     let (m, k) = (l.core.m, l.core.k);
@@ -213,7 +213,7 @@ impl PhiPass {
     /// φ(z_t) and φ′(z_t) of the block's steps `zb` into `phi` and `phid`; for the dendritic
     /// variants the flat bucket indices i·(P+1) + k_ti into `kidx` (rows of 4·nl).
     #[allow(clippy::too_many_arguments)]
-    #[inline(always)]
+    #[cfg_attr(not(plrnn_unoptimised), inline(always))]
     fn block<S: Simd, const V: usize>(
         &self,
         tok: S::Token,
@@ -298,7 +298,7 @@ impl PhiPass {
 }
 
 /// The gradients of A, W (zero diagonal), h, C, α and θ, unpadded into `grad`.
-#[inline(always)]
+#[cfg_attr(not(plrnn_unoptimised), inline(always))]
 fn gradients(ev: &Eval<'_>, nl: usize, ws: &mut Workspace, grad: &mut [f64]) {
     let (l, params) = (ev.l, ev.params);
     let (m, k) = (l.core.m, l.core.k);
@@ -344,7 +344,7 @@ fn gradients(ev: &Eval<'_>, nl: usize, ws: &mut Workspace, grad: &mut [f64]) {
 
 /// The gradient of log σ_z into `grad`; returns ½ Σ_i rsq_i/σ_z,i² + (T−1) Σ_i log σ_z,i
 /// (`log_sigma_z_sum` = Σ_i log σ_z,i).
-#[inline(always)]
+#[cfg_attr(not(plrnn_unoptimised), inline(always))]
 fn sigma_z(ev: &Eval<'_>, ws: &Workspace, grad: &mut [f64], log_sigma_z_sum: f64) -> f64 {
     let (l, params, set, c_l) = (ev.l, ev.params, ev.set, ev.c_l);
     let m = l.core.m;
@@ -411,7 +411,7 @@ impl Block<'_> {
     /// taking closures: a closure is compiled as its own function, without the target
     /// features of the kernel copy it sits in, and was not inlined; its intrinsics became
     /// calls.)
-    #[inline(always)]
+    #[cfg_attr(not(plrnn_unoptimised), inline(always))]
     fn in_pairs<S: Simd, const V: usize>(
         &mut self,
         tok: S::Token,
@@ -441,7 +441,7 @@ impl Block<'_> {
 
     /// Steps q0..q0+R of the block, forward: F(z_t), r_t = z_{t+1} − F, g_t = c_l r_t/σ_z², and
     /// their sums (rsq, dA, dh, dC, dz_{t+1} += g_t); g_t into `g`.
-    #[inline(always)]
+    #[cfg_attr(not(plrnn_unoptimised), inline(always))]
     fn forward<S: Simd, const V: usize, const R: usize>(&mut self, tok: S::Token, q0: usize) {
         let (m, k, nl) = (self.m, self.k, self.nl);
         let ft: [&[f64]; R] =
@@ -513,7 +513,7 @@ impl Block<'_> {
 
     /// Steps q0..q0+R of the block, backward: dφ_t = −Wᵀ g_t into `dphi`,
     /// dz_t += −A∘g_t + φ'(z_t)∘dφ_t.
-    #[inline(always)]
+    #[cfg_attr(not(plrnn_unoptimised), inline(always))]
     fn backward<S: Simd, const V: usize, const R: usize>(&mut self, tok: S::Token, q0: usize) {
         let (m, nl) = (self.m, self.nl);
         for tile in 0..self.tiles {
@@ -549,7 +549,7 @@ impl Block<'_> {
     }
 
     /// Rows i0..i0+R of dW over the block's nb steps: dW_ij −= Σ_q g_qi φ_qj.
-    #[inline(always)]
+    #[cfg_attr(not(plrnn_unoptimised), inline(always))]
     fn dw<S: Simd, const V: usize, const R: usize>(&mut self, tok: S::Token, i0: usize, nb: usize) {
         let nl = self.nl;
         for tile in 0..self.tiles {
