@@ -118,6 +118,10 @@ fn fill_f32(dst: &mut Vec<f32>, src: &[f64]) {
     dst.extend(src.iter().map(|&v| v as f32));
 }
 
+/// The largest latent component (model units, i.e. data z-scores through B) that
+/// [`DesktopModel::infer_states`] accepts before it starts its filter again.
+pub const RESYNC_BOUND: f64 = 1e6;
+
 impl DesktopModel {
     /// Wraps a validated model.
     pub fn new(model: ValidModel) -> Self {
@@ -275,6 +279,12 @@ impl DesktopModel {
     /// z_t = F(z_{t−1}) and correct its observed part, z_t += B⁺(x_t − B z_t). The unobserved
     /// directions synchronise with the data through the dynamics (as in teacher forcing), so
     /// states after the first few dozen steps are good starting points for generation and PE(n).
+    ///
+    /// A model whose unobserved directions grow along the data (an unstable direction the
+    /// correction does not reach) would carry them to infinity over a long series; when any
+    /// component leaves [−[`RESYNC_BOUND`], RESYNC_BOUND] (or is not finite) the filter starts
+    /// again at that step as at t = 0. A model that stays bounded along the data never restarts,
+    /// so its states are those of the plain filter.
     pub fn infer_states(&self, x: &TimeSeries) -> TimeSeries {
         let (m, n) = (self.m(), self.n());
         let pinv = self.pinv_b();
@@ -282,8 +292,9 @@ impl DesktopModel {
         let mut z = vec![0.0f64; m];
         let mut pred = vec![0.0f64; m];
         let mut xz = vec![0.0f64; n];
+        let mut restart = true;
         for t in 0..x.len() {
-            if t == 0 {
+            if restart {
                 z.fill(0.0);
             } else {
                 self.step_f64(&z, &mut pred);
@@ -295,6 +306,17 @@ impl DesktopModel {
                 z[i] += (0..n)
                     .map(|c| pinv[i * n + c] * (xt[c] - xz[c]))
                     .sum::<f64>();
+            }
+            restart = z.iter().any(|v| !(v.abs() <= RESYNC_BOUND));
+            if restart {
+                // Lost the data: this step's state as at t = 0 (B⁺x_t); the next step restarts.
+                z.fill(0.0);
+                self.observe_f64(&z, &mut xz);
+                for i in 0..m {
+                    z[i] = (0..n)
+                        .map(|c| pinv[i * n + c] * (xt[c] - xz[c]))
+                        .sum::<f64>();
+                }
             }
             out.row_mut(t).copy_from_slice(&z);
         }
@@ -663,6 +685,43 @@ mod tests {
                 assert!((a - b).abs() < 1e-5);
             }
         }
+    }
+
+    /// An unobserved direction that grows along the data (A = 1.5 on latent 1, driven by the
+    /// observed latent through W): the plain filter would overflow within a few thousand
+    /// steps; the states stay finite and within the bound, and restarts observe to the data.
+    #[test]
+    fn inferred_states_restart_when_an_unobserved_direction_runs_away() {
+        let mut b = ModelBuf::zeroed(
+            Variant::Dendritic,
+            plrnn_nostd::Dims {
+                m: 2,
+                n: 1,
+                p: 1,
+                k: 0,
+            },
+        );
+        b.a = vec![0.5, 1.5];
+        b.w = vec![0.0, 0.0, 1.0, 0.0];
+        b.alpha = vec![1.0];
+        b.theta = vec![-10.0, 0.0];
+        b.b = vec![1.0, 0.0];
+        let m = DesktopModel::new(ValidModel::new(b).unwrap());
+        let rows: Vec<Vec<f64>> = (0..5000).map(|t| vec![(t as f64 * 0.1).sin()]).collect();
+        let xs = TimeSeries::from_rows(&rows).unwrap();
+        let zs = m.infer_states(&xs);
+        let mut restarts = 0;
+        for t in 0..5000 {
+            let z = zs.row(t);
+            assert!(z.iter().all(|v| v.abs() <= RESYNC_BOUND), "t = {t}: {z:?}");
+            assert!(
+                (z[0] - xs.row(t)[0]).abs() < 1e-5,
+                "observed part follows the data"
+            );
+            restarts += usize::from(t > 0 && z[1] == 0.0);
+        }
+        // 1.5^t passes 1e6 after about 34 steps from a state of order 1: many restarts.
+        assert!(restarts > 50, "{restarts}");
     }
 
     #[test]
