@@ -307,7 +307,7 @@ impl DesktopModel {
                     .map(|c| pinv[i * n + c] * (xt[c] - xz[c]))
                     .sum::<f64>();
             }
-            restart = z.iter().any(|v| !(v.abs() <= RESYNC_BOUND));
+            restart = z.iter().any(|v| !v.is_finite() || v.abs() > RESYNC_BOUND);
             if restart {
                 // Lost the data: this step's state as at t = 0 (B⁺x_t); the next step restarts.
                 z.fill(0.0);
