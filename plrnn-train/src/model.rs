@@ -300,23 +300,21 @@ impl DesktopModel {
                 self.step_f64(&z, &mut pred);
                 z.copy_from_slice(&pred);
             }
-            self.observe_f64(&z, &mut xz);
             let xt = x.row(t);
-            for i in 0..m {
-                z[i] += (0..n)
-                    .map(|c| pinv[i * n + c] * (xt[c] - xz[c]))
-                    .sum::<f64>();
-            }
+            let correct = |z: &mut [f64], xz: &mut [f64]| {
+                self.observe_f64(z, xz);
+                for i in 0..m {
+                    z[i] += (0..n)
+                        .map(|c| pinv[i * n + c] * (xt[c] - xz[c]))
+                        .sum::<f64>();
+                }
+            };
+            correct(&mut z, &mut xz);
             restart = z.iter().any(|v| !v.is_finite() || v.abs() > RESYNC_BOUND);
             if restart {
                 // Lost the data: this step's state as at t = 0 (B⁺x_t); the next step restarts.
                 z.fill(0.0);
-                self.observe_f64(&z, &mut xz);
-                for i in 0..m {
-                    z[i] = (0..n)
-                        .map(|c| pinv[i * n + c] * (xt[c] - xz[c]))
-                        .sum::<f64>();
-                }
+                correct(&mut z, &mut xz);
             }
             out.row_mut(t).copy_from_slice(&z);
         }

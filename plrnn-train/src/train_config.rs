@@ -50,6 +50,17 @@ pub(crate) fn check(
     }
 }
 
+/// The check of `a_max`, the projection bound of A that both trainers apply after each update
+/// ([`crate::optim::project_a`]): finite and ≥ 0 (0 = off).
+pub(crate) fn check_a_max(a_max: f64) -> Result<(), ConfigError> {
+    check(
+        a_max.is_finite() && a_max >= 0.0,
+        "a_max",
+        ">= 0 and finite (0 = off)",
+        a_max,
+    )
+}
+
 /// `Ok` when the integer `value` of `field` is in `range`, else [`ConfigError::Invalid`] with the
 /// requirement `in LO..=HI` followed by `note` (any integer: the command line checks negative
 /// values with it too).

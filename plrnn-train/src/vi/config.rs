@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ranges as R;
 use crate::train_config::ConfigError;
-use crate::train_config::{check, check_loop_settings, LoopSettings};
+use crate::train_config::{check, check_a_max, check_loop_settings, LoopSettings};
 
 /// The φ variant of the model (the device crate's type; its `serde` spelling is the TOML's).
 use plrnn_nostd::Variant;
@@ -333,12 +333,7 @@ impl TrainConfig {
         if let Some(a) = c.tf_alpha {
             check((0.0..=1.0).contains(&a), "tf_alpha", "in [0, 1]", a)?;
         }
-        check(
-            c.a_max.is_finite() && c.a_max >= 0.0,
-            "a_max",
-            ">= 0 and finite (0 = off)",
-            c.a_max,
-        )?;
+        check_a_max(c.a_max)?;
         Ok(ValidConfig(c.clone()))
     }
 }
