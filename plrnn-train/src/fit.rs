@@ -610,8 +610,8 @@ impl FitError {
     }
 }
 
-/// The light protocol used during training to pick the best model: 20 trajectories (encoder
-/// means at evenly spaced held-out times) of 500 burn-in + 1000 kept steps, binned D_stsp with
+/// The light protocol used during training to pick the best model: 20 trajectories (from the
+/// states [`DesktopModel::infer_states`] infers at evenly spaced held-out times) of 500 burn-in + 1000 kept steps, binned D_stsp with
 /// 30 bins and the legacy range (GMM with 2000 centres for N ≥ 5), D_H (σ = 20) on one free
 /// run as long as the held-out series, the model's largest Lyapunov exponent over 3000 steps
 /// (the data's is estimated once, [`HeldOutData`]). Score = D_stsp + 4·D_H, so an attractor with
@@ -659,14 +659,13 @@ impl HeldOutData {
     }
 }
 
-/// Held-out score of a VI model (states from its encoder), with the report behind it.
-pub fn held_out_score(model: &TrainedModel, held: &HeldOutData) -> Option<(f64, EvalReport)> {
-    let desk = DesktopModel::new(ValidModel::new(model.to_model_buf()).ok()?);
-    score_of(&desk, held, &model.infer_states(&held.series))
-}
-
-/// Held-out score of a model without an encoder (states inferred from the data through B).
-pub fn held_out_score_buf(buf: &ModelBuf, held: &HeldOutData) -> Option<(f64, EvalReport)> {
+/// Held-out score of a model, with the report behind it. The free runs start from the states
+/// `plrnn evaluate` and `plrnn generate --init` start from ([`DesktopModel::infer_states`]:
+/// the model's own filter through B), for both methods: a VI model is scored from the states
+/// its file will be started from, not from its encoder's, which the file does not hold. (A VI
+/// model whose unobserved directions grow looked well from its encoder's states and left the
+/// data's range from the filter's.)
+pub fn held_out_score(buf: &ModelBuf, held: &HeldOutData) -> Option<(f64, EvalReport)> {
     let desk = DesktopModel::new(ValidModel::new(buf.clone()).ok()?);
     let states = desk.infer_states(&held.series);
     score_of(&desk, held, &states)
@@ -941,8 +940,10 @@ fn fit_start(
             let mut vh = train_loop::Hooks {
                 on_progress: Some(on_progress),
                 evaluator: held0.clone().map(|h| {
-                    let f: train_loop::EvaluatorFn<'_, TrainedModel> =
-                        Box::new(move |m| te.borrow_mut().scored(held_out_score(m, &h)));
+                    let f: train_loop::EvaluatorFn<'_, TrainedModel> = Box::new(move |m| {
+                        te.borrow_mut()
+                            .scored(held_out_score(&m.to_model_buf(), &h))
+                    });
                     f
                 }),
                 stop,
@@ -956,7 +957,7 @@ fn fit_start(
             let (chosen, best) = kept(out.best.map(|b| (b.model, b.epoch, b.score)), out.model);
             let report = held0
                 .as_ref()
-                .and_then(|h| held_out_score(&chosen, h))
+                .and_then(|h| held_out_score(&chosen.to_model_buf(), h))
                 .map(|(_, r)| r);
             StartRun {
                 model: chosen.to_model_buf(),
@@ -976,7 +977,7 @@ fn fit_start(
                 on_progress: Some(on_progress),
                 evaluator: held0.clone().map(|h| {
                     let f: train_loop::EvaluatorFn<'_, ModelBuf> =
-                        Box::new(move |m| te.borrow_mut().scored(held_out_score_buf(m, &h)));
+                        Box::new(move |m| te.borrow_mut().scored(held_out_score(m, &h)));
                     f
                 }),
                 stop,
@@ -990,7 +991,7 @@ fn fit_start(
             let (chosen, best) = kept(out.best.map(|b| (b.model, b.epoch, b.score)), out.model);
             let report = held0
                 .as_ref()
-                .and_then(|h| held_out_score_buf(&chosen, h))
+                .and_then(|h| held_out_score(&chosen, h))
                 .map(|(_, r)| r);
             StartRun {
                 model: chosen,

@@ -270,3 +270,24 @@ fn restarts_share_the_time_budget_by_rounds() {
     // All at once: each start has the whole budget.
     assert_eq!(budget(&p.start(1, 2, 1).unwrap()), (8, 2, Some(60.0)));
 }
+
+/// A VI fit's held-out report is the model file's, started from the states `plrnn evaluate`
+/// starts from (the file's own filter through B), not from the encoder's states, which the
+/// file does not hold.
+#[test]
+fn vi_held_out_report_starts_from_the_model_files_states() {
+    let data = lorenz(6000, 2);
+    let p = FitParams::new(Method::Vi(small_vi(10, 1)))
+        .holdout(0.35)
+        .check()
+        .unwrap();
+    let f = fit(&p, &data, &[], &mut Hooks::default()).unwrap();
+    let norm = Normalization::fit(&data);
+    let (_, held) = p.split(data.normalized(&norm).unwrap().trials());
+    let held = HeldOutData::new(held[0].clone());
+    let (_, want) = held_out_score(f.model.buf(), &held).unwrap();
+    let got = f.held_out.as_ref().unwrap();
+    assert_eq!(got.d_stsp.to_bits(), want.d_stsp.to_bits());
+    assert_eq!(got.d_h.to_bits(), want.d_h.to_bits());
+    assert_eq!(got.gen_std, want.gen_std);
+}
