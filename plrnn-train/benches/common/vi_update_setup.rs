@@ -4,11 +4,11 @@
 
 use plrnn_nostd::Variant;
 use plrnn_train::optim::{clip_grad_norm, Adam};
-use plrnn_train::vi::config::{EncoderKind, InitialState, TrainConfig};
+use plrnn_train::vi::config::{EncoderKind, InitialState, Objective, TrainConfig, ValidConfig};
 use plrnn_train::vi::elbo::{loss_grad, LossSettings, SeqRef, Workspace};
 use plrnn_train::vi::normal::NormalSampler;
 use plrnn_train::vi::params::{init, Layout};
-use plrnn_train::vi::tf::{auto_alpha, loss_grad as tf_loss_grad, TfSettings, TfWorkspace};
+use plrnn_train::vi::tf::{add_term, TfWorkspace};
 
 /// The measured configurations: (name, variant, encoder).
 pub const CASES: [(&str, Variant, EncoderKind); 4] = [
@@ -36,11 +36,11 @@ pub struct Setup {
     grad: Vec<f64>,
     eps: Vec<f64>,
     normals: NormalSampler,
-    /// The `elbo_tf` objective's term: its settings (α estimated every update when `None`),
-    /// the window length (0 = the whole sequence) and its buffers.
-    tf: Option<(TfSettings, Option<f64>, usize, TfWorkspace)>,
-    /// Updates done (places the window).
-    updates: usize,
+    /// The `elbo_tf` objective's term, as the trainer adds it ([`add_term`]): its settings
+    /// and buffers.
+    tf: Option<(ValidConfig, TfWorkspace)>,
+    /// Updates done (seeds the term's window).
+    updates: u64,
 }
 
 impl Setup {
@@ -75,24 +75,16 @@ impl Setup {
         }
     }
 
-    /// [`Setup::new`] with the `elbo_tf` objective at its defaults (λ = 1, α estimated from
-    /// the Jacobians every update, no sparse forcing).
+    /// [`Setup::new`] with the `elbo_tf` term as it was before it became the default: λ = 1,
+    /// α estimated from the Jacobians every update, no sparse forcing, the whole sequence.
     #[allow(dead_code)] // used by the bench, not the example
     pub fn with_teacher_forcing(variant: Variant, encoder: EncoderKind) -> Self {
-        let set = TfSettings {
-            weight: 1.0,
-            alpha: 0.0,
-            interval: 0,
-        };
-        Self {
-            tf: Some((set, None, 0, TfWorkspace::default())),
-            ..Self::new(variant, encoder)
-        }
+        Self::with_term(variant, encoder, 1.0, None, 0, 0)
     }
 
     /// [`Setup::new`] with the `elbo_tf` term as the trainer runs it with `tf_alpha` set and
     /// `tf_window`: λ = 10, α = `alpha` fixed, sparse forcing every `interval` steps, scored on
-    /// a window of `window` steps that moves through the sequence from update to update.
+    /// a window of `window` steps placed anew every update.
     #[allow(dead_code)] // used by the bench, not the example
     pub fn with_windowed_teacher_forcing(
         variant: Variant,
@@ -101,13 +93,30 @@ impl Setup {
         interval: usize,
         window: usize,
     ) -> Self {
-        let set = TfSettings {
-            weight: 10.0,
-            alpha,
-            interval,
-        };
+        Self::with_term(variant, encoder, 10.0, Some(alpha), interval, window)
+    }
+
+    #[allow(dead_code)] // used by the bench, not the example
+    fn with_term(
+        variant: Variant,
+        encoder: EncoderKind,
+        weight: f64,
+        alpha: Option<f64>,
+        interval: usize,
+        window: usize,
+    ) -> Self {
+        let cfg = TrainConfig {
+            objective: Objective::ElboTf,
+            tf_weight: weight,
+            tf_alpha: alpha,
+            tf_interval: interval,
+            tf_window: window,
+            ..TrainConfig::default()
+        }
+        .validate()
+        .expect("valid teacher-forcing settings");
         Self {
-            tf: Some((set, Some(alpha), window, TfWorkspace::default())),
+            tf: Some((cfg, TfWorkspace::default())),
             ..Self::new(variant, encoder)
         }
     }
@@ -140,23 +149,18 @@ impl Setup {
             &mut self.ws,
             &mut self.grad,
         );
-        if let Some((set, alpha, window, ws)) = &mut self.tf {
-            let n = self.layout.n;
-            let t = self.x.len() / n;
-            let seq = if *window == 0 || *window >= t {
-                seq
-            } else {
-                let t0 = (self.updates * 97) % (t - *window + 1);
-                SeqRef {
-                    x: &self.x[t0 * n..(t0 + *window) * n],
-                    ..seq
-                }
-            };
-            set.alpha = match alpha {
-                Some(a) => *a,
-                None => auto_alpha(&self.layout, &self.params, seq, ws),
-            };
-            tf_loss_grad(&self.layout, &self.params, seq, *set, ws, &mut self.grad);
+        if let Some((cfg, ws)) = &mut self.tf {
+            // A well-mixed seed per update, as the trainer's seed stream gives.
+            let window_seed = self.updates.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            add_term(
+                cfg,
+                &self.layout,
+                &self.params,
+                seq,
+                window_seed,
+                ws,
+                &mut self.grad,
+            );
         }
         self.updates += 1;
         clip_grad_norm(&mut self.grad, 1.0);

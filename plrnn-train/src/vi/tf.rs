@@ -282,8 +282,9 @@ fn loss_grad_encoded(
 /// The term as configured by `cfg` (nothing for the `elbo` objective): α from `tf_alpha` or,
 /// when that is unset, from [`auto_alpha`]; with `tf_window` > 0 scored on a window of that
 /// length placed by `window_seed` (uniform over the sequence's start positions). Adds the
-/// gradient to `grad`, returns the loss.
-pub(crate) fn add_term(
+/// gradient to `grad`, returns the loss. The trainer calls it once per sequence and update
+/// (`window_seed` from its seed stream 3); the `vi_update` bench calls it too.
+pub fn add_term(
     cfg: &ValidConfig,
     l: &Layout,
     params: &[f64],
