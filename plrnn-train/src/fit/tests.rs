@@ -23,6 +23,14 @@ fn small_vi(epochs: usize, threads: usize) -> TrainConfig {
     }
 }
 
+/// A single VI start of `epochs` on one thread, 35 % held out.
+fn held_out_vi(epochs: usize) -> CheckedParams {
+    FitParams::new(Method::Vi(small_vi(epochs, 1)))
+        .holdout(0.35)
+        .check()
+        .unwrap()
+}
+
 fn model_bytes(f: &Fitted) -> Vec<u8> {
     let d = tempfile::tempdir().unwrap();
     let p = d.path().join("m.plrnn");
@@ -149,10 +157,7 @@ fn restarts_out_of_range_and_resume_are_refused() {
 #[test]
 fn a_collapsed_run_is_flagged() {
     let data = lorenz(6000, 1);
-    let p = FitParams::new(Method::Vi(small_vi(1, 1)))
-        .holdout(0.35)
-        .check()
-        .unwrap();
+    let p = held_out_vi(1);
     let f = fit(&p, &data, &[], &mut Hooks::default()).unwrap();
     let r = f.held_out.as_ref().unwrap();
     assert!(
@@ -277,10 +282,7 @@ fn restarts_share_the_time_budget_by_rounds() {
 #[test]
 fn vi_held_out_report_starts_from_the_model_files_states() {
     let data = lorenz(6000, 2);
-    let p = FitParams::new(Method::Vi(small_vi(10, 1)))
-        .holdout(0.35)
-        .check()
-        .unwrap();
+    let p = held_out_vi(10);
     let f = fit(&p, &data, &[], &mut Hooks::default()).unwrap();
     let norm = Normalization::fit(&data);
     let (_, held) = p.split(data.normalized(&norm).unwrap().trials());
