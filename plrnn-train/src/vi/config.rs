@@ -126,7 +126,9 @@ pub struct TrainConfig {
     pub freeze_sigma_z_epochs: usize,
     /// The objective.
     pub objective: Objective,
-    /// Weight λ of the teacher-forcing term (`elbo_tf`; default 10).
+    /// Weight λ of the teacher-forcing term (`elbo_tf`; default 10): the weight of its mean
+    /// squared error for up to three channels. With N > 3 channels and M latents the weight is
+    /// λ (M + N)/(M + 3), as the ELBO grows with M + N (see `vi::tf`).
     pub tf_weight: f64,
     /// Generalised teacher-forcing weight α ∈ [0, 1] of the encoder's path (`elbo_tf`; default
     /// 0: only the sparse resets force). `None` (library only; a TOML file always sets a

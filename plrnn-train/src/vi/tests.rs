@@ -945,6 +945,93 @@ fn teacher_forcing_window_is_the_term_of_a_slice() {
     }
 }
 
+/// The term's scale over channels: the same data and model with every channel given twice
+/// (each data column and row of B repeated, the encoder blind to the copies; α and resets on)
+/// have the same mean squared error, so the term grows only by its weight's factor
+/// (M + max(2N, 3))/(M + max(N, 3)): it keeps its share of an ELBO that grows with M + N. From
+/// N = 2 to 4 with M = 3 that is 7/6; a plain mean over channels would score the same (ratio
+/// 1), a plain sum twice (ratio 2).
+#[test]
+fn teacher_forcing_term_grows_with_the_elbo_over_channels() {
+    use super::tf::{loss_grad as tf_loss_grad, TfSettings, TfWorkspace};
+    let c = case_sized(
+        Variant::Dendritic,
+        EncoderKind::Smoothing,
+        InitialState::Encoder,
+        23,
+        (3, 2, 10),
+    );
+    let l = &c.layout;
+    let (n, m, k) = (l.n, l.core.m, l.core.k);
+    let cfg = TrainConfig {
+        latent_dim: m,
+        bases: 2,
+        encoder_hidden: 3,
+        encoder_window: 1,
+        initial_state: InitialState::Encoder,
+        ..TrainConfig::default()
+    }
+    .validate()
+    .unwrap();
+    let l2 = Layout::new(&cfg, 2 * n, k, 2);
+    let mut p2 = vec![0.0; l2.len];
+    for ((name, r), (name2, r2)) in l.blocks().into_iter().zip(l2.blocks()) {
+        assert_eq!(name, name2);
+        match name {
+            // Rows of B (N×M): the first N, then the same N again.
+            "b" | "log_sigma_x" => {
+                p2[r2.start..r2.start + r.len()].copy_from_slice(&c.params[r.clone()]);
+                p2[r2.start + r.len()..r2.end].copy_from_slice(&c.params[r.clone()]);
+            }
+            // The encoder's maps (M×N): the copies' columns stay zero.
+            "enc_wm" | "enc_ws" => {
+                for i in 0..m {
+                    p2[r2.start + i * 2 * n..][..n]
+                        .copy_from_slice(&c.params[r.start + i * n..][..n]);
+                }
+            }
+            _ => {
+                assert_eq!(r.len(), r2.len(), "block {name}");
+                p2[r2].copy_from_slice(&c.params[r]);
+            }
+        }
+    }
+    let t = c.x.len() / n;
+    let x2: Vec<f64> = (0..t)
+        .flat_map(|i| {
+            let row = &c.x[i * n..(i + 1) * n];
+            row.iter().chain(row).copied()
+        })
+        .collect();
+    let set = TfSettings {
+        weight: 0.9,
+        alpha: 0.2,
+        interval: 4,
+    };
+    let term = |l: &Layout, p: &[f64], x: &[f64]| {
+        let seq = SeqRef {
+            x,
+            s: &c.s,
+            z0_index: 0,
+        };
+        let mut g = vec![0.0; l.len];
+        tf_loss_grad(l, p, seq, set, &mut TfWorkspace::default(), &mut g)
+    };
+    let once = term(l, &c.params, &c.x);
+    let twice = term(&l2, &p2, &x2);
+    assert!(once > 0.0 && once.is_finite());
+    let ratio = (m + (2 * n).max(3)) as f64 / (m + n.max(3)) as f64;
+    assert_eq!(
+        (m, n),
+        (3, 2),
+        "the case this test was written for: ratio 7/6"
+    );
+    assert!(
+        (twice - ratio * once).abs() <= 1e-12 * once,
+        "N = {n}: {once}; each channel twice: {twice}, want {ratio} ×"
+    );
+}
+
 /// `auto_alpha` on a model whose Jacobian is known: W = 0 makes J = diag(A), so λ₁ = ln max|A_i|
 /// and α = 1 − 1/max|A_i| for an expanding map, 0 for a contracting one.
 #[test]

@@ -15,16 +15,24 @@
 //! z̃_0 = μ_0
 //! y_t = F(z̃_{t−1}) + C s_t                     t = 1..T−1,  F(z) = A∘z + W φ(z) + h
 //! z̃_t = (1 − κ_t) y_t + κ_t μ_t
-//! L   = λ / ((T−1) N) · Σ_{t=1}^{T−1} ‖x_t − B y_t‖²
+//! L   = λ_N / ((T−1) N) · Σ_{t=1}^{T−1} ‖x_t − B y_t‖²,   λ_N = λ (M + max(N, 3)) / (M + 3)
 //! ```
 //!
-//! (an MSE, not a likelihood under σ_x: σ_x is left to the ELBO, so this term cannot be lowered
-//! by widening σ_x). y_t is the model's prediction from the forced state before forcing: with
+//! (a squared error, not a likelihood under σ_x: σ_x is left to the ELBO, so this term cannot be
+//! lowered by widening σ_x). It is the mean squared error over steps and channels, weighted by
+//! λ for up to three channels and beyond by λ (M + N)/(M + 3): the ELBO it is added to grows
+//! with M + N (its transition term sums over the M latents, its observation term over the N
+//! channels), so the term keeps its share of the loss as N grows. λ = 10 was chosen on the
+//! suite's two- and three-channel systems, which train exactly as before this scale. With the
+//! plain λ the term weighed 3.7 × less on the 64-channel EEG; there VI's free runs missed the
+//! D_stsp goal by 2.8 × or left the data's range (BENCHMARKS.md, "The teacher-forcing term and
+//! the number of channels").
+//! y_t is the model's prediction from the forced state before forcing: with
 //! α = 0, τ = 0 it is a free run from μ_0; with α = 1 one-step prediction from the encoder.
 //!
 //! # Gradient (backpropagation through time)
 //!
-//! Let ḡ_t = ∂L/∂z̃_t (ḡ_{T−1} = 0: nothing reads z̃_{T−1}), c = λ/((T−1)N), e_t = x_t − B y_t.
+//! Let ḡ_t = ∂L/∂z̃_t (ḡ_{T−1} = 0: nothing reads z̃_{T−1}), c = λ_N/((T−1) N), e_t = x_t − B y_t.
 //! From z̃_t's definition and L's direct dependence on y_t, for t = T−1 down to 1:
 //!
 //! ```text
@@ -54,6 +62,10 @@ use super::elbo::SeqRef;
 use super::encoder::EncView;
 use super::params::Layout;
 use crate::core::StepScratch;
+
+/// Up to this many channels λ is the weight of the mean squared error; with N channels beyond it
+/// and M latents the weight is λ (M + N)/(M + 3) (see the module docs).
+pub const REFERENCE_CHANNELS: usize = 3;
 
 /// Settings of one evaluation of the term.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -169,7 +181,8 @@ fn loss_grad_encoded(
             set.alpha
         }
     };
-    let c = set.weight / ((len - 1) * n) as f64;
+    let share = (m + n.max(REFERENCE_CHANNELS)) as f64 / (m + REFERENCE_CHANNELS) as f64;
+    let c = set.weight * share / ((len - 1) * n) as f64;
     ws.zt.resize(len * m, 0.0);
     ws.y.resize(len * m, 0.0);
     ws.e.resize(len * n, 0.0);
