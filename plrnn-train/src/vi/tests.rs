@@ -25,6 +25,8 @@ fn normals(rng: &mut Xoshiro256PlusPlus, len: usize, scale: f64) -> Vec<f64> {
 }
 
 struct Case {
+    /// The settings the layout was made from (M, P, variant, encoder, initial state).
+    cfg: ValidConfig,
     layout: Layout,
     params: Vec<f64>,
     x: Vec<f64>,
@@ -73,6 +75,7 @@ fn case_sized(
         initial_state: initial,
     };
     Case {
+        cfg,
         layout,
         params,
         x,
@@ -861,17 +864,12 @@ fn teacher_forcing_window_is_the_term_of_a_slice() {
     let (n, k, t, w) = (l.n, l.core.k, 12, 5);
     let cfg = |window: usize| {
         TrainConfig {
-            latent_dim: 3,
-            bases: 2,
-            encoder_hidden: 3,
-            encoder_window: 1,
-            initial_state: InitialState::Encoder,
             objective: super::config::Objective::ElboTf,
             tf_weight: 0.8,
             tf_alpha: Some(0.25),
             tf_interval: 2,
             tf_window: window,
-            ..TrainConfig::default()
+            ..(*c.cfg).clone()
         }
         .validate()
         .unwrap()
@@ -963,17 +961,7 @@ fn teacher_forcing_term_grows_with_the_elbo_over_channels() {
     );
     let l = &c.layout;
     let (n, m, k) = (l.n, l.core.m, l.core.k);
-    let cfg = TrainConfig {
-        latent_dim: m,
-        bases: 2,
-        encoder_hidden: 3,
-        encoder_window: 1,
-        initial_state: InitialState::Encoder,
-        ..TrainConfig::default()
-    }
-    .validate()
-    .unwrap();
-    let l2 = Layout::new(&cfg, 2 * n, k, 2);
+    let l2 = Layout::new(&c.cfg, 2 * n, k, 2);
     let mut p2 = vec![0.0; l2.len];
     for ((name, r), (name2, r2)) in l.blocks().into_iter().zip(l2.blocks()) {
         assert_eq!(name, name2);

@@ -27,8 +27,9 @@
 //! plain λ the term weighed 3.7 × less on the 64-channel EEG; there VI's free runs missed the
 //! D_stsp goal by 2.8 × or left the data's range (BENCHMARKS.md, "The teacher-forcing term and
 //! the number of channels").
-//! y_t is the model's prediction from the forced state before forcing: with
-//! α = 0, τ = 0 it is a free run from μ_0; with α = 1 one-step prediction from the encoder.
+//!
+//! y_t is the model's prediction from the forced state before forcing: with α = 0, τ = 0 it is
+//! a free run from μ_0; with α = 1 one-step prediction from the encoder.
 //!
 //! # Gradient (backpropagation through time)
 //!
@@ -70,7 +71,7 @@ pub const REFERENCE_CHANNELS: usize = 3;
 /// Settings of one evaluation of the term.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TfSettings {
-    /// Weight λ of the term.
+    /// Weight λ of the term (`tf_weight`), scaled by (M + N)/(M + 3) beyond three channels.
     pub weight: f64,
     /// Generalised forcing weight α ∈ [0, 1].
     pub alpha: f64,
