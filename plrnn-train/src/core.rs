@@ -249,12 +249,77 @@ impl<'a> Dynamics<'a> {
         }
     }
 
+    /// φ(u) into `phi` and φ′(u) into `dphi` for every unit (length M each): the same sums, in
+    /// the same order, as [`Dynamics::phi_dphi`] unit by unit, so the same bits. The basis
+    /// index runs outside the unit index, so the M sums advance side by side instead of as one
+    /// chain of dependent additions per unit.
+    pub fn phi_dphi_all(&self, u: &[f64], phi: &mut [f64], dphi: &mut [f64]) {
+        let (m, p) = (self.m, self.p);
+        let (u, phi, dphi) = (&u[..m], &mut phi[..m], &mut dphi[..m]);
+        match self.variant {
+            Variant::Relu => {
+                for ((f, d), &x) in phi.iter_mut().zip(dphi.iter_mut()).zip(u) {
+                    (*f, *d) = if x > 0.0 { (x, 1.0) } else { (0.0, 0.0) };
+                }
+            }
+            Variant::Dendritic | Variant::ClippedDendritic => {
+                // Four units at a time, their sums held in registers.
+                const U: usize = 4;
+                let blocks = m / U * U;
+                for j0 in (0..blocks).step_by(U) {
+                    let uj: [f64; U] = std::array::from_fn(|k| u[j0 + k]);
+                    let rows: [&[f64]; U] =
+                        std::array::from_fn(|k| &self.theta[(j0 + k) * p..(j0 + k + 1) * p]);
+                    let (mut f, mut d) = ([0.0; U], [0.0; U]);
+                    for (b, &ab) in self.alpha.iter().enumerate() {
+                        for k in 0..U {
+                            let r = uj[k] - rows[k][b];
+                            let on = r > 0.0;
+                            f[k] += ab * if on { r } else { 0.0 };
+                            d[k] += ab * if on { 1.0 } else { 0.0 };
+                        }
+                    }
+                    phi[j0..j0 + U].copy_from_slice(&f);
+                    dphi[j0..j0 + U].copy_from_slice(&d);
+                }
+                for j in blocks..m {
+                    let (mut f, mut d) = (0.0, 0.0);
+                    for (&ab, &th) in self.alpha.iter().zip(&self.theta[j * p..(j + 1) * p]) {
+                        let r = u[j] - th;
+                        let on = r > 0.0;
+                        f += ab * if on { r } else { 0.0 };
+                        d += ab * if on { 1.0 } else { 0.0 };
+                    }
+                    (phi[j], dphi[j]) = (f, d);
+                }
+                if self.variant == Variant::ClippedDendritic {
+                    for j in 0..m {
+                        let on = u[j] > 0.0;
+                        phi[j] -= self.sa * if on { u[j] } else { 0.0 };
+                        dphi[j] -= self.sa * if on { 1.0 } else { 0.0 };
+                    }
+                }
+            }
+        }
+    }
+
     /// z_next = A∘z + W φ(z) + h; `phi` (length M) receives φ(z).
     pub fn step(&self, z: &[f64], phi: &mut [f64], z_next: &mut [f64]) {
+        // z_next holds φ′ until `finish_step` overwrites it.
+        self.phi_dphi_all(z, phi, z_next);
+        self.finish_step(z, phi, z_next);
+    }
+
+    /// [`Dynamics::step`] that also keeps φ′(z) in `dphi` (length M), for a later
+    /// [`Dynamics::backward_at`] at the same z.
+    pub fn step_keep(&self, z: &[f64], phi: &mut [f64], dphi: &mut [f64], z_next: &mut [f64]) {
+        self.phi_dphi_all(z, phi, dphi);
+        self.finish_step(z, phi, z_next);
+    }
+
+    /// z_next = A∘z + W φ + h from φ = φ(z).
+    fn finish_step(&self, z: &[f64], phi: &[f64], z_next: &mut [f64]) {
         let m = self.m;
-        for j in 0..m {
-            phi[j] = self.phi_dphi(j, z[j]).0;
-        }
         for i in 0..m {
             let row = &self.w[i * m..(i + 1) * m];
             let wphi: f64 = row.iter().zip(phi.iter()).map(|(w, f)| w * f).sum();
@@ -265,8 +330,10 @@ impl<'a> Dynamics<'a> {
     /// out = J(u) v with J(u) = ∂F/∂u = diag(A) + W diag(φ′(u)); `dv` (length M) is scratch.
     pub fn jvp(&self, u: &[f64], v: &[f64], dv: &mut [f64], out: &mut [f64]) {
         let m = self.m;
+        // out holds φ until it is overwritten below.
+        self.phi_dphi_all(u, out, dv);
         for j in 0..m {
-            dv[j] = self.phi_dphi(j, u[j]).1 * v[j];
+            dv[j] *= v[j];
         }
         for i in 0..m {
             let row = &self.w[i * m..(i + 1) * m];
@@ -294,16 +361,30 @@ impl<'a> Dynamics<'a> {
         grad: &mut DynamicsGrad<'_>,
         g_prev: &mut [f64],
     ) {
+        let (mut phi, mut dphi) = (std::mem::take(&mut sc.phi), std::mem::take(&mut sc.dphi));
+        phi.resize(self.m, 0.0);
+        dphi.resize(self.m, 0.0);
+        self.phi_dphi_all(u, &mut phi, &mut dphi);
+        self.backward_at(u, &phi, &dphi, g, sc, grad, g_prev);
+        (sc.phi, sc.dphi) = (phi, dphi);
+    }
+
+    /// [`Dynamics::backward`] with φ(u) and φ′(u) given (as [`Dynamics::step_keep`] left them),
+    /// instead of computed again.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward_at(
+        &self,
+        u: &[f64],
+        phi: &[f64],
+        dphi: &[f64],
+        g: &[f64],
+        sc: &mut StepScratch,
+        grad: &mut DynamicsGrad<'_>,
+        g_prev: &mut [f64],
+    ) {
         let (m, p) = (self.m, self.p);
-        sc.phi.resize(m, 0.0);
-        sc.dphi.resize(m, 0.0);
         sc.q.clear();
         sc.q.resize(m, 0.0);
-        for j in 0..m {
-            let (f, d) = self.phi_dphi(j, u[j]);
-            sc.phi[j] = f;
-            sc.dphi[j] = d;
-        }
         for i in 0..m {
             let gi = g[i];
             grad.a[i] += gi * u[i];
@@ -311,7 +392,7 @@ impl<'a> Dynamics<'a> {
             let wrow = &self.w[i * m..(i + 1) * m];
             let grow = &mut grad.w[i * m..(i + 1) * m];
             for j in 0..m {
-                grow[j] += gi * sc.phi[j];
+                grow[j] += gi * phi[j];
                 sc.q[j] += wrow[j] * gi;
             }
             grow[i] = 0.0; // zero diagonal of W: masked
@@ -325,19 +406,24 @@ impl<'a> Dynamics<'a> {
                 }
                 let uj = u[j];
                 let rj = if clipped && uj > 0.0 { uj } else { 0.0 };
-                for b in 0..p {
-                    let th = self.theta[j * p + b];
+                let rows = self.theta[j * p..(j + 1) * p]
+                    .iter()
+                    .zip(&mut grad.theta[j * p..(j + 1) * p]);
+                let cols = self.alpha.iter().zip(grad.alpha.iter_mut());
+                for ((&th, gth), (&ab, gab)) in rows.zip(cols) {
                     let r = uj - th;
-                    let on = r > 0.0;
-                    grad.alpha[b] += qj * (if on { r } else { 0.0 } - rj);
-                    if on {
-                        grad.theta[j * p + b] -= qj * self.alpha[b];
-                    }
+                    // All ones where r > 0, else zero: `x & mask` is x or +0, as the selects
+                    // `if r > 0 { x } else { 0.0 }` give, without a branch on data.
+                    let mask = (-i64::from(r > 0.0)) as u64;
+                    let on = |x: f64| f64::from_bits(x.to_bits() & mask);
+                    *gab += qj * (on(r) - rj);
+                    // Subtracting +0 when off leaves every value, −0 included, as it was.
+                    *gth -= on(qj * ab);
                 }
             }
         }
         for j in 0..m {
-            g_prev[j] = self.a[j] * g[j] + sc.q[j] * sc.dphi[j];
+            g_prev[j] = self.a[j] * g[j] + sc.q[j] * dphi[j];
         }
     }
 }
@@ -355,6 +441,44 @@ mod tests {
 
     fn view(v: &[f64], variant: Variant, m: usize, p: usize) -> Dynamics<'_> {
         DynLayout::new(variant, m, p, 0).dynamics(v)
+    }
+
+    /// The all-units φ, the step and the Jacobian-vector product give the bits of the
+    /// unit-by-unit definitions: φ from [`Dynamics::phi_dphi`], rows of W summed in order.
+    /// Inputs lie on both sides of every threshold and exactly on some (u = θ_jb, u = 0).
+    #[test]
+    fn batched_loops_give_the_bits_of_the_unit_by_unit_definitions() {
+        for variant in [Variant::Relu, Variant::Dendritic, Variant::ClippedDendritic] {
+            let (m, p) = (7, if variant == Variant::Relu { 0 } else { 5 });
+            let v = params(m, p);
+            let d = view(&v, variant, m, p);
+            let mut u: Vec<f64> = (0..m).map(|j| (j as f64 * 0.37).sin() * 1.7).collect();
+            if p > 0 {
+                u[1] = d.theta[p + 2];
+            }
+            u[3] = 0.0;
+            u[4] = -0.0;
+            let x: Vec<f64> = (0..m).map(|j| (j as f64 * 1.3).cos()).collect();
+            let (mut phi, mut dphi) = (vec![9.0; m], vec![9.0; m]);
+            d.phi_dphi_all(&u, &mut phi, &mut dphi);
+            let (mut y, mut jx) = (vec![9.0; m], vec![9.0; m]);
+            d.step(&u, &mut vec![9.0; m], &mut y);
+            d.jvp(&u, &x, &mut vec![9.0; m], &mut jx);
+            for i in 0..m {
+                let (f, df) = d.phi_dphi(i, u[i]);
+                assert_eq!(phi[i].to_bits(), f.to_bits(), "{variant:?} φ_{i}");
+                assert_eq!(dphi[i].to_bits(), df.to_bits(), "{variant:?} φ′_{i}");
+                let row = &d.w[i * m..(i + 1) * m];
+                let wphi: f64 = (0..m).map(|j| row[j] * d.phi_dphi(j, u[j]).0).sum();
+                let want = d.a[i] * u[i] + wphi + d.h[i];
+                assert_eq!(y[i].to_bits(), want.to_bits(), "{variant:?} F_{i}");
+                let wdx: f64 = (0..m)
+                    .map(|j| row[j] * (d.phi_dphi(j, u[j]).1 * x[j]))
+                    .sum();
+                let want = d.a[i] * x[i] + wdx;
+                assert_eq!(jx[i].to_bits(), want.to_bits(), "{variant:?} (J x)_{i}");
+            }
+        }
     }
 
     /// L = Σ_i c_i F(u)_i: its gradient from `backward` against central differences in every

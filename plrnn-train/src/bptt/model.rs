@@ -121,6 +121,7 @@ pub struct Workspace {
     zbar: Vec<f64>,
     resid: Vec<f64>,
     phi: Vec<f64>,
+    dphi: Vec<f64>,
     g: Vec<f64>,
     gbar: Vec<f64>,
     step: StepScratch,
@@ -144,7 +145,9 @@ pub fn loss_grad(
     ws.zbar.resize((t_len + 1) * m, 0.0);
     ws.resid.clear();
     ws.resid.resize(t_len * n, 0.0);
-    ws.phi.resize(m, 0.0);
+    // φ and φ′ at z̄_{t−1} in row t − 1, kept for the backward pass.
+    ws.phi.resize(t_len * m, 0.0);
+    ws.dphi.resize(t_len * m, 0.0);
     ws.g.resize(m, 0.0);
     ws.gbar.resize(m, 0.0);
 
@@ -161,7 +164,9 @@ pub fn loss_grad(
     for t in 1..=t_len {
         let (prev, cur) = ws.zbar.split_at_mut(t * m);
         let z = &mut ws.g; // scratch for z_t during the forward pass
-        dynamics.step(&prev[(t - 1) * m..t * m], &mut ws.phi, z);
+        let rows = (t - 1) * m..t * m;
+        let (phi, dphi) = (&mut ws.phi[rows.clone()], &mut ws.dphi[rows]);
+        dynamics.step_keep(&prev[(t - 1) * m..t * m], phi, dphi, z);
         let xt = &x[t * n..(t + 1) * n];
         for i in 0..n {
             let e = z[i] - xt[i];
@@ -193,9 +198,14 @@ pub fn loss_grad(
         for i in 0..n {
             ws.g[i] = kappa * ws.gbar[i] + 2.0 * scale * ws.resid[(t - 1) * n + i];
         }
-        let u = &ws.zbar[(t - 1) * m..t * m];
+        let rows = (t - 1) * m..t * m;
+        let (u, phi, dphi) = (
+            &ws.zbar[rows.clone()],
+            &ws.phi[rows.clone()],
+            &ws.dphi[rows],
+        );
         let mut dgrad = layout.core.grad(grad);
-        dynamics.backward(u, &ws.g, &mut ws.step, &mut dgrad, &mut ws.gbar);
+        dynamics.backward_at(u, phi, dphi, &ws.g, &mut ws.step, &mut dgrad, &mut ws.gbar);
     }
     for k in 0..m - n {
         for c in 0..n {

@@ -92,6 +92,7 @@ pub struct TfWorkspace {
     y: Vec<f64>,
     e: Vec<f64>,
     phi: Vec<f64>,
+    dphi: Vec<f64>,
     g: Vec<f64>,
     gbar: Vec<f64>,
     heads: Vec<f64>,
@@ -187,13 +188,19 @@ fn loss_grad_encoded(
     ws.zt.resize(len * m, 0.0);
     ws.y.resize(len * m, 0.0);
     ws.e.resize(len * n, 0.0);
-    ws.phi.resize(m, 0.0);
+    // φ and φ′ at z̃_{t−1} in row t, kept for the backward pass.
+    ws.phi.resize(len * m, 0.0);
+    ws.dphi.resize(len * m, 0.0);
     ws.zt[..m].copy_from_slice(&ws.mu[..m]);
     let mut loss = 0.0;
     for t in 1..len {
         let (prev, rest) = ws.zt.split_at_mut(t * m);
         let yt = &mut ws.y[t * m..(t + 1) * m];
-        d.step(&prev[(t - 1) * m..], &mut ws.phi, yt);
+        let (phi, dphi) = (
+            &mut ws.phi[t * m..(t + 1) * m],
+            &mut ws.dphi[t * m..(t + 1) * m],
+        );
+        d.step_keep(&prev[(t - 1) * m..], phi, dphi, yt);
         if k > 0 {
             let st = &seq.s[t * k..(t + 1) * k];
             for i in 0..m {
@@ -253,7 +260,8 @@ fn loss_grad_encoded(
                 }
             }
             let u = &ws.zt[(t - 1) * m..t * m];
-            d.backward(u, &ws.g, &mut ws.step, &mut dgrad, &mut ws.gbar);
+            let (phi, dphi) = (&ws.phi[t * m..(t + 1) * m], &ws.dphi[t * m..(t + 1) * m]);
+            d.backward_at(u, phi, dphi, &ws.g, &mut ws.step, &mut dgrad, &mut ws.gbar);
         }
     }
     for i in 0..m {
