@@ -251,55 +251,45 @@ impl<'a> Dynamics<'a> {
 
     /// φ(u) into `phi` and φ′(u) into `dphi` for every unit (length M each): the same sums, in
     /// the same order, as [`Dynamics::phi_dphi`] unit by unit, so the same bits. The basis
-    /// index runs outside the unit index, so the M sums advance side by side instead of as one
-    /// chain of dependent additions per unit.
+    /// index runs outside the unit index within blocks of four units, so four sums advance
+    /// side by side instead of as one chain of dependent additions per unit.
     pub fn phi_dphi_all(&self, u: &[f64], phi: &mut [f64], dphi: &mut [f64]) {
         let (m, p) = (self.m, self.p);
         let (u, phi, dphi) = (&u[..m], &mut phi[..m], &mut dphi[..m]);
-        match self.variant {
-            Variant::Relu => {
-                for ((f, d), &x) in phi.iter_mut().zip(dphi.iter_mut()).zip(u) {
-                    (*f, *d) = if x > 0.0 { (x, 1.0) } else { (0.0, 0.0) };
+        // Blocks of four units with their sums held in registers (dendritic variants); the
+        // units after the last whole block, and every unit of `Relu`, one at a time.
+        const U: usize = 4;
+        let blocks = if self.variant == Variant::Relu {
+            0
+        } else {
+            m / U * U
+        };
+        let clipped = self.variant == Variant::ClippedDendritic;
+        for j0 in (0..blocks).step_by(U) {
+            let uj: [f64; U] = std::array::from_fn(|k| u[j0 + k]);
+            let rows: [&[f64]; U] =
+                std::array::from_fn(|k| &self.theta[(j0 + k) * p..(j0 + k + 1) * p]);
+            let (mut f, mut d) = ([0.0; U], [0.0; U]);
+            for (b, &ab) in self.alpha.iter().enumerate() {
+                for k in 0..U {
+                    let r = uj[k] - rows[k][b];
+                    let on = r > 0.0;
+                    f[k] += ab * if on { r } else { 0.0 };
+                    d[k] += ab * if on { 1.0 } else { 0.0 };
                 }
             }
-            Variant::Dendritic | Variant::ClippedDendritic => {
-                // Four units at a time, their sums held in registers.
-                const U: usize = 4;
-                let blocks = m / U * U;
-                for j0 in (0..blocks).step_by(U) {
-                    let uj: [f64; U] = std::array::from_fn(|k| u[j0 + k]);
-                    let rows: [&[f64]; U] =
-                        std::array::from_fn(|k| &self.theta[(j0 + k) * p..(j0 + k + 1) * p]);
-                    let (mut f, mut d) = ([0.0; U], [0.0; U]);
-                    for (b, &ab) in self.alpha.iter().enumerate() {
-                        for k in 0..U {
-                            let r = uj[k] - rows[k][b];
-                            let on = r > 0.0;
-                            f[k] += ab * if on { r } else { 0.0 };
-                            d[k] += ab * if on { 1.0 } else { 0.0 };
-                        }
-                    }
-                    phi[j0..j0 + U].copy_from_slice(&f);
-                    dphi[j0..j0 + U].copy_from_slice(&d);
-                }
-                for j in blocks..m {
-                    let (mut f, mut d) = (0.0, 0.0);
-                    for (&ab, &th) in self.alpha.iter().zip(&self.theta[j * p..(j + 1) * p]) {
-                        let r = u[j] - th;
-                        let on = r > 0.0;
-                        f += ab * if on { r } else { 0.0 };
-                        d += ab * if on { 1.0 } else { 0.0 };
-                    }
-                    (phi[j], dphi[j]) = (f, d);
-                }
-                if self.variant == Variant::ClippedDendritic {
-                    for j in 0..m {
-                        let on = u[j] > 0.0;
-                        phi[j] -= self.sa * if on { u[j] } else { 0.0 };
-                        dphi[j] -= self.sa * if on { 1.0 } else { 0.0 };
-                    }
+            if clipped {
+                for k in 0..U {
+                    let on = uj[k] > 0.0;
+                    f[k] -= self.sa * if on { uj[k] } else { 0.0 };
+                    d[k] -= self.sa * if on { 1.0 } else { 0.0 };
                 }
             }
+            phi[j0..j0 + U].copy_from_slice(&f);
+            dphi[j0..j0 + U].copy_from_slice(&d);
+        }
+        for j in blocks..m {
+            (phi[j], dphi[j]) = self.phi_dphi(j, u[j]);
         }
     }
 
