@@ -189,12 +189,29 @@ pub struct DynamicsGrad<'a> {
     pub theta: &'a mut [f64],
 }
 
-/// Scratch rows of length M for [`Dynamics::backward`].
+/// Scratch rows of length M for [`Dynamics::backward`] and [`Dynamics::backward_traced`].
 #[derive(Clone, Debug, Default)]
 pub struct StepScratch {
     phi: Vec<f64>,
     dphi: Vec<f64>,
     q: Vec<f64>,
+}
+
+/// φ(z) and φ′(z) of the states one forward pass stepped from, row by row: written by
+/// [`Dynamics::step_traced`], read by [`Dynamics::backward_traced`], so that the backward pass
+/// does not compute them again.
+#[derive(Clone, Debug, Default)]
+pub struct StepTrace {
+    phi: Vec<f64>,
+    dphi: Vec<f64>,
+}
+
+impl StepTrace {
+    /// Room for `rows` steps of `m` units.
+    pub fn reset(&mut self, rows: usize, m: usize) {
+        self.phi.resize(rows * m, 0.0);
+        self.dphi.resize(rows * m, 0.0);
+    }
 }
 
 impl<'a> Dynamics<'a> {
@@ -300,9 +317,11 @@ impl<'a> Dynamics<'a> {
         self.finish_step(z, phi, z_next);
     }
 
-    /// [`Dynamics::step`] that also keeps φ′(z) in `dphi` (length M), for a later
-    /// [`Dynamics::backward_at`] at the same z.
-    pub fn step_keep(&self, z: &[f64], phi: &mut [f64], dphi: &mut [f64], z_next: &mut [f64]) {
+    /// [`Dynamics::step`] that keeps φ(z) and φ′(z) in row `row` of `trace`, for
+    /// [`Dynamics::backward_traced`] at the same z and row.
+    pub fn step_traced(&self, z: &[f64], trace: &mut StepTrace, row: usize, z_next: &mut [f64]) {
+        let r = row * self.m..(row + 1) * self.m;
+        let (phi, dphi) = (&mut trace.phi[r.clone()], &mut trace.dphi[r]);
         self.phi_dphi_all(z, phi, dphi);
         self.finish_step(z, phi, z_next);
     }
@@ -351,30 +370,46 @@ impl<'a> Dynamics<'a> {
         grad: &mut DynamicsGrad<'_>,
         g_prev: &mut [f64],
     ) {
-        let (mut phi, mut dphi) = (std::mem::take(&mut sc.phi), std::mem::take(&mut sc.dphi));
+        let StepScratch { phi, dphi, q } = sc;
         phi.resize(self.m, 0.0);
         dphi.resize(self.m, 0.0);
-        self.phi_dphi_all(u, &mut phi, &mut dphi);
-        self.backward_at(u, &phi, &dphi, g, sc, grad, g_prev);
-        (sc.phi, sc.dphi) = (phi, dphi);
+        self.phi_dphi_all(u, phi, dphi);
+        self.backward_with(u, phi, dphi, g, q, grad, g_prev);
     }
 
-    /// [`Dynamics::backward`] with φ(u) and φ′(u) given (as [`Dynamics::step_keep`] left them),
-    /// instead of computed again.
+    /// [`Dynamics::backward`] at the state of row `row` of `trace` (as
+    /// [`Dynamics::step_traced`] left it), without computing φ and φ′ again.
     #[allow(clippy::too_many_arguments)]
-    pub fn backward_at(
+    pub fn backward_traced(
         &self,
         u: &[f64],
-        phi: &[f64],
-        dphi: &[f64],
+        trace: &StepTrace,
+        row: usize,
         g: &[f64],
         sc: &mut StepScratch,
         grad: &mut DynamicsGrad<'_>,
         g_prev: &mut [f64],
     ) {
+        let r = row * self.m..(row + 1) * self.m;
+        let (phi, dphi) = (&trace.phi[r.clone()], &trace.dphi[r]);
+        self.backward_with(u, phi, dphi, g, &mut sc.q, grad, g_prev);
+    }
+
+    /// The backward pass from φ(u), φ′(u); `q` is scratch.
+    #[allow(clippy::too_many_arguments)]
+    fn backward_with(
+        &self,
+        u: &[f64],
+        phi: &[f64],
+        dphi: &[f64],
+        g: &[f64],
+        q: &mut Vec<f64>,
+        grad: &mut DynamicsGrad<'_>,
+        g_prev: &mut [f64],
+    ) {
         let (m, p) = (self.m, self.p);
-        sc.q.clear();
-        sc.q.resize(m, 0.0);
+        q.clear();
+        q.resize(m, 0.0);
         for i in 0..m {
             let gi = g[i];
             grad.a[i] += gi * u[i];
@@ -383,14 +418,14 @@ impl<'a> Dynamics<'a> {
             let grow = &mut grad.w[i * m..(i + 1) * m];
             for j in 0..m {
                 grow[j] += gi * phi[j];
-                sc.q[j] += wrow[j] * gi;
+                q[j] += wrow[j] * gi;
             }
             grow[i] = 0.0; // zero diagonal of W: masked
         }
         if p > 0 {
             let clipped = self.variant == Variant::ClippedDendritic;
             for j in 0..m {
-                let qj = sc.q[j];
+                let qj = q[j];
                 if qj == 0.0 {
                     continue;
                 }
@@ -413,7 +448,7 @@ impl<'a> Dynamics<'a> {
             }
         }
         for j in 0..m {
-            g_prev[j] = self.a[j] * g[j] + sc.q[j] * dphi[j];
+            g_prev[j] = self.a[j] * g[j] + q[j] * dphi[j];
         }
     }
 }
@@ -434,7 +469,8 @@ mod tests {
     }
 
     /// The all-units φ, the step and the Jacobian-vector product give the bits of the
-    /// unit-by-unit definitions: φ from [`Dynamics::phi_dphi`], rows of W summed in order.
+    /// unit-by-unit definitions: φ from [`Dynamics::phi_dphi`], rows of W summed in order; the
+    /// traced step and backward pass give the bits of the plain ones.
     /// Inputs lie on both sides of every threshold and exactly on some (u = θ_jb, u = 0).
     #[test]
     fn batched_loops_give_the_bits_of_the_unit_by_unit_definitions() {
@@ -454,6 +490,26 @@ mod tests {
             let (mut y, mut jx) = (vec![9.0; m], vec![9.0; m]);
             d.step(&u, &mut vec![9.0; m], &mut y);
             d.jvp(&u, &x, &mut vec![9.0; m], &mut jx);
+            // The traced step and backward pass (row 1 of a two-row trace) give the bits of
+            // the plain ones.
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            let (mut trace, mut yt) = (StepTrace::default(), vec![9.0; m]);
+            trace.reset(2, m);
+            d.step_traced(&u, &mut trace, 1, &mut yt);
+            assert_eq!(bits(&yt), bits(&y), "{variant:?} traced step");
+            let layout = DynLayout::new(variant, m, p, 0);
+            let (mut gv, mut gvt) = (vec![0.0; v.len()], vec![0.0; v.len()]);
+            let (mut gu, mut gut) = (vec![0.0; m], vec![0.0; m]);
+            let mut sc = StepScratch::default();
+            d.backward(&u, &x, &mut sc, &mut layout.grad(&mut gv), &mut gu);
+            let mut gt = layout.grad(&mut gvt);
+            d.backward_traced(&u, &trace, 1, &x, &mut sc, &mut gt, &mut gut);
+            assert_eq!(
+                bits(&gvt),
+                bits(&gv),
+                "{variant:?} traced backward, parameters"
+            );
+            assert_eq!(bits(&gut), bits(&gu), "{variant:?} traced backward, u");
             for i in 0..m {
                 let (f, df) = d.phi_dphi(i, u[i]);
                 assert_eq!(phi[i].to_bits(), f.to_bits(), "{variant:?} φ_{i}");

@@ -36,7 +36,7 @@ use rand_distr::StandardNormal;
 use rand_xoshiro::rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 
-use crate::core::{DynLayout, StepScratch};
+use crate::core::{DynLayout, StepScratch, StepTrace};
 use plrnn_nostd::Variant;
 
 /// Sizes of a model and its blocks in the flat parameter vector
@@ -120,8 +120,7 @@ pub struct Forcing {
 pub struct Workspace {
     zbar: Vec<f64>,
     resid: Vec<f64>,
-    phi: Vec<f64>,
-    dphi: Vec<f64>,
+    trace: StepTrace,
     g: Vec<f64>,
     gbar: Vec<f64>,
     step: StepScratch,
@@ -145,9 +144,8 @@ pub fn loss_grad(
     ws.zbar.resize((t_len + 1) * m, 0.0);
     ws.resid.clear();
     ws.resid.resize(t_len * n, 0.0);
-    // φ and φ′ at z̄_{t−1} in row t − 1, kept for the backward pass.
-    ws.phi.resize(t_len * m, 0.0);
-    ws.dphi.resize(t_len * m, 0.0);
+    // Row t − 1: φ and φ′ at z̄_{t−1}, kept for the backward pass.
+    ws.trace.reset(t_len, m);
     ws.g.resize(m, 0.0);
     ws.gbar.resize(m, 0.0);
 
@@ -164,9 +162,7 @@ pub fn loss_grad(
     for t in 1..=t_len {
         let (prev, cur) = ws.zbar.split_at_mut(t * m);
         let z = &mut ws.g; // scratch for z_t during the forward pass
-        let rows = (t - 1) * m..t * m;
-        let (phi, dphi) = (&mut ws.phi[rows.clone()], &mut ws.dphi[rows]);
-        dynamics.step_keep(&prev[(t - 1) * m..t * m], phi, dphi, z);
+        dynamics.step_traced(&prev[(t - 1) * m..t * m], &mut ws.trace, t - 1, z);
         let xt = &x[t * n..(t + 1) * n];
         for i in 0..n {
             let e = z[i] - xt[i];
@@ -198,14 +194,10 @@ pub fn loss_grad(
         for i in 0..n {
             ws.g[i] = kappa * ws.gbar[i] + 2.0 * scale * ws.resid[(t - 1) * n + i];
         }
-        let rows = (t - 1) * m..t * m;
-        let (u, phi, dphi) = (
-            &ws.zbar[rows.clone()],
-            &ws.phi[rows.clone()],
-            &ws.dphi[rows],
-        );
+        let u = &ws.zbar[(t - 1) * m..t * m];
         let mut dgrad = layout.core.grad(grad);
-        dynamics.backward_at(u, phi, dphi, &ws.g, &mut ws.step, &mut dgrad, &mut ws.gbar);
+        let (g, gbar) = (&ws.g, &mut ws.gbar);
+        dynamics.backward_traced(u, &ws.trace, t - 1, g, &mut ws.step, &mut dgrad, gbar);
     }
     for k in 0..m - n {
         for c in 0..n {

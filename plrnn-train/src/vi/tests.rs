@@ -39,6 +39,18 @@ fn case(variant: Variant, encoder: EncoderKind, initial: InitialState, seed: u64
     case_sized(variant, encoder, initial, seed, (3, 2, 7))
 }
 
+/// The teacher-forcing tests' case: dendritic, smoothing encoder, initial state from the
+/// encoder, with M latent units, P bases and T steps.
+fn tf_case(seed: u64, size: (usize, usize, usize)) -> Case {
+    case_sized(
+        Variant::Dendritic,
+        EncoderKind::Smoothing,
+        InitialState::Encoder,
+        seed,
+        size,
+    )
+}
+
 /// A case with M latent units, P bases and T steps.
 fn case_sized(
     variant: Variant,
@@ -853,13 +865,7 @@ fn teacher_forcing_gradient_matches_finite_differences() {
 #[test]
 fn teacher_forcing_window_is_the_term_of_a_slice() {
     use super::tf::{add_term, loss_grad as tf_loss_grad, TfSettings, TfWorkspace};
-    let c = case_sized(
-        Variant::Dendritic,
-        EncoderKind::Smoothing,
-        InitialState::Encoder,
-        11,
-        (3, 2, 12),
-    );
+    let c = tf_case(11, (3, 2, 12));
     let l = c.layout.clone();
     let (n, k, t, w) = (l.n, l.core.k, 12, 5);
     let cfg = |window: usize| {
@@ -952,13 +958,7 @@ fn teacher_forcing_window_is_the_term_of_a_slice() {
 #[test]
 fn teacher_forcing_term_grows_with_the_elbo_over_channels() {
     use super::tf::{loss_grad as tf_loss_grad, TfSettings, TfWorkspace};
-    let c = case_sized(
-        Variant::Dendritic,
-        EncoderKind::Smoothing,
-        InitialState::Encoder,
-        23,
-        (3, 2, 10),
-    );
+    let c = tf_case(23, (3, 2, 10));
     let l = &c.layout;
     let (n, m, k) = (l.n, l.core.m, l.core.k);
     let l2 = Layout::new(&c.cfg, 2 * n, k, 2);
@@ -1025,13 +1025,7 @@ fn teacher_forcing_term_grows_with_the_elbo_over_channels() {
 #[test]
 fn auto_alpha_from_a_known_jacobian() {
     use super::tf::{auto_alpha, TfWorkspace};
-    let mut c = case_sized(
-        Variant::Dendritic,
-        EncoderKind::Smoothing,
-        InitialState::Encoder,
-        7,
-        (3, 2, 2000),
-    );
+    let mut c = tf_case(7, (3, 2, 2000));
     let l = c.layout.clone();
     c.params[l.core.w.clone()].iter_mut().for_each(|w| *w = 0.0);
     let seq = SeqRef {

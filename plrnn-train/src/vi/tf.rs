@@ -62,7 +62,7 @@ use super::config::{Objective, ValidConfig};
 use super::elbo::SeqRef;
 use super::encoder::EncView;
 use super::params::Layout;
-use crate::core::StepScratch;
+use crate::core::{StepScratch, StepTrace};
 
 /// Up to this many channels λ is the weight of the mean squared error; with N channels beyond it
 /// and M latents the weight is λ (M + N)/(M + 3) (see the module docs).
@@ -91,8 +91,7 @@ pub struct TfWorkspace {
     zt: Vec<f64>,
     y: Vec<f64>,
     e: Vec<f64>,
-    phi: Vec<f64>,
-    dphi: Vec<f64>,
+    trace: StepTrace,
     g: Vec<f64>,
     gbar: Vec<f64>,
     heads: Vec<f64>,
@@ -188,19 +187,14 @@ fn loss_grad_encoded(
     ws.zt.resize(len * m, 0.0);
     ws.y.resize(len * m, 0.0);
     ws.e.resize(len * n, 0.0);
-    // φ and φ′ at z̃_{t−1} in row t, kept for the backward pass.
-    ws.phi.resize(len * m, 0.0);
-    ws.dphi.resize(len * m, 0.0);
+    // Row t: φ and φ′ at z̃_{t−1}, kept for the backward pass.
+    ws.trace.reset(len, m);
     ws.zt[..m].copy_from_slice(&ws.mu[..m]);
     let mut loss = 0.0;
     for t in 1..len {
         let (prev, rest) = ws.zt.split_at_mut(t * m);
         let yt = &mut ws.y[t * m..(t + 1) * m];
-        let (phi, dphi) = (
-            &mut ws.phi[t * m..(t + 1) * m],
-            &mut ws.dphi[t * m..(t + 1) * m],
-        );
-        d.step_keep(&prev[(t - 1) * m..], phi, dphi, yt);
+        d.step_traced(&prev[(t - 1) * m..], &mut ws.trace, t, yt);
         if k > 0 {
             let st = &seq.s[t * k..(t + 1) * k];
             for i in 0..m {
@@ -260,8 +254,8 @@ fn loss_grad_encoded(
                 }
             }
             let u = &ws.zt[(t - 1) * m..t * m];
-            let (phi, dphi) = (&ws.phi[t * m..(t + 1) * m], &ws.dphi[t * m..(t + 1) * m]);
-            d.backward_at(u, phi, dphi, &ws.g, &mut ws.step, &mut dgrad, &mut ws.gbar);
+            let (g, gbar) = (&ws.g, &mut ws.gbar);
+            d.backward_traced(u, &ws.trace, t, g, &mut ws.step, &mut dgrad, gbar);
         }
     }
     for i in 0..m {
