@@ -43,8 +43,20 @@ pub enum Objective {
     Elbo,
     /// The negative ELBO plus the teacher-forcing term of `vi::tf` (the default): the latent
     /// model run forward from states forced toward the encoder's path, scored against the data
-    /// (`tf_weight`, `tf_alpha`, `tf_interval`, `tf_window`).
+    /// (`tf_weight`, `tf_alpha`, `tf_interval`, `tf_window`, `tf_force`).
     ElboTf,
+}
+
+/// Which latents the teacher-forcing term (`elbo_tf`) forces toward the encoder's path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TfForce {
+    /// All M latents.
+    All,
+    /// The first min(N, M) latents, the ones the observation model starts out reading (B
+    /// starts as [I | 0] for N ≤ M): the others run free through the window, as BPTT's hidden
+    /// latents do, so they can carry what the channels do not show (a phase, a slow variable).
+    Observed,
 }
 
 /// Schedule of the observation weight `a` of the loss over epochs.
@@ -143,6 +155,9 @@ pub struct TrainConfig {
     /// over steps, so a window is an unbiased sample of it at a fraction of the cost (default
     /// 200).
     pub tf_window: usize,
+    /// Which latents the teacher-forcing term (`elbo_tf`) forces: `all` or `observed` (the
+    /// first min(N, M); see [`TfForce`]).
+    pub tf_force: TfForce,
     /// After every update A is projected onto [−a_max, a_max] (0 = no projection); with
     /// a_max < 1 the `ClippedDendritic` model is bounded by construction.
     pub a_max: f64,
@@ -187,6 +202,7 @@ impl Default for TrainConfig {
             tf_alpha: Some(0.0),
             tf_interval: 25,
             tf_window: 200,
+            tf_force: TfForce::All,
             a_max: 0.0,
             eval_every: 10,
             checkpoint_every: 10,

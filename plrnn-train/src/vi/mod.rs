@@ -27,7 +27,9 @@ pub mod tf;
 pub mod train;
 
 pub use checkpoint::{BestModel, Checkpoint};
-pub use config::{Annealing, EncoderKind, InitialState, Objective, TrainConfig, ValidConfig};
+pub use config::{
+    Annealing, EncoderKind, InitialState, Objective, TfForce, TrainConfig, ValidConfig,
+};
 pub use model::{EncoderParams, TrainedModel};
 pub use train::{resume, train, train_with_inputs, TrainOutcome};
 

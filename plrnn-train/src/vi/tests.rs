@@ -776,7 +776,8 @@ fn regulariser_gradient_matches_finite_differences() {
 
 /// The teacher-forcing term (`vi::tf`): its gradient against central differences in every
 /// parameter, for every variant and encoder, with inputs, for generalised forcing with sparse
-/// resets, a pure free run (α = 0, no resets) and one-step prediction (α = 1).
+/// resets, a pure free run (α = 0, no resets), one-step prediction (α = 1), and forcing of the
+/// observed latents only.
 #[test]
 fn teacher_forcing_gradient_matches_finite_differences() {
     use super::tf::{loss_grad as tf_loss_grad, TfSettings, TfWorkspace};
@@ -785,16 +786,26 @@ fn teacher_forcing_gradient_matches_finite_differences() {
             weight: 0.7,
             alpha: 0.3,
             interval: 3,
+            forced: 3,
         },
         TfSettings {
             weight: 1.3,
             alpha: 0.0,
             interval: 0,
+            forced: 3,
         },
         TfSettings {
             weight: 1.0,
             alpha: 1.0,
             interval: 0,
+            forced: 3,
+        },
+        // `tf_force = "observed"`: the first N = 2 of the 3 latents forced.
+        TfSettings {
+            weight: 0.9,
+            alpha: 0.4,
+            interval: 3,
+            forced: 2,
         },
     ];
     let mut seed = 500;
@@ -884,6 +895,7 @@ fn teacher_forcing_window_is_the_term_of_a_slice() {
         weight: 0.8,
         alpha: 0.25,
         interval: 2,
+        forced: l.core.m,
     };
     let seq = SeqRef {
         x: &c.x,
@@ -949,6 +961,67 @@ fn teacher_forcing_window_is_the_term_of_a_slice() {
     }
 }
 
+/// `tf_force`: forcing no latent is the free run from μ_0 whatever α and τ say (the forcing
+/// rule touches only the forced latents), and `tf_force = "observed"` in the configuration is
+/// the term with the first min(N, M) latents forced, which differs from forcing all of them.
+#[test]
+fn teacher_forcing_reaches_only_the_forced_latents() {
+    use super::config::{Objective, TfForce};
+    use super::tf::{add_term, loss_grad as tf_loss_grad, TfSettings, TfWorkspace};
+    let c = tf_case(31, (3, 2, 12));
+    let l = c.layout.clone();
+    let seq = SeqRef {
+        x: &c.x,
+        s: &c.s,
+        z0_index: 0,
+    };
+    let term = |set: TfSettings| {
+        let mut g = vec![0.0; l.len];
+        let loss = tf_loss_grad(&l, &c.params, seq, set, &mut TfWorkspace::default(), &mut g);
+        (loss, g)
+    };
+    let set = |alpha: f64, interval: usize, forced: usize| TfSettings {
+        weight: 0.6,
+        alpha,
+        interval,
+        forced,
+    };
+    let free = term(set(0.0, 0, l.core.m));
+    let unforced = term(set(0.6, 2, 0));
+    assert!(free.0 > 0.0 && free.0.is_finite());
+    assert_eq!(unforced.0.to_bits(), free.0.to_bits());
+    assert_eq!(unforced.1, free.1);
+
+    let observed = term(set(0.25, 2, l.n.min(l.core.m)));
+    let all = term(set(0.25, 2, l.core.m));
+    assert_ne!(observed.0.to_bits(), all.0.to_bits());
+    for (force, want) in [(TfForce::Observed, &observed), (TfForce::All, &all)] {
+        let cfg = TrainConfig {
+            objective: Objective::ElboTf,
+            tf_weight: 0.6,
+            tf_alpha: Some(0.25),
+            tf_interval: 2,
+            tf_window: 0,
+            tf_force: force,
+            ..(*c.cfg).clone()
+        }
+        .validate()
+        .unwrap();
+        let mut g = vec![0.0; l.len];
+        let got = add_term(
+            &cfg,
+            &l,
+            &c.params,
+            seq,
+            7,
+            &mut TfWorkspace::default(),
+            &mut g,
+        );
+        assert_eq!(got.to_bits(), want.0.to_bits(), "{force:?}");
+        assert_eq!(&g, &want.1, "{force:?}");
+    }
+}
+
 /// The term's scale over channels: the same data and model with every channel given twice
 /// (each data column and row of B repeated, the encoder blind to the copies; α and resets on)
 /// have the same mean squared error, so the term grows only by its weight's factor
@@ -995,6 +1068,7 @@ fn teacher_forcing_term_grows_with_the_elbo_over_channels() {
         weight: 0.9,
         alpha: 0.2,
         interval: 4,
+        forced: m,
     };
     let term = |l: &Layout, p: &[f64], x: &[f64]| {
         let seq = SeqRef {

@@ -9,12 +9,13 @@
 //!
 //! The teacher signal is the encoder's mean ẑ_t = μ_t (its σ_t does not enter). With the
 //! forcing weight κ_t = 1 on sparse-forcing steps (t mod τ = 0, when τ > 0) and κ_t = α
-//! otherwise (generalised teacher forcing, Hess et al. 2023):
+//! otherwise (generalised teacher forcing, Hess et al. 2023), applied to the forced latents
+//! i < K (d_i = 1; K = M, or K = min(N, M) with `tf_force = "observed"`, d_i = 0 beyond):
 //!
 //! ```text
 //! z̃_0 = μ_0
 //! y_t = F(z̃_{t−1}) + C s_t                     t = 1..T−1,  F(z) = A∘z + W φ(z) + h
-//! z̃_t = (1 − κ_t) y_t + κ_t μ_t
+//! z̃_t = (1 − κ_t D) y_t + κ_t D μ_t            D = diag(d)
 //! L   = λ_N / ((T−1) N) · Σ_{t=1}^{T−1} ‖x_t − B y_t‖²,   λ_N = λ (M + max(N, 3)) / (M + 3)
 //! ```
 //!
@@ -37,8 +38,8 @@
 //! From z̃_t's definition and L's direct dependence on y_t, for t = T−1 down to 1:
 //!
 //! ```text
-//! g_t      = ∂L/∂y_t = (1 − κ_t) ḡ_t − 2c Bᵀ e_t
-//! ∂L/∂μ_t += κ_t ḡ_t
+//! g_t      = ∂L/∂y_t = (1 − κ_t D) ḡ_t − 2c Bᵀ e_t
+//! ∂L/∂μ_t += κ_t D ḡ_t
 //! ∂L/∂B   += −2c e_t y_tᵀ
 //! ∂L/∂C   += g_t s_tᵀ
 //! ∂L/∂(A, W, h, α, θ) += step backward of F at z̃_{t−1} with g_t     (crate::core)
@@ -58,7 +59,7 @@
 //! while the model contracts along the data, just enough forcing once it expands. α is treated as
 //! a constant of the update (no gradient flows through its estimate).
 
-use super::config::{Objective, ValidConfig};
+use super::config::{Objective, TfForce, ValidConfig};
 use super::elbo::SeqRef;
 use super::encoder::EncView;
 use super::params::Layout;
@@ -77,6 +78,8 @@ pub struct TfSettings {
     pub alpha: f64,
     /// Sparse forcing interval τ (0 = off).
     pub interval: usize,
+    /// Number K of leading latents forced (capped at M); the rest run free from μ_0.
+    pub forced: usize,
 }
 
 /// Reusable buffers of the term (one per worker thread).
@@ -174,6 +177,7 @@ fn loss_grad_encoded(
         return 0.0;
     }
     let d = l.core.dynamics(params);
+    let forced = set.forced.min(m);
     let (b, cm) = (&params[l.b.clone()], &params[l.core.c.clone()]);
     let kappa = |t: usize| {
         if set.interval > 0 && t.is_multiple_of(set.interval) {
@@ -203,9 +207,10 @@ fn loss_grad_encoded(
         }
         let kt = kappa(t);
         let mu_t = &ws.mu[t * m..(t + 1) * m];
-        for i in 0..m {
+        for i in 0..forced {
             rest[i] = (1.0 - kt) * yt[i] + kt * mu_t[i];
         }
+        rest[forced..m].copy_from_slice(&yt[forced..]);
         for j in 0..n {
             let by: f64 = (0..m).map(|i| b[j * m + i] * yt[i]).sum();
             let e = x[t * n + j] - by;
@@ -234,10 +239,11 @@ fn loss_grad_encoded(
             let kt = kappa(t);
             let et = &ws.e[t * n..(t + 1) * n];
             let yt = &ws.y[t * m..(t + 1) * m];
-            for i in 0..m {
+            for i in 0..forced {
                 ws.g[i] = (1.0 - kt) * ws.gbar[i];
                 ws.dmu[t * m + i] += kt * ws.gbar[i];
             }
+            ws.g[forced..].copy_from_slice(&ws.gbar[forced..]);
             for j in 0..n {
                 let ce = -2.0 * c * et[j];
                 for i in 0..m {
@@ -322,6 +328,10 @@ pub fn add_term(
         weight: cfg.tf_weight,
         alpha,
         interval: cfg.tf_interval,
+        forced: match cfg.tf_force {
+            TfForce::All => l.core.m,
+            TfForce::Observed => l.n.min(l.core.m),
+        },
     };
     loss_grad_encoded(l, params, seq, set, ws, grad)
 }

@@ -236,6 +236,7 @@ pub fn resume(
         tf_alpha,
         tf_interval,
         tf_window,
+        tf_force,
         a_max
     );
     let dims = [
