@@ -197,6 +197,12 @@ pub struct StepScratch {
     q: Vec<f64>,
 }
 
+/// Whether step `t` is a sparse teacher-forcing step of interval `interval` (0 = never): the
+/// schedule both trainers force by (BPTT toward the data, VI's `elbo_tf` toward the encoder).
+pub fn sparse_forcing_step(interval: usize, t: usize) -> bool {
+    interval > 0 && t.is_multiple_of(interval)
+}
+
 /// φ(z) and φ′(z) of the states one forward pass stepped from, row by row: written by
 /// [`Dynamics::step_traced`], read by [`Dynamics::backward_traced`], so that the backward pass
 /// does not compute them again.

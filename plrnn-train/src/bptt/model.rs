@@ -36,7 +36,7 @@ use rand_distr::StandardNormal;
 use rand_xoshiro::rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 
-use crate::core::{DynLayout, StepScratch, StepTrace};
+use crate::core::{sparse_forcing_step, DynLayout, StepScratch, StepTrace};
 use plrnn_nostd::Variant;
 
 /// Sizes of a model and its blocks in the flat parameter vector
@@ -155,7 +155,7 @@ pub fn loss_grad(
         let row = &params[layout.l.start + k * n..layout.l.start + (k + 1) * n];
         ws.zbar[n + k] = row.iter().zip(&x[..n]).map(|(l, v)| l * v).sum();
     }
-    let forced = |t: usize| forcing.interval > 0 && t.is_multiple_of(forcing.interval);
+    let forced = |t: usize| sparse_forcing_step(forcing.interval, t);
     let mut loss = 0.0;
     let dynamics = layout.core.dynamics(params);
     ws.g.fill(0.0);

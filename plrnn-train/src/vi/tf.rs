@@ -63,7 +63,7 @@ use super::config::{Objective, TfForce, ValidConfig};
 use super::elbo::SeqRef;
 use super::encoder::EncView;
 use super::params::Layout;
-use crate::core::{StepScratch, StepTrace};
+use crate::core::{sparse_forcing_step, StepScratch, StepTrace};
 
 /// Up to this many channels λ is the weight of the mean squared error; with N channels beyond it
 /// and M latents the weight is λ (M + N)/(M + 3) (see the module docs).
@@ -180,7 +180,7 @@ fn loss_grad_encoded(
     let forced = set.forced.min(m);
     let (b, cm) = (&params[l.b.clone()], &params[l.core.c.clone()]);
     let kappa = |t: usize| {
-        if set.interval > 0 && t.is_multiple_of(set.interval) {
+        if sparse_forcing_step(set.interval, t) {
             1.0
         } else {
             set.alpha
