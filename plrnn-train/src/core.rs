@@ -203,6 +203,67 @@ pub fn sparse_forcing_step(interval: usize, t: usize) -> bool {
     interval > 0 && t.is_multiple_of(interval)
 }
 
+/// The teacher-forcing rule both trainers run the model by (BPTT toward the data, VI's
+/// `elbo_tf` toward the encoder's means): the first K latents of the model's prediction y_t are
+/// replaced by the target d_t on sparse-forcing steps ([`sparse_forcing_step`]) and mixed with
+/// it as (1 − α) y_t + α d_t on the others (generalised teacher forcing); the other latents
+/// keep y_t. So the state carried on is z̃_t = (1 − κ_t) y_t + κ_t d_t on the first K, with
+/// κ_t = 1 on forcing steps and α otherwise ([`Forcing::weight_at`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Forcing {
+    /// Generalised teacher-forcing weight α ∈ [0, 1] of the target between forcing steps.
+    pub alpha: f64,
+    /// Sparse teacher-forcing interval τ (0 = off).
+    pub interval: usize,
+    /// Number K of leading latents forced (capped at the state's length); the rest run free.
+    pub forced: usize,
+}
+
+impl Forcing {
+    /// κ_t, the target's weight at step `t`: 1 on a sparse-forcing step, α otherwise.
+    pub fn weight_at(&self, t: usize) -> f64 {
+        if sparse_forcing_step(self.interval, t) {
+            1.0
+        } else {
+            self.alpha
+        }
+    }
+
+    /// The forced state of step `t` into `out` (the length of `y`): `y` with its first K
+    /// entries replaced by `target`'s (exact copies on forcing steps) or mixed with them (κ_t
+    /// between 0 and 1). `target` holds at least the first K entries.
+    pub fn force(&self, t: usize, y: &[f64], target: &[f64], out: &mut [f64]) {
+        let k = self.forced.min(y.len());
+        out.copy_from_slice(y);
+        let kt = self.weight_at(t);
+        if kt == 1.0 {
+            out[..k].copy_from_slice(&target[..k]);
+        } else if kt > 0.0 {
+            for i in 0..k {
+                out[i] = (1.0 - kt) * y[i] + kt * target[i];
+            }
+        }
+    }
+
+    /// The backward pass of [`Forcing::force`] at step `t`: from ∂L/∂z̃_t in `gbar`, writes
+    /// ∂L/∂y_t (through z̃_t only) into `g` and adds ∂L/∂d_t = κ_t ∂L/∂z̃_t for the first K
+    /// entries to `dtarget` when given.
+    pub fn backward(&self, t: usize, gbar: &[f64], g: &mut [f64], dtarget: Option<&mut [f64]>) {
+        let k = self.forced.min(gbar.len());
+        let kt = self.weight_at(t);
+        let keep = 1.0 - kt;
+        for i in 0..k {
+            g[i] = keep * gbar[i];
+        }
+        g[k..].copy_from_slice(&gbar[k..]);
+        if let Some(d) = dtarget {
+            for i in 0..k {
+                d[i] += kt * gbar[i];
+            }
+        }
+    }
+}
+
 /// φ(z) and φ′(z) of the states one forward pass stepped from, row by row: written by
 /// [`Dynamics::step_traced`], read by [`Dynamics::backward_traced`], so that the backward pass
 /// does not compute them again.
@@ -598,6 +659,41 @@ mod tests {
                     assert!((fd - col[i]).abs() < 1e-7, "{variant:?} J[{i}][{j}]");
                 }
             }
+        }
+    }
+
+    /// The forcing rule: exact copies of the target on forcing steps, the mix between them,
+    /// the unforced latents untouched; and its backward pass is the transpose of the forward
+    /// map (⟨g, ∂z̃⟩ = ⟨backward(g), ∂(y, d)⟩ for any perturbation, the map being linear).
+    #[test]
+    fn forcing_rule_and_its_transpose() {
+        let f = Forcing {
+            alpha: 0.25,
+            interval: 3,
+            forced: 2,
+        };
+        let (y, d) = ([1.0, -2.0, 5.0], [0.5, 4.0, 9.0]);
+        let mut out = [0.0; 3];
+        f.force(3, &y, &d, &mut out);
+        assert_eq!(out, [0.5, 4.0, 5.0]);
+        f.force(4, &y, &d, &mut out);
+        assert_eq!(out, [0.875, -0.5, 5.0]);
+        let free = Forcing { forced: 0, ..f };
+        free.force(3, &y, &d, &mut out);
+        assert_eq!(out, y);
+        let gbar = [0.3, -1.1, 0.7];
+        for t in [3, 4] {
+            let (mut g, mut dd) = ([0.0; 3], [0.0; 3]);
+            f.backward(t, &gbar, &mut g, Some(&mut dd));
+            let (dy, ddt) = ([0.2, 0.9, -0.4], [-0.6, 0.1, 0.8]);
+            let (mut a, mut b) = ([0.0; 3], [0.0; 3]);
+            f.force(t, &y, &d, &mut a);
+            let yp: Vec<f64> = y.iter().zip(&dy).map(|(u, v)| u + v).collect();
+            let dp: Vec<f64> = d.iter().zip(&ddt).map(|(u, v)| u + v).collect();
+            f.force(t, &yp, &dp, &mut b);
+            let lhs: f64 = (0..3).map(|i| gbar[i] * (b[i] - a[i])).sum();
+            let rhs: f64 = (0..3).map(|i| g[i] * dy[i] + dd[i] * ddt[i]).sum();
+            assert!((lhs - rhs).abs() < 1e-12, "step {t}: {lhs} vs {rhs}");
         }
     }
 }

@@ -14,7 +14,7 @@ pub mod model;
 pub mod train;
 
 pub use config::{BpttConfig, ValidBpttConfig};
-pub use model::{Forcing, Layout};
+pub use model::Layout;
 pub use train::{
     resume, train, BestBptt, BestState, BpttCheckpoint, BpttOutcome, BPTT_CHECKPOINT_FORMAT,
 };

@@ -15,8 +15,10 @@
 //! # Backward pass
 //!
 //! Write ḡ_t = ∂loss/∂z̄_t (ḡ_T = 0) and g_t = ∂loss/∂z_t. From the forcing rule,
-//! g_ti = κ_t ḡ_ti + 2 (z_ti − x_ti)/(T N) for i < N, with κ_t = 0 on sparse-forcing steps and
-//! 1 − α otherwise; g_ti = ḡ_ti for hidden i. With u = z̄_{t−1} and q = Wᵀ g_t:
+//! g_ti = (1 − κ_t) ḡ_ti + 2 (z_ti − x_ti)/(T N) for i < N, with κ_t = 1 on sparse-forcing steps
+//! and α otherwise; g_ti = ḡ_ti for hidden i. (The forcing rule and its backward pass are the
+//! ones VI's teacher-forcing term uses: [`crate::core::Forcing`], with the data as the target
+//! and K = N.) With u = z̄_{t−1} and q = Wᵀ g_t:
 //!
 //! ```text
 //! ∂/∂A_i      += g_ti u_i
@@ -36,7 +38,7 @@ use rand_distr::StandardNormal;
 use rand_xoshiro::rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 
-use crate::core::{sparse_forcing_step, DynLayout, StepScratch, StepTrace};
+use crate::core::{DynLayout, Forcing, StepScratch, StepTrace};
 use plrnn_nostd::Variant;
 
 /// Sizes of a model and its blocks in the flat parameter vector
@@ -106,15 +108,6 @@ pub fn step(layout: &Layout, params: &[f64], z: &[f64], z_next: &mut [f64]) {
     layout.core.dynamics(params).step(z, &mut phi, z_next);
 }
 
-/// Teacher forcing of one sequence.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Forcing {
-    /// Generalised-TF weight α ∈ [0, 1] of the data.
-    pub alpha: f64,
-    /// Sparse-TF interval τ (0 = off).
-    pub interval: usize,
-}
-
 /// Reusable buffers for [`loss_grad`].
 #[derive(Clone, Debug, Default)]
 pub struct Workspace {
@@ -128,7 +121,8 @@ pub struct Workspace {
 
 /// Loss (MSE of the observed latents, see the module docs) of the sequence `x` (rows x_0..x_T
 /// of `n` channels, row-major, T ≥ 1) and its gradient, **added** to `grad` (length
-/// `layout.len()`). Returns the loss, or a non-finite value if the forward pass diverged.
+/// `layout.len()`). The data force the first `forcing.forced` latents (at most N; the trainer
+/// forces all N). Returns the loss, or a non-finite value if the forward pass diverged.
 pub fn loss_grad(
     layout: &Layout,
     params: &[f64],
@@ -138,6 +132,10 @@ pub fn loss_grad(
     grad: &mut [f64],
 ) -> f64 {
     let (m, n) = (layout.core.m, layout.n);
+    let forcing = Forcing {
+        forced: forcing.forced.min(n),
+        ..forcing
+    };
     let t_len = x.len() / n - 1;
     let scale = 1.0 / (t_len * n) as f64;
     ws.zbar.clear();
@@ -155,7 +153,6 @@ pub fn loss_grad(
         let row = &params[layout.l.start + k * n..layout.l.start + (k + 1) * n];
         ws.zbar[n + k] = row.iter().zip(&x[..n]).map(|(l, v)| l * v).sum();
     }
-    let forced = |t: usize| sparse_forcing_step(forcing.interval, t);
     let mut loss = 0.0;
     let dynamics = layout.core.dynamics(params);
     ws.g.fill(0.0);
@@ -169,15 +166,7 @@ pub fn loss_grad(
             ws.resid[(t - 1) * n + i] = e;
             loss += e * e;
         }
-        let cur = &mut cur[..m];
-        cur.copy_from_slice(z);
-        if forced(t) {
-            cur[..n].copy_from_slice(xt);
-        } else if forcing.alpha > 0.0 {
-            for i in 0..n {
-                cur[i] = (1.0 - forcing.alpha) * z[i] + forcing.alpha * xt[i];
-            }
-        }
+        forcing.force(t, z, xt, &mut cur[..m]);
     }
     loss *= scale;
     if !loss.is_finite() {
@@ -187,12 +176,9 @@ pub fn loss_grad(
     // Backward.
     ws.gbar.fill(0.0);
     for t in (1..=t_len).rev() {
-        let kappa = if forced(t) { 0.0 } else { 1.0 - forcing.alpha };
-        for i in 0..m {
-            ws.g[i] = ws.gbar[i];
-        }
+        forcing.backward(t, &ws.gbar, &mut ws.g, None);
         for i in 0..n {
-            ws.g[i] = kappa * ws.gbar[i] + 2.0 * scale * ws.resid[(t - 1) * n + i];
+            ws.g[i] += 2.0 * scale * ws.resid[(t - 1) * n + i];
         }
         let u = &ws.zbar[(t - 1) * m..t * m];
         let mut dgrad = layout.core.grad(grad);

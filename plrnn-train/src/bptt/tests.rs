@@ -8,8 +8,9 @@ use rand_distr::StandardNormal;
 use rand_xoshiro::rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 
-use super::model::{init, loss_grad, Forcing, Layout, Workspace};
+use super::model::{init, loss_grad, Layout, Workspace};
 use super::*;
+use crate::core::Forcing;
 use plrnn_nostd::Variant;
 
 use crate::train_loop::{Hooks, Progress, TrainError};
@@ -66,18 +67,28 @@ fn gradient_matches_central_differences_for_every_block_and_variant() {
             Forcing {
                 alpha: 0.0,
                 interval: 0,
+                forced: 2,
             },
             Forcing {
                 alpha: 0.3,
                 interval: 0,
+                forced: 2,
             },
             Forcing {
                 alpha: 0.0,
                 interval: 4,
+                forced: 2,
             },
             Forcing {
                 alpha: 0.2,
                 interval: 3,
+                forced: 2,
+            },
+            // One of the two channels forced; the other runs free like a hidden latent.
+            Forcing {
+                alpha: 0.2,
+                interval: 3,
+                forced: 1,
             },
         ] {
             let p = if variant == Variant::Relu { 0 } else { 3 };

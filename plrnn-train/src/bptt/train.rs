@@ -12,7 +12,8 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::config::{BpttConfig, ValidBpttConfig};
-use super::model::{self, Forcing, Layout, Workspace};
+use super::model::{self, Layout, Workspace};
+use crate::core::Forcing;
 use crate::optim::{clip_grad_norm, project_a, RAdam};
 use crate::train_loop::{self, Hooks, Interrupt, Method, Plan, TrainError, Update};
 use crate::TimeSeries;
@@ -457,6 +458,7 @@ impl Method for BpttRun<'_> {
         let forcing = Forcing {
             alpha: cfg.alpha_at(frac),
             interval: cfg.tf_interval,
+            forced: layout.n,
         };
         let picks: Vec<(usize, usize)> = (0..bs)
             .map(|_| {

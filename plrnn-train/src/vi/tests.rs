@@ -15,6 +15,7 @@ use super::params::Layout;
 use super::*;
 use plrnn_nostd::Variant;
 
+use crate::core::Forcing;
 use crate::train_loop::{Hooks, Progress, TrainError};
 use crate::TimeSeries;
 
@@ -784,28 +785,36 @@ fn teacher_forcing_gradient_matches_finite_differences() {
     let settings = [
         TfSettings {
             weight: 0.7,
-            alpha: 0.3,
-            interval: 3,
-            forced: 3,
+            forcing: Forcing {
+                alpha: 0.3,
+                interval: 3,
+                forced: 3,
+            },
         },
         TfSettings {
             weight: 1.3,
-            alpha: 0.0,
-            interval: 0,
-            forced: 3,
+            forcing: Forcing {
+                alpha: 0.0,
+                interval: 0,
+                forced: 3,
+            },
         },
         TfSettings {
             weight: 1.0,
-            alpha: 1.0,
-            interval: 0,
-            forced: 3,
+            forcing: Forcing {
+                alpha: 1.0,
+                interval: 0,
+                forced: 3,
+            },
         },
         // `tf_force = "observed"`: the first N = 2 of the 3 latents forced.
         TfSettings {
             weight: 0.9,
-            alpha: 0.4,
-            interval: 3,
-            forced: 2,
+            forcing: Forcing {
+                alpha: 0.4,
+                interval: 3,
+                forced: 2,
+            },
         },
     ];
     let mut seed = 500;
@@ -893,9 +902,11 @@ fn teacher_forcing_window_is_the_term_of_a_slice() {
     };
     let set = TfSettings {
         weight: 0.8,
-        alpha: 0.25,
-        interval: 2,
-        forced: l.core.m,
+        forcing: Forcing {
+            alpha: 0.25,
+            interval: 2,
+            forced: l.core.m,
+        },
     };
     let seq = SeqRef {
         x: &c.x,
@@ -982,9 +993,11 @@ fn teacher_forcing_reaches_only_the_forced_latents() {
     };
     let set = |alpha: f64, interval: usize, forced: usize| TfSettings {
         weight: 0.6,
-        alpha,
-        interval,
-        forced,
+        forcing: Forcing {
+            alpha,
+            interval,
+            forced,
+        },
     };
     let free = term(set(0.0, 0, l.core.m));
     let unforced = term(set(0.6, 2, 0));
@@ -1066,9 +1079,11 @@ fn teacher_forcing_term_grows_with_the_elbo_over_channels() {
         .collect();
     let set = TfSettings {
         weight: 0.9,
-        alpha: 0.2,
-        interval: 4,
-        forced: m,
+        forcing: Forcing {
+            alpha: 0.2,
+            interval: 4,
+            forced: m,
+        },
     };
     let term = |l: &Layout, p: &[f64], x: &[f64]| {
         let seq = SeqRef {

@@ -30,7 +30,9 @@
 //! the number of channels").
 //!
 //! y_t is the model's prediction from the forced state before forcing: with α = 0, τ = 0 it is
-//! a free run from μ_0; with α = 1 one-step prediction from the encoder.
+//! a free run from μ_0; with α = 1 one-step prediction from the encoder. The forcing rule and
+//! its backward pass are [`crate::core::Forcing`], the rule BPTT runs its model by toward the
+//! data.
 //!
 //! # Gradient (backpropagation through time)
 //!
@@ -63,7 +65,7 @@ use super::config::{Objective, TfForce, ValidConfig};
 use super::elbo::SeqRef;
 use super::encoder::EncView;
 use super::params::Layout;
-use crate::core::{sparse_forcing_step, StepScratch, StepTrace};
+use crate::core::{Forcing, StepScratch, StepTrace};
 
 /// Up to this many channels λ is the weight of the mean squared error; with N channels beyond it
 /// and M latents the weight is λ (M + N)/(M + 3) (see the module docs).
@@ -74,12 +76,9 @@ pub const REFERENCE_CHANNELS: usize = 3;
 pub struct TfSettings {
     /// Weight λ of the term (`tf_weight`), scaled by (M + N)/(M + 3) beyond three channels.
     pub weight: f64,
-    /// Generalised forcing weight α ∈ [0, 1].
-    pub alpha: f64,
-    /// Sparse forcing interval τ (0 = off).
-    pub interval: usize,
-    /// Number K of leading latents forced (capped at M); the rest run free from μ_0.
-    pub forced: usize,
+    /// The forcing rule toward the encoder's means: α, the sparse interval τ, and the number K
+    /// of leading latents forced (capped at M; the rest run free from μ_0).
+    pub forcing: Forcing,
 }
 
 /// Reusable buffers of the term (one per worker thread).
@@ -177,15 +176,8 @@ fn loss_grad_encoded(
         return 0.0;
     }
     let d = l.core.dynamics(params);
-    let forced = set.forced.min(m);
+    let forcing = set.forcing;
     let (b, cm) = (&params[l.b.clone()], &params[l.core.c.clone()]);
-    let kappa = |t: usize| {
-        if sparse_forcing_step(set.interval, t) {
-            1.0
-        } else {
-            set.alpha
-        }
-    };
     let share = (m + n.max(REFERENCE_CHANNELS)) as f64 / (m + REFERENCE_CHANNELS) as f64;
     let c = set.weight * share / ((len - 1) * n) as f64;
     ws.zt.resize(len * m, 0.0);
@@ -205,12 +197,7 @@ fn loss_grad_encoded(
                 yt[i] += (0..k).map(|q| cm[i * k + q] * st[q]).sum::<f64>();
             }
         }
-        let kt = kappa(t);
-        let mu_t = &ws.mu[t * m..(t + 1) * m];
-        for i in 0..forced {
-            rest[i] = (1.0 - kt) * yt[i] + kt * mu_t[i];
-        }
-        rest[forced..m].copy_from_slice(&yt[forced..]);
+        forcing.force(t, yt, &ws.mu[t * m..(t + 1) * m], &mut rest[..m]);
         for j in 0..n {
             let by: f64 = (0..m).map(|i| b[j * m + i] * yt[i]).sum();
             let e = x[t * n + j] - by;
@@ -236,14 +223,10 @@ fn loss_grad_encoded(
         let (gc, gb) = grest.split_at_mut(l.b.start - l.core.c.start);
         let (gc, gb) = (&mut gc[..l.core.c.len()], &mut gb[..l.b.len()]);
         for t in (1..len).rev() {
-            let kt = kappa(t);
             let et = &ws.e[t * n..(t + 1) * n];
             let yt = &ws.y[t * m..(t + 1) * m];
-            for i in 0..forced {
-                ws.g[i] = (1.0 - kt) * ws.gbar[i];
-                ws.dmu[t * m + i] += kt * ws.gbar[i];
-            }
-            ws.g[forced..].copy_from_slice(&ws.gbar[forced..]);
+            let dmu_t = &mut ws.dmu[t * m..(t + 1) * m];
+            forcing.backward(t, &ws.gbar, &mut ws.g, Some(dmu_t));
             for j in 0..n {
                 let ce = -2.0 * c * et[j];
                 for i in 0..m {
@@ -326,11 +309,13 @@ pub fn add_term(
     };
     let set = TfSettings {
         weight: cfg.tf_weight,
-        alpha,
-        interval: cfg.tf_interval,
-        forced: match cfg.tf_force {
-            TfForce::All => l.core.m,
-            TfForce::Observed => l.n.min(l.core.m),
+        forcing: Forcing {
+            alpha,
+            interval: cfg.tf_interval,
+            forced: match cfg.tf_force {
+                TfForce::All => l.core.m,
+                TfForce::Observed => l.n.min(l.core.m),
+            },
         },
     };
     loss_grad_encoded(l, params, seq, set, ws, grad)
