@@ -80,6 +80,10 @@ pub const MIN_HELD_OUT: usize = 2000;
 /// [`MIN_HELD_OUT`] steps when [`FitParams::holdout`] of it would be fewer.
 pub const MAX_HELD_OUT_SHARE: f64 = 0.25;
 
+/// Below this share of the data's variance in the M leading principal components,
+/// [`CheckedParams::latent_note`] suggests a larger `--latent-dim`.
+pub const LATENT_SHARE_HINT: f64 = 0.9;
+
 /// The most starts [`FitParams::restarts`] allows.
 pub const MAX_RESTARTS: usize = crate::ranges::RESTARTS.hi as usize;
 
@@ -190,6 +194,42 @@ impl CheckedParams {
             }
         }
         (self.clone(), None)
+    }
+
+    /// For VI with more channels than latents (N > M): what the M latents cover, as a note for
+    /// the user. The observation model starts from the data's M leading principal components;
+    /// the note gives their share of the variance of `trials` and, when it is below
+    /// [`LATENT_SHARE_HINT`], the `--latent-dim` that would reach that share. `None` for BPTT
+    /// (sized by [`Self::sized_for`]) and for N ≤ M.
+    pub fn latent_note(&self, trials: &[TimeSeries]) -> Option<String> {
+        let CheckedMethod::Vi(c) = &self.method else {
+            return None;
+        };
+        let (m, n) = (c.latent_dim, trials.first()?.dims());
+        if n <= m {
+            return None;
+        }
+        let (variances, _) = crate::linalg::principal_components(trials);
+        let total: f64 = variances.iter().map(|v| v.max(0.0)).sum();
+        if total <= 0.0 || !total.is_finite() {
+            return None;
+        }
+        let share = |k: usize| variances[..k].iter().map(|v| v.max(0.0)).sum::<f64>() / total;
+        let mut note = format!(
+            "M = {m} latents for {n} channels: the observation model starts from the {m} leading \
+             principal components, which hold {:.1} % of the data's variance",
+            100.0 * share(m)
+        );
+        if share(m) < LATENT_SHARE_HINT {
+            let k = (m + 1..=n)
+                .find(|&k| share(k) >= LATENT_SHARE_HINT)
+                .unwrap_or(n);
+            note.push_str(&format!(
+                "; --latent-dim {k} would hold {:.0} % (each latent costs training time)",
+                100.0 * LATENT_SHARE_HINT
+            ));
+        }
+        Some(note)
     }
 
     /// The hold-out share.

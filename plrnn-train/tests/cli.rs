@@ -661,6 +661,43 @@ fn training_logs_progress_lines_when_stderr_is_not_a_terminal() {
     );
 }
 
+/// VI with fewer latents than channels says what share of the variance the principal
+/// components it starts from hold.
+#[test]
+fn vi_with_fewer_latents_than_channels_reports_their_variance_share() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d.npy");
+    let out = plrnn(&["simulate", "lorenz63", "--steps", "600", "--out", p(&data)]);
+    assert!(out.status.success());
+    let model = dir.path().join("v.plrnn");
+    let out = plrnn(&[
+        "train",
+        "--data",
+        p(&data),
+        "--latent-dim",
+        "2",
+        "--bases",
+        "2",
+        "--epochs",
+        "1",
+        "--seq-len",
+        "50",
+        "--holdout",
+        "0",
+        "--threads",
+        "1",
+        "--out",
+        p(&model),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let note = err
+        .lines()
+        .find(|l| l.starts_with("M = 2 latents for 3 channels"))
+        .expect(&err);
+    assert!(note.contains("principal components, which hold "), "{err}");
+}
+
 /// A run that collapses (one epoch of a tiny model) is said on stderr and in the metrics file;
 /// with `--require-ok` it exits 1 after writing the files. `--restarts` trains several starts
 /// and says which was kept; out-of-range starts are refused by name.

@@ -467,6 +467,9 @@ pub fn train(a: TrainArgs) -> Result<()> {
     if let Some(note) = note {
         eprintln!("{note}");
     }
+    if let Some(note) = params.latent_note(data.trials()) {
+        eprintln!("{note}");
+    }
     let (train_part, held) = params.split(data.trials());
     let kept_whole = if params.holdout() > 0.0 {
         data.trials().len() - held.len()

@@ -1,5 +1,9 @@
 use super::*;
 use crate::simulate::{simulate, SimOptions, System};
+use rand::RngExt;
+use rand_distr::StandardNormal;
+use rand_xoshiro::rand_core::SeedableRng;
+use rand_xoshiro::Xoshiro256PlusPlus;
 
 fn lorenz(steps: usize, seed: u64) -> Dataset {
     let opts = SimOptions {
@@ -247,6 +251,10 @@ fn bptt_latent_dim_below_the_channel_count_is_raised_to_it() {
     assert!(sized.sized_for(3).1.is_none());
     let vi = FitParams::new(Method::Vi(small_vi(1, 1))).check().unwrap();
     assert!(vi.sized_for(64).1.is_none());
+    assert!(
+        p.latent_note(data.trials()).is_none(),
+        "BPTT has no such note"
+    );
     // `fit` sizes by itself: the model has M = N = 3.
     let f = fit(&p, &data, &[], &mut Hooks::default()).unwrap();
     assert_eq!((f.model.m(), f.model.n()), (3, 3));
@@ -292,4 +300,55 @@ fn vi_held_out_report_starts_from_the_model_files_states() {
     assert_eq!(got.d_stsp.to_bits(), want.d_stsp.to_bits());
     assert_eq!(got.d_h.to_bits(), want.d_h.to_bits());
     assert_eq!(got.gen_std, want.gen_std);
+}
+
+/// VI with N > M reports the share of the variance its M latents start from, and suggests a
+/// `--latent-dim` only when that share is small.
+#[test]
+fn latent_note_reports_the_principal_components_share() {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(5);
+    let (t, n) = (2000, 8);
+    // Eight channels mixing two slow signals (plus a little noise): two components hold
+    // nearly everything. Eight independent noise channels: each component about 1/8.
+    let mut mixed = Vec::with_capacity(t * n);
+    let mut noise = Vec::with_capacity(t * n);
+    for i in 0..t {
+        let (a, b) = ((i as f64 * 0.05).sin(), (i as f64 * 0.013).cos());
+        for j in 0..n {
+            let e: f64 = rng.sample(StandardNormal);
+            mixed.push((j as f64 + 1.0) * a - (j as f64 - 3.0) * b + 1e-3 * e);
+            noise.push(rng.sample(StandardNormal));
+        }
+    }
+    let mixed = [TimeSeries::new(mixed, n).unwrap()];
+    let noise = [TimeSeries::new(noise, n).unwrap()];
+    let vi = |m: usize| {
+        let mut c = small_vi(1, 1);
+        c.latent_dim = m;
+        FitParams::new(Method::Vi(c)).check().unwrap()
+    };
+    let note = vi(2).latent_note(&mixed).unwrap();
+    assert!(
+        note.contains("M = 2 latents for 8 channels") && note.contains("100.0 %"),
+        "{note}"
+    );
+    assert!(!note.contains("--latent-dim"), "{note}");
+    let note = vi(2).latent_note(&noise).unwrap();
+    let k: usize = note
+        .split("--latent-dim ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|k| k.parse().ok())
+        .unwrap_or_else(|| panic!("no suggestion: {note}"));
+    // Eight near-equal components: 90 % needs 7 or 8 of them.
+    assert!((7..=8).contains(&k), "{note}");
+    let share: f64 = note
+        .split("hold ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    assert!((20.0..32.0).contains(&share), "{note}");
+    // As many latents as channels: nothing to say.
+    assert!(vi(8).latent_note(&noise).is_none());
 }
