@@ -198,14 +198,14 @@ pub struct StepScratch {
 }
 
 /// Whether step `t` is a sparse teacher-forcing step of interval `interval` (0 = never): the
-/// schedule both trainers force by (BPTT toward the data, VI's `elbo_tf` toward the encoder).
-pub fn sparse_forcing_step(interval: usize, t: usize) -> bool {
+/// schedule of [`Forcing`].
+fn sparse_forcing_step(interval: usize, t: usize) -> bool {
     interval > 0 && t.is_multiple_of(interval)
 }
 
 /// The teacher-forcing rule both trainers run the model by (BPTT toward the data, VI's
 /// `elbo_tf` toward the encoder's means): the first K latents of the model's prediction y_t are
-/// replaced by the target d_t on sparse-forcing steps ([`sparse_forcing_step`]) and mixed with
+/// replaced by the target d_t on sparse-forcing steps (t mod τ = 0, when τ > 0) and mixed with
 /// it as (1 − α) y_t + α d_t on the others (generalised teacher forcing); the other latents
 /// keep y_t. So the state carried on is z̃_t = (1 − κ_t) y_t + κ_t d_t on the first K, with
 /// κ_t = 1 on forcing steps and α otherwise ([`Forcing::weight_at`]).
@@ -234,7 +234,7 @@ impl Forcing {
     /// between 0 and 1). `target` holds at least the first K entries.
     pub fn force(&self, t: usize, y: &[f64], target: &[f64], out: &mut [f64]) {
         let k = self.forced.min(y.len());
-        out.copy_from_slice(y);
+        out[k..].copy_from_slice(&y[k..]);
         let kt = self.weight_at(t);
         if kt == 1.0 {
             out[..k].copy_from_slice(&target[..k]);
@@ -242,6 +242,8 @@ impl Forcing {
             for i in 0..k {
                 out[i] = (1.0 - kt) * y[i] + kt * target[i];
             }
+        } else {
+            out[..k].copy_from_slice(&y[..k]);
         }
     }
 

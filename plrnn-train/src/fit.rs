@@ -210,20 +210,29 @@ impl CheckedParams {
             return None;
         }
         let (variances, _) = crate::linalg::principal_components(trials);
-        let total: f64 = variances.iter().map(|v| v.max(0.0)).sum();
+        // held[k]: the variance of the k + 1 leading components.
+        let held: Vec<f64> = variances
+            .iter()
+            .scan(0.0, |sum, v| {
+                *sum += v.max(0.0);
+                Some(*sum)
+            })
+            .collect();
+        let total = held[n - 1];
         if total <= 0.0 || !total.is_finite() {
             return None;
         }
-        let share = |k: usize| variances[..k].iter().map(|v| v.max(0.0)).sum::<f64>() / total;
+        let share = held[m - 1] / total;
         let mut note = format!(
             "M = {m} latents for {n} channels: the observation model starts from the {m} leading \
              principal components, which hold {:.1} % of the data's variance",
-            100.0 * share(m)
+            100.0 * share
         );
-        if share(m) < LATENT_SHARE_HINT {
-            let k = (m + 1..=n)
-                .find(|&k| share(k) >= LATENT_SHARE_HINT)
-                .unwrap_or(n);
+        if share < LATENT_SHARE_HINT {
+            let k = 1 + held
+                .iter()
+                .position(|&h| h / total >= LATENT_SHARE_HINT)
+                .unwrap_or(n - 1);
             note.push_str(&format!(
                 "; --latent-dim {k} would hold {:.0} % (each latent costs training time)",
                 100.0 * LATENT_SHARE_HINT

@@ -669,11 +669,7 @@ fn vi_with_fewer_latents_than_channels_reports_their_variance_share() {
     let data = dir.path().join("d.npy");
     let out = plrnn(&["simulate", "lorenz63", "--steps", "600", "--out", p(&data)]);
     assert!(out.status.success());
-    let model = dir.path().join("v.plrnn");
-    let out = plrnn(&[
-        "train",
-        "--data",
-        p(&data),
+    let small = [
         "--latent-dim",
         "2",
         "--bases",
@@ -686,9 +682,8 @@ fn vi_with_fewer_latents_than_channels_reports_their_variance_share() {
         "0",
         "--threads",
         "1",
-        "--out",
-        p(&model),
-    ]);
+    ];
+    let out = train_with(&data, &dir.path().join("v.plrnn"), &small);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     let note = err
